@@ -1,0 +1,307 @@
+"""Users, roles (groups), privileges and API tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Q, QuerySet
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from backend.accounts import services
+from backend.accounts.models import Privilege
+from backend.accounts.rights import rights_table
+from backend.api.serializers import StrictMixin
+from backend.errors import ApplicationError, Forbidden
+from flows.models import Flow, Processor
+from flows.permissions import flows_for, processors_for
+
+User = get_user_model()
+
+
+# -- tokens ---------------------------------------------------------------------------------------------------
+
+
+class TokenInput(StrictMixin, serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+
+
+class TokenView(APIView):
+    """POST username and password, get the user's API token (send it as `Authorization: Token <token>`)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[Any] = []
+
+    @extend_schema(request=TokenInput, responses={200: inline_serializer("Token", {"token": serializers.CharField()})})
+    def post(self, request: Request) -> Response:
+        data = TokenInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(request, **data.validated_data)
+        if user is None:
+            raise ApplicationError("Wrong username or password, or the account is disabled.", status=400)
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key, "username": user.get_username()})
+
+
+# -- users ----------------------------------------------------------------------------------------------------
+
+
+class UserSerializer(serializers.ModelSerializer):
+    groups = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "is_active", "is_staff", "is_superuser", "groups", "date_joined",
+                  "last_login"]
+        read_only_fields = fields
+
+
+class UserCreateSerializer(StrictMixin, serializers.Serializer):
+    username = serializers.RegexField(r"^[\w.@+-]{1,150}$", error_messages={
+        "invalid": "Use up to 150 letters, digits and @ . + - _ characters."})
+    password = serializers.CharField(trim_whitespace=False, write_only=True)
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    is_staff = serializers.BooleanField(required=False, default=False)
+    is_superuser = serializers.BooleanField(required=False, default=False)
+    rights = serializers.ListField(child=serializers.CharField(), required=False, default=list,
+                                   help_text="Rights granted globally, e.g. ['CREATE'].")
+    groups = serializers.SlugRelatedField(slug_field="name", queryset=Group.objects.all(), many=True, required=False,
+                                          default=list)
+
+
+class UserUpdateSerializer(StrictMixin, serializers.Serializer):
+    email = serializers.EmailField(required=False, allow_blank=True)
+    password = serializers.CharField(trim_whitespace=False, write_only=True, required=False)
+    is_active = serializers.BooleanField(required=False)
+    groups = serializers.SlugRelatedField(slug_field="name", queryset=Group.objects.all(), many=True, required=False)
+
+
+class UserViewSet(viewsets.ModelViewSet):
+    """Everyone sees themself; LS_USERS (auth.view_user) sees every user; ADD_USER creates them."""
+
+    serializer_class = UserSerializer
+    filterset_fields = ["username", "is_active"]
+
+    def get_queryset(self) -> QuerySet[Any]:
+        user = self.request.user
+        users = User.objects.prefetch_related("groups").order_by("username")
+        if user.is_superuser or user.has_perm("auth.view_user"):
+            return users
+        return users.filter(pk=user.pk)
+
+    @extend_schema(request=UserCreateSerializer, responses={201: UserSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        actor = request.user
+        if not (actor.is_superuser or actor.has_perm("auth.add_user")):
+            raise Forbidden("You may not create users: ask an administrator for the ADD_USER right.")
+        data = UserCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        if (values["is_superuser"] or values["is_staff"]) and not actor.is_superuser:
+            raise Forbidden("Only a superuser may create staff users or superusers.")
+        user = services.user_create(created_by=actor, **values)
+        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=UserUpdateSerializer, responses={200: UserSerializer})
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        target = self.get_object()
+        actor = request.user
+        data = UserUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        may_admin = actor.is_superuser or actor.has_perm("auth.change_user")
+        if target.pk != actor.pk and not may_admin:
+            raise Forbidden("You may change only your own account: ask an administrator for UPDATE_USER.")
+        if ({"is_active", "groups"} & set(values)) and not may_admin:
+            raise Forbidden("Changing is_active or groups needs the UPDATE_USER right.")
+        if "password" in values:
+            services.user_set_password(user=target, password=values.pop("password"))
+        if "groups" in values:
+            target.groups.set(values.pop("groups"))
+        for name, value in values.items():
+            setattr(target, name, value)
+        target.save()
+        return Response(UserSerializer(target).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        target = self.get_object()
+        if not (request.user.is_superuser or request.user.has_perm("auth.delete_user")):
+            raise Forbidden("You may not delete users: ask an administrator for DELETE_USER.")
+        if target.flows.exists():
+            # Users who own flows are deactivated instead, so nobody's flow disappears with its owner.
+            target.is_active = False
+            target.save(update_fields=["is_active"])
+            return Response(UserSerializer(target).data)
+        target.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses={200: UserSerializer})
+    @action(detail=False, methods=["get"])
+    def me(self, request: Request) -> Response:
+        return Response(UserSerializer(request.user).data)
+
+
+# -- roles ----------------------------------------------------------------------------------------------------
+
+
+class GroupSerializer(serializers.ModelSerializer):
+    users = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Group
+        fields = ["id", "name", "users"]
+
+    def get_users(self, group: Group) -> list[str]:
+        return [user.username for user in group.user_set.all()]
+
+
+class GroupInput(StrictMixin, serializers.Serializer):
+    name = serializers.CharField(max_length=150)
+    rights = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    users = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all(), many=True,
+                                         required=False)
+
+
+class GroupViewSet(viewsets.ModelViewSet):
+    """Roles. Members see their own roles; LS/READ_ROLE sees all; ADD/UPDATE/DELETE_ROLE change them."""
+
+    serializer_class = GroupSerializer
+    filterset_fields = ["name"]
+
+    def get_queryset(self) -> QuerySet[Group]:
+        user = self.request.user
+        groups = Group.objects.prefetch_related("user_set").order_by("name")
+        if user.is_superuser or user.has_perm("auth.view_group"):
+            return groups
+        return groups.filter(user=user)
+
+    def _require(self, codename: str, verb: str) -> None:
+        if not (self.request.user.is_superuser or self.request.user.has_perm(f"auth.{codename}")):
+            raise Forbidden(f"You may not {verb} roles: ask an administrator for the {verb.upper()}_ROLE right.")
+
+    @extend_schema(request=GroupInput, responses={201: GroupSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        self._require("add_group", "add")
+        data = GroupInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        users = values.pop("users", [])
+        group = services.group_create(created_by=request.user, **values)
+        group.user_set.add(*users)
+        return Response(GroupSerializer(group).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=GroupInput, responses={200: GroupSerializer})
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        group = self.get_object()
+        self._require("change_group", "update")
+        data = GroupInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        if "rights" in values:
+            raise ApplicationError("Grant rights to a role through POST /api/privileges/ with {'group': name}.")
+        if "name" in values:
+            group.name = values["name"]
+            group.save()
+        if "users" in values:
+            group.user_set.set(values["users"])
+        return Response(GroupSerializer(group).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        group = self.get_object()
+        self._require("delete_group", "delete")
+        group.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# -- privileges -----------------------------------------------------------------------------------------------
+
+OBJECT_TYPES: dict[str, type] = {"flow": Flow, "processor": Processor}
+
+
+class PrivilegeSerializer(serializers.ModelSerializer):
+    user = serializers.CharField(source="user.username", default=None, read_only=True)
+    group = serializers.CharField(source="group.name", default=None, read_only=True)
+    object_type = serializers.CharField(source="content_type.model", default=None, read_only=True)
+    object_id = serializers.CharField(source="object_pk", read_only=True)
+    granted_by = serializers.CharField(source="granted_by.username", default=None, read_only=True)
+
+    class Meta:
+        model = Privilege
+        fields = ["id", "user", "group", "right", "object_type", "object_id", "granted_by", "granted_at"]
+
+
+class PrivilegeInput(StrictMixin, serializers.Serializer):
+    user = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all(), required=False)
+    group = serializers.SlugRelatedField(slug_field="name", queryset=Group.objects.all(), required=False)
+    right = serializers.CharField(max_length=64)
+    object_type = serializers.ChoiceField(choices=sorted(OBJECT_TYPES), required=False,
+                                          help_text="Leave out (with object_id) to grant globally.")
+    object_id = serializers.UUIDField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("user" in attrs) == ("group" in attrs):
+            raise serializers.ValidationError("Give exactly one of user or group.")
+        if ("object_type" in attrs) != ("object_id" in attrs):
+            raise serializers.ValidationError("Give object_type and object_id together, or neither (global).")
+        return attrs
+
+
+class PrivilegeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                       mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Grants: POST grants a right (on one flow/processor or globally), DELETE revokes it."""
+
+    serializer_class = PrivilegeSerializer
+    filterset_fields = ["right", "user__username", "group__name", "object_pk"]
+
+    def get_queryset(self) -> QuerySet[Privilege]:
+        user = self.request.user
+        rows = Privilege.objects.select_related("user", "group", "content_type", "granted_by").order_by("granted_at", "id")
+        if user.is_superuser or user.has_perm("accounts.view_privilege"):
+            return rows
+        flow_type = ContentType.objects.get_for_model(Flow)
+        owned = [str(pk) for pk in Flow.objects.filter(owner=user).values_list("pk", flat=True)]
+        return rows.filter(Q(user=user) | Q(group__in=user.groups.all())
+                           | Q(content_type=flow_type, object_pk__in=owned))
+
+    def _object(self, object_type: str | None, object_id: Any) -> Any:
+        if object_type is None:
+            return None
+        visible = flows_for(self.request.user) if object_type == "flow" else processors_for(self.request.user)
+        obj = visible.filter(pk=object_id).first()
+        if obj is None:
+            raise ApplicationError(f"object_id: no {object_type} {object_id} that you may see.",
+                                   {"fields": {"object_id": ["not found"]}}, status=404)
+        return obj
+
+    @extend_schema(request=PrivilegeInput, responses={201: PrivilegeSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = PrivilegeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        privilege = services.privilege_grant(
+            right=values["right"], user=values.get("user"), group=values.get("group"),
+            obj=self._object(values.get("object_type"), values.get("object_id")), granted_by=request.user,
+        )
+        return Response(PrivilegeSerializer(privilege).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        services.privilege_revoke(privilege=self.get_object(), revoked_by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses={200: inline_serializer("Right", {
+        "right": serializers.CharField(), "description": serializers.CharField(),
+        "permissions": serializers.CharField()}, many=True)})
+    @action(detail=False, methods=["get"])
+    def rights(self, request: Request) -> Response:
+        """Every right that can be granted, what it allows and the Django permissions behind it."""
+        return Response(rights_table())

@@ -1,0 +1,84 @@
+"""One exception handler: every error leaves the API as {"error": {"code", "message", "fields"?, ...}}.
+
+`message` is one sentence a person can act on; `fields` maps each bad field (dotted path, list indexes in
+brackets) to its problems, so a client can point at the exact input to fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from backend.errors import ApplicationError
+
+
+def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """{"plugs": [{}, {"target": ["..."]}]} → {"plugs[1].target": ["..."]}."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key == "non_field_errors":
+                path = prefix or "non_field_errors"
+            flat.update(flatten_errors(value, path))
+    elif isinstance(detail, list):
+        if all(isinstance(item, str) for item in detail):
+            flat.setdefault(prefix or "non_field_errors", []).extend(str(item) for item in detail)
+        else:
+            for index, item in enumerate(detail):
+                if item:
+                    flat.update(flatten_errors(item, f"{prefix}[{index}]"))
+    else:
+        flat.setdefault(prefix or "non_field_errors", []).append(str(detail))
+    return flat
+
+
+def _summary(fields: dict[str, list[str]]) -> str:
+    first_field, problems = next(iter(fields.items()))
+    more = f" (and {len(fields) - 1} more field(s))" if len(fields) > 1 else ""
+    if first_field == "non_field_errors":
+        return f"{problems[0]}{more}"
+    return f"{first_field}: {problems[0]}{more}"
+
+
+def error_response(code: str, message: str, http_status: int, **extra: Any) -> Response:
+    return Response({"error": {"code": code, "message": message, **extra}}, status=http_status)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ApplicationError):
+        return error_response(type(exc).__name__.lower(), exc.message, exc.status, **exc.extra)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound("Not found: it does not exist or you may not see it.")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        fields = flatten_errors(exc.detail)
+        response.data = {
+            "error": {"code": "invalid", "message": _summary(fields) if fields else "Invalid input.", "fields": fields}
+        }
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+        if isinstance(detail, dict | list):
+            fields = flatten_errors(detail)
+            response.data = {"error": {"code": str(code), "message": _summary(fields), "fields": fields}}
+        else:
+            response.data = {"error": {"code": str(code), "message": str(detail)}}
+    if response.status_code == status.HTTP_401_UNAUTHORIZED and "message" in response.data["error"]:
+        response.data["error"]["message"] += (
+            " Send 'Authorization: Token <token>' (POST /api/auth/token/ gives one) or log in."
+        )
+    return response

@@ -1,0 +1,133 @@
+"""Nodes, agents, workers and schedulers: the machines processors run on. Seen with the LS_* / READ_* rights."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Model, QuerySet
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from backend.api.serializers import StrictMixin
+from backend.cluster.models import Agent, Node, Scheduler, Worker
+from backend.errors import Conflict, Forbidden
+from flows.permissions import processors_for
+
+
+def _global(request: Request, codename: str) -> bool:
+    return bool(request.user.is_superuser or request.user.has_perm(f"cluster.{codename}"))
+
+
+class NodeSerializer(StrictMixin, serializers.ModelSerializer):
+    class Meta:
+        model = Node
+        fields = ["id", "name", "hostname", "cpus", "memory_mb", "status", "last_heartbeat", "created_at"]
+        read_only_fields = ["id", "status", "last_heartbeat", "created_at"]
+
+
+class AgentSerializer(serializers.ModelSerializer):
+    node = serializers.CharField(source="node.name", read_only=True)
+
+    class Meta:
+        model = Agent
+        fields = ["id", "name", "node", "pid", "version", "status", "last_heartbeat", "created_at"]
+        read_only_fields = fields
+
+
+class WorkerSerializer(serializers.ModelSerializer):
+    agent = serializers.CharField(source="agent.name", read_only=True)
+
+    class Meta:
+        model = Worker
+        fields = ["id", "name", "processor", "agent", "concurrency", "status", "pid", "started_at", "last_heartbeat"]
+        read_only_fields = fields
+
+
+class SchedulerSerializer(StrictMixin, serializers.ModelSerializer):
+    nodes = serializers.SlugRelatedField(slug_field="name", queryset=Node.objects.all(), many=True, required=False)
+
+    class Meta:
+        model = Scheduler
+        fields = ["id", "name", "nodes", "strategy", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class _GlobalCrud(viewsets.ModelViewSet):
+    """CRUD gated by global cluster permissions (view/add/change/delete_<model>)."""
+
+    model: type[Model]
+
+    def _name(self) -> str:
+        return self.model._meta.model_name or ""
+
+    def get_queryset(self) -> QuerySet[Any]:
+        if not _global(self.request, f"view_{self._name()}"):
+            return self.model.objects.none()
+        return self.model.objects.all()
+
+    def _require(self, action: str) -> None:
+        if not _global(self.request, f"{action}_{self._name()}"):
+            verb = {"add": "ADD", "change": "UPDATE", "delete": "DELETE"}[action]
+            raise Forbidden(f"You may not {action} {self._name()}s: ask an administrator for "
+                            f"{verb}_{self._name().upper()}.")
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+        self._require("add")
+        self._save(serializer)
+
+    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
+        self._require("change")
+        self._save(serializer)
+
+    def _save(self, serializer: serializers.BaseSerializer) -> None:
+        try:
+            with transaction.atomic():
+                serializer.save()
+        except IntegrityError:
+            raise Conflict(f"A {self._name()} with that name already exists.") from None
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        obj = self.get_object()
+        self._require("delete")
+        obj.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class NodeViewSet(_GlobalCrud):
+    model = Node
+    serializer_class = NodeSerializer
+    filterset_fields = ["name", "status"]
+
+
+class SchedulerViewSet(_GlobalCrud):
+    model = Scheduler
+    serializer_class = SchedulerSerializer
+    filterset_fields = ["name"]
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return super().get_queryset().prefetch_related("nodes")
+
+
+class AgentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = AgentSerializer
+    filterset_fields = ["name", "status"]
+
+    def get_queryset(self) -> QuerySet[Agent]:
+        if not _global(self.request, "view_agent"):
+            return Agent.objects.none()
+        return Agent.objects.select_related("node").order_by("name")
+
+
+class WorkerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Workers of the processors the caller may see (all of them with LS_WORKERS)."""
+
+    serializer_class = WorkerSerializer
+    filterset_fields = ["processor", "status"]
+
+    def get_queryset(self) -> QuerySet[Worker]:
+        workers = Worker.objects.select_related("agent").order_by("name")
+        if _global(self.request, "view_worker"):
+            return workers
+        return workers.filter(processor__in=processors_for(self.request.user).values("pk"))

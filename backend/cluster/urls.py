@@ -1,0 +1,12 @@
+from rest_framework.routers import DefaultRouter
+
+from backend.cluster import api
+
+router = DefaultRouter(trailing_slash="/?")
+router.include_root_view = False
+router.register("nodes", api.NodeViewSet, basename="node")
+router.register("agents", api.AgentViewSet, basename="agent")
+router.register("workers", api.WorkerViewSet, basename="worker")
+router.register("schedulers", api.SchedulerViewSet, basename="scheduler")
+
+urlpatterns = router.urls

@@ -1,0 +1,201 @@
+"""Input and output shapes of the flows API. Field names are DESIGN.md §3's; no business logic lives here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.schedules import crontab
+from rest_framework import serializers
+
+from backend.api.serializers import StrictMixin
+
+from flows.models import Call, Flow, Plug, PlugKind, Processor, Queue, Socket
+from flows.validators import address_name, function_name, module_path
+
+
+def validate_schedule(value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"interval", "cron"} or len(value) != 1:
+        raise serializers.ValidationError('Give {"interval": seconds} or {"cron": "m h dom mon dow"}, or null.')
+    if "interval" in value:
+        interval = value["interval"]
+        if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0.1:
+            raise serializers.ValidationError("interval is a number of seconds, at least 0.1.")
+    else:
+        fields = str(value["cron"]).split()
+        if len(fields) != 5:
+            raise serializers.ValidationError("cron needs five fields: minute hour day-of-month month day-of-week.")
+        try:
+            crontab(*fields)
+        except (ValueError, TypeError) as error:
+            raise serializers.ValidationError(f"cron expression is not valid: {error}") from None
+    return value
+
+
+class FlowSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True)
+
+    class Meta:
+        model = Flow
+        fields = ["id", "name", "description", "owner", "layout", "version", "created_at", "updated_at"]
+        read_only_fields = ["id", "owner", "version", "created_at", "updated_at"]
+
+
+class FlowInputSerializer(StrictMixin, serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(allow_blank=True, required=False, default="")
+    layout = serializers.DictField(required=False)
+    version = serializers.IntegerField(required=False, min_value=1,
+                                       help_text="The version you edited; a stale one answers 409.")
+
+
+class ProcessorFieldsSerializer(StrictMixin, serializers.Serializer):
+    """The editable fields of a processor, shared by the processor endpoints and the graph document."""
+
+    name = serializers.CharField(max_length=200)
+    git_url = serializers.CharField(max_length=1000)
+    ref = serializers.CharField(max_length=255, required=False, default="main")
+    module = serializers.CharField(max_length=255, validators=[module_path])
+    subdirectory = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    requirements = serializers.CharField(required=False, allow_blank=True, default="")
+    concurrency = serializers.IntegerField(min_value=1, max_value=64, required=False, default=1)
+    retries = serializers.IntegerField(min_value=0, max_value=100, required=False, default=3)
+    time_limit = serializers.IntegerField(min_value=1, max_value=86400, required=False, default=300)
+    rate_limit = serializers.RegexField(r"^(\d+(\.\d+)?/[smh])?$", max_length=32, required=False, allow_blank=True,
+                                        default="", error_messages={"invalid": 'Use a rate such as "10/s", "100/m" or "5/h".'})
+
+    def validate_subdirectory(self, value: str) -> str:
+        if value.startswith("/") or ".." in value.split("/"):
+            raise serializers.ValidationError("Give a path inside the repository, without '..' or a leading '/'.")
+        return value
+
+
+class ProcessorSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Processor
+        fields = [
+            "id", "flow", "name", "git_url", "ref", "commit", "module", "subdirectory", "requirements", "concurrency",
+            "requested_status", "status", "status_message", "retries", "time_limit", "rate_limit", "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class ProcessorCreateSerializer(ProcessorFieldsSerializer):
+    flow = serializers.UUIDField()
+
+
+class ProcessorUpdateSerializer(ProcessorFieldsSerializer):
+    pass
+
+
+class SocketFieldsSerializer(StrictMixin, serializers.Serializer):
+    name = serializers.CharField(max_length=200, validators=[address_name])
+    function = serializers.CharField(max_length=200, validators=[function_name])
+    queue = serializers.CharField(max_length=200, required=False, allow_null=True, validators=[address_name],
+                                  help_text="Name of a shared queue; left out, the socket gets its own.")
+    arguments = serializers.ListField(child=serializers.JSONField(), required=False, default=list)
+    schedule = serializers.JSONField(required=False, allow_null=True, default=None, validators=[validate_schedule])
+    max_queue_length = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+
+
+class SocketSerializer(serializers.ModelSerializer):
+    queue = serializers.CharField(source="queue.name", read_only=True)
+
+    class Meta:
+        model = Socket
+        fields = ["id", "flow", "processor", "name", "function", "queue", "arguments", "schedule",
+                  "max_queue_length", "created_at"]
+        read_only_fields = fields
+
+
+class SocketCreateSerializer(SocketFieldsSerializer):
+    processor = serializers.UUIDField()
+
+
+class PlugSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Plug
+        fields = ["id", "flow", "name", "source", "target", "kind", "argument", "created_at"]
+        read_only_fields = fields
+
+
+class PlugInputSerializer(StrictMixin, serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, validators=[address_name])
+    source = serializers.UUIDField()
+    target = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=PlugKind.choices, required=False, default=PlugKind.RESULT)
+    argument = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class QueueSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Queue
+        fields = ["id", "name", "durable", "max_length", "message_ttl", "created_at"]
+        read_only_fields = ["id", "created_at"]
+        extra_kwargs = {"name": {"validators": [address_name]}}
+
+
+class CallSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Call
+        fields = ["id", "trace_id", "parent_id", "flow", "socket", "socket_name", "status", "received_at",
+                  "started_at", "finished_at", "duration_ms", "error", "traceback", "worker", "attempt"]
+        read_only_fields = fields
+
+
+# -- the graph document ---------------------------------------------------------------------------------------
+
+
+class PositionSerializer(StrictMixin, serializers.Serializer):
+    x = serializers.FloatField()
+    y = serializers.FloatField()
+
+
+class GraphSocketSerializer(SocketFieldsSerializer):
+    ignored_fields = ("flow", "processor", "created_at")
+    id = serializers.UUIDField(required=False, allow_null=True)
+
+
+class GraphProcessorSerializer(ProcessorFieldsSerializer):
+    ignored_fields = ("commit", "requested_status", "status", "status_message", "flow", "created_at", "updated_at")
+    id = serializers.UUIDField(required=False, allow_null=True)
+    position = PositionSerializer(required=False, allow_null=True)
+    sockets = GraphSocketSerializer(many=True, required=False, default=list)
+
+
+class GraphPlugSerializer(StrictMixin, serializers.Serializer):
+    ignored_fields = ("flow", "created_at")
+    id = serializers.UUIDField(required=False, allow_null=True)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, validators=[address_name])
+    source = serializers.CharField(max_length=200, help_text="Socket id or socket name.")
+    target = serializers.CharField(max_length=200, help_text="Socket id or socket name.")
+    kind = serializers.ChoiceField(choices=PlugKind.choices, required=False, default=PlugKind.RESULT)
+    argument = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class GraphInputSerializer(StrictMixin, serializers.Serializer):
+    ignored_fields = ("id",)
+    version = serializers.IntegerField(min_value=1, help_text="The version you edited; a stale one answers 409.")
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(allow_blank=True, required=False)
+    layout = serializers.DictField(required=False)
+    processors = GraphProcessorSerializer(many=True)
+    plugs = GraphPlugSerializer(many=True)
+
+
+class FlowDocumentSerializer(StrictMixin, serializers.Serializer):
+    """An exported flow (GET /api/flows/{id}/export), as accepted by POST /api/flows/import/."""
+
+    format = serializers.ChoiceField(choices=["elasticcode.flow/1"])
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(allow_blank=True, required=False, default="")
+    layout = serializers.DictField(required=False, default=dict)
+    processors = GraphProcessorSerializer(many=True)
+    plugs = GraphPlugSerializer(many=True)
+
+
+class ImportInputSerializer(StrictMixin, serializers.Serializer):
+    document = FlowDocumentSerializer()
+    name = serializers.CharField(max_length=200, required=False, help_text="Name for the new flow (default: the document's).")

@@ -1,0 +1,13 @@
+from rest_framework.routers import DefaultRouter
+
+from flows.api import views
+
+router = DefaultRouter(trailing_slash="/?")
+router.register("flows", views.FlowViewSet, basename="flow")
+router.register("processors", views.ProcessorViewSet, basename="processor")
+router.register("sockets", views.SocketViewSet, basename="socket")
+router.register("plugs", views.PlugViewSet, basename="plug")
+router.register("queues", views.QueueViewSet, basename="queue")
+router.register("calls", views.CallViewSet, basename="call")
+
+urlpatterns = router.urls

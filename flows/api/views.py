@@ -1,0 +1,275 @@
+"""Thin views: validate with a serializer, call one service or selector, serialize the answer.
+
+Every queryset comes from flows.permissions, so an object a user may not see answers 404 like one that does not
+exist, and lists never leak.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from backend.errors import Forbidden
+from flows.api import serializers as s
+from flows.models import Call, Flow, Plug, Processor, Queue, Socket
+from flows.permissions import flows_for, processors_for
+from flows.selectors.graph import flow_export, flow_graph_get
+from flows.services import flows as flow_services
+from flows.services import processors as processor_services
+from flows.services import queues as queue_services
+from flows.services import sockets as socket_services
+from flows.services.graph import flow_graph_replace
+from flows.services.transfer import flow_import
+
+ERROR = OpenApiResponse(description="JSON error: {'error': {'code', 'message', 'fields'?}}")
+
+
+def _validated(serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class FlowViewSet(viewsets.ModelViewSet):
+    """Flows the caller may see. Creating one needs the CREATE (ADD_FLOW) right; its creator owns it."""
+
+    serializer_class = s.FlowSerializer
+    filterset_fields = ["name"]
+
+    def get_queryset(self) -> QuerySet[Flow]:
+        return flows_for(self.request.user).select_related("owner").order_by("name", "id")
+
+    @extend_schema(request=s.FlowInputSerializer, responses={201: s.FlowSerializer, 400: ERROR, 409: ERROR})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = _validated(s.FlowInputSerializer, request.data)
+        data.pop("version", None)
+        flow = flow_services.flow_create(user=request.user, **data)
+        return Response(s.FlowSerializer(flow).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.FlowInputSerializer, responses={200: s.FlowSerializer, 409: ERROR})
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        flow = self.get_object()
+        data = _validated(s.FlowInputSerializer, request.data, partial=kwargs.get("partial", False))
+        version = data.pop("version", None)
+        flow = flow_services.flow_update(user=request.user, flow=flow, data=data, expected_version=version)
+        return Response(s.FlowSerializer(flow).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        flow_services.flow_delete(user=request.user, flow=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(methods=["GET"], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(methods=["PUT"], request=s.GraphInputSerializer,
+                   responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR, 409: ERROR})
+    @action(detail=True, methods=["get", "put"])
+    def graph(self, request: Request, pk: str | None = None) -> Response:
+        """The whole graph in one document. PUT replaces it atomically if `version` is still current."""
+        flow = self.get_object()
+        if request.method == "PUT":
+            doc = _validated(s.GraphInputSerializer, request.data)
+            flow = flow_graph_replace(user=request.user, flow=flow, doc=doc)
+        return Response(flow_graph_get(flow=flow))
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"])
+    def export(self, request: Request, pk: str | None = None) -> Response:
+        """A portable JSON document of the flow, for POST /api/flows/import/."""
+        return Response(flow_export(flow=self.get_object()))
+
+    @extend_schema(request=s.ImportInputSerializer, responses={201: OpenApiTypes.OBJECT, 400: ERROR})
+    @action(detail=False, methods=["post"], url_path="import")
+    def import_(self, request: Request) -> Response:
+        """Create a new flow from an exported document: {"document": {...}, "name": optional new name}."""
+        data = _validated(s.ImportInputSerializer, request.data)
+        flow = flow_import(user=request.user, doc=dict(data["document"]), name=data.get("name"))
+        return Response(flow_graph_get(flow=flow), status=status.HTTP_201_CREATED)
+
+
+class _ProcessorScoped:
+    """Sockets, plugs and calls are visible when their flow or their processor is."""
+
+    request: Request
+
+    def visible_flows(self) -> QuerySet[Flow]:
+        return flows_for(self.request.user)
+
+    def visible_processors(self) -> QuerySet[Processor]:
+        return processors_for(self.request.user)
+
+
+class ProcessorViewSet(viewsets.ModelViewSet):
+    serializer_class = s.ProcessorSerializer
+    filterset_fields = ["flow", "name", "status", "requested_status"]
+
+    def get_queryset(self) -> QuerySet[Processor]:
+        return processors_for(self.request.user).order_by("name", "id")
+
+    @extend_schema(request=s.ProcessorCreateSerializer, responses={201: s.ProcessorSerializer, 400: ERROR})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = _validated(s.ProcessorCreateSerializer, request.data)
+        flow = get_object_or_404(flows_for(request.user), pk=data.pop("flow"))
+        processor = processor_services.processor_create(user=request.user, flow=flow, data=data)
+        return Response(s.ProcessorSerializer(processor).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.ProcessorUpdateSerializer, responses={200: s.ProcessorSerializer, 400: ERROR})
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        processor = self.get_object()
+        data = _validated(s.ProcessorUpdateSerializer, request.data, partial=kwargs.get("partial", False))
+        processor = processor_services.processor_update(user=request.user, processor=processor, data=data)
+        return Response(s.ProcessorSerializer(processor).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        processor_services.processor_delete(user=request.user, processor=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _act(self, request: Request, name: str) -> Response:
+        processor = processor_services.processor_request(user=request.user, processor=self.get_object(), action=name)
+        return Response(s.ProcessorSerializer(processor).data)
+
+    @extend_schema(request=None, responses={200: s.ProcessorSerializer, 403: ERROR})
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, pk: str | None = None) -> Response:
+        return self._act(request, "start")
+
+    @extend_schema(request=None, responses={200: s.ProcessorSerializer, 403: ERROR})
+    @action(detail=True, methods=["post"])
+    def stop(self, request: Request, pk: str | None = None) -> Response:
+        return self._act(request, "stop")
+
+    @extend_schema(request=None, responses={200: s.ProcessorSerializer, 403: ERROR})
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str | None = None) -> Response:
+        return self._act(request, "pause")
+
+    @extend_schema(request=None, responses={200: s.ProcessorSerializer, 403: ERROR, 409: ERROR})
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str | None = None) -> Response:
+        return self._act(request, "resume")
+
+    @extend_schema(request=None, responses={200: s.ProcessorSerializer, 403: ERROR})
+    @action(detail=True, methods=["post"])
+    def restart(self, request: Request, pk: str | None = None) -> Response:
+        return self._act(request, "restart")
+
+
+class SocketViewSet(_ProcessorScoped, viewsets.ModelViewSet):
+    serializer_class = s.SocketSerializer
+    filterset_fields = ["flow", "processor", "name", "function"]
+
+    def get_queryset(self) -> QuerySet[Socket]:
+        if self.request.user.is_superuser or self.request.user.has_perm("flows.view_socket"):
+            base = Socket.objects.all()
+        else:
+            base = Socket.objects.filter(processor__in=self.visible_processors().values("pk"))
+        return base.select_related("queue").order_by("name", "id")
+
+    @extend_schema(request=s.SocketCreateSerializer, responses={201: s.SocketSerializer, 400: ERROR})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = _validated(s.SocketCreateSerializer, request.data)
+        processor = get_object_or_404(self.visible_processors().select_related("flow"), pk=data.pop("processor"))
+        socket = socket_services.socket_create(user=request.user, processor=processor, data=data)
+        return Response(s.SocketSerializer(socket).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.SocketFieldsSerializer, responses={200: s.SocketSerializer, 400: ERROR})
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        socket = self.get_object()
+        data = _validated(s.SocketFieldsSerializer, request.data, partial=kwargs.get("partial", False))
+        socket = socket_services.socket_update(user=request.user, socket=socket, data=data)
+        return Response(s.SocketSerializer(socket).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        socket_services.socket_delete(user=request.user, socket=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PlugViewSet(_ProcessorScoped, viewsets.ModelViewSet):
+    serializer_class = s.PlugSerializer
+    filterset_fields = ["flow", "name", "source", "target", "kind"]
+
+    def get_queryset(self) -> QuerySet[Plug]:
+        if self.request.user.is_superuser or self.request.user.has_perm("flows.view_plug"):
+            return Plug.objects.all().order_by("name", "id")
+        return Plug.objects.filter(flow__in=self.visible_flows().values("pk")).order_by("name", "id")
+
+    def _socket(self, socket_id: Any, field: str) -> Socket:
+        visible = Socket.objects.filter(flow__in=self.visible_flows().values("pk")).select_related("flow")
+        socket = visible.filter(pk=socket_id).first()
+        if socket is None:
+            from backend.errors import ApplicationError
+
+            raise ApplicationError(f"{field}: no socket {socket_id} that you may see; give the id of a socket.",
+                                   {"fields": {field: ["unknown socket"]}})
+        return socket
+
+    @extend_schema(request=s.PlugInputSerializer, responses={201: s.PlugSerializer, 400: ERROR})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = _validated(s.PlugInputSerializer, request.data)
+        source = self._socket(data.pop("source"), "source")
+        target = self._socket(data.pop("target"), "target")
+        plug = socket_services.plug_create(user=request.user, source=source, target=target, data=data)
+        return Response(s.PlugSerializer(plug).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.PlugInputSerializer, responses={200: s.PlugSerializer, 400: ERROR})
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        plug = self.get_object()
+        data = _validated(s.PlugInputSerializer, request.data, partial=kwargs.get("partial", False))
+        for end in ("source", "target"):
+            if end in data:
+                data[end] = self._socket(data[end], end)
+        plug = socket_services.plug_update(user=request.user, plug=plug, data=data)
+        return Response(s.PlugSerializer(plug).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        socket_services.plug_delete(user=request.user, plug=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class QueueViewSet(_ProcessorScoped, viewsets.ModelViewSet):
+    """Queues of the sockets the caller may see (all of them with the READ_QUEUE right)."""
+
+    serializer_class = s.QueueSerializer
+    filterset_fields = ["name"]
+
+    def get_queryset(self) -> QuerySet[Queue]:
+        if self.request.user.is_superuser or self.request.user.has_perm("flows.view_queue"):
+            return Queue.objects.all().order_by("name")
+        sockets = Socket.objects.filter(processor__in=self.visible_processors().values("pk"))
+        return Queue.objects.filter(pk__in=sockets.values("queue_id")).order_by("name")
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = _validated(s.QueueSerializer, request.data)
+        queue = queue_services.queue_create(user=request.user, **data)
+        return Response(s.QueueSerializer(queue).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        queue = self.get_object()
+        data = _validated(s.QueueSerializer, request.data, instance=queue, partial=kwargs.get("partial", False))
+        if "name" in data and data["name"] != queue.name:
+            raise Forbidden("A queue cannot be renamed (messages wait in it under its name); create a new one.")
+        queue = queue_services.queue_update(user=request.user, queue=queue, data=data)
+        return Response(s.QueueSerializer(queue).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        queue_services.queue_delete(user=request.user, queue=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CallViewSet(_ProcessorScoped, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Executions of sockets (lineage). Read-only; written in batches by the workers."""
+
+    serializer_class = s.CallSerializer
+    filterset_fields = ["trace_id", "parent_id", "socket", "flow", "status"]
+
+    def get_queryset(self) -> QuerySet[Call]:
+        if self.request.user.is_superuser or self.request.user.has_perm("flows.view_call"):
+            return Call.objects.all()
+        sockets = Socket.objects.filter(processor__in=self.visible_processors().values("pk"))
+        return Call.objects.filter(socket__in=sockets.values("pk"))

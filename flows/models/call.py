@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class CallStatus(models.TextChoices):
+    RECEIVED = "received", "received"
+    RUNNING = "running", "running"
+    SUCCEEDED = "succeeded", "succeeded"
+    FAILED = "failed", "failed"
+    RETRYING = "retrying", "retrying"
+    DEAD = "dead", "dead-lettered"
+
+
+class Call(models.Model):
+    """One execution of a socket for one message. Written in batches from worker buffers, never per message."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    trace_id = models.UUIDField(db_index=True)
+    parent_id = models.UUIDField(null=True, blank=True, db_index=True)
+    flow = models.ForeignKey("flows.Flow", null=True, on_delete=models.SET_NULL, related_name="calls")
+    socket = models.ForeignKey("flows.Socket", null=True, on_delete=models.SET_NULL, related_name="calls")
+    socket_name = models.CharField(max_length=200, blank=True, default="")
+    status = models.CharField(max_length=16, choices=CallStatus.choices, default=CallStatus.RECEIVED)
+    received_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    traceback = models.TextField(blank=True, default="")
+    stdout = models.TextField(blank=True, default="")
+    stderr = models.TextField(blank=True, default="")
+    worker = models.CharField(max_length=200, blank=True, default="")
+    attempt = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["socket", "-started_at"], name="call_socket_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.socket_name or self.socket_id}:{self.id}"

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import uuid
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+
+class RequestedStatus(models.TextChoices):
+    RUNNING = "running", "running"
+    STOPPED = "stopped", "stopped"
+    PAUSED = "paused", "paused"
+
+
+class Status(models.TextChoices):
+    STOPPED = "stopped", "stopped"
+    STARTING = "starting", "starting"
+    RUNNING = "running", "running"
+    PAUSED = "paused", "paused"
+    ERROR = "error", "error"
+
+
+class Processor(models.Model):
+    """Python functions from a git repository at a pinned commit; each function it exposes is a socket."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    flow = models.ForeignKey("flows.Flow", on_delete=models.CASCADE, related_name="processors")
+    name = models.CharField(max_length=200)
+    git_url = models.CharField(max_length=1000)
+    ref = models.CharField(max_length=255, default="main", help_text="Branch, tag or commit to deploy.")
+    commit = models.CharField(max_length=40, blank=True, default="", help_text="Resolved SHA, pinned at deploy.")
+    module = models.CharField(max_length=255)
+    subdirectory = models.CharField(max_length=500, blank=True, default="")
+    requirements = models.TextField(blank=True, default="", help_text="Extra pip requirements, one per line.")
+    concurrency = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(64)]
+    )
+    requested_status = models.CharField(
+        max_length=16, choices=RequestedStatus.choices, default=RequestedStatus.STOPPED
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.STOPPED)
+    status_message = models.TextField(blank=True, default="")
+    # Set by the restart action; the agent restarts a worker started before it.
+    restart_requested_at = models.DateTimeField(null=True, blank=True)
+    retries = models.PositiveSmallIntegerField(default=3, validators=[MaxValueValidator(100)])
+    time_limit = models.PositiveIntegerField(
+        default=300, validators=[MinValueValidator(1), MaxValueValidator(86400)], help_text="Seconds per call."
+    )
+    rate_limit = models.CharField(
+        max_length=32, blank=True, default="", help_text='Celery rate limit such as "100/s"; blank for none.'
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["flow", "name"], name="processor_name_unique_per_flow", deferrable=models.Deferrable.DEFERRED),
+            # Target of the composite foreign key that keeps a socket in its processor's flow (migration 0002).
+            models.UniqueConstraint(fields=["id", "flow"], name="processor_id_flow_unique"),
+            models.CheckConstraint(
+                condition=models.Q(concurrency__gte=1, concurrency__lte=64), name="processor_concurrency_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(requested_status__in=RequestedStatus.values), name="processor_requested_status_valid"
+            ),
+            models.CheckConstraint(condition=models.Q(status__in=Status.values), name="processor_status_valid"),
+        ]
+        permissions = [
+            ("run_task", "Send messages to the processor's sockets"),
+            ("start_processor", "Start the processor"),
+            ("stop_processor", "Stop the processor"),
+            ("pause_processor", "Pause the processor"),
+            ("resume_processor", "Resume the processor"),
+            ("view_code", "View the processor's code"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProcessorUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Processor, on_delete=models.CASCADE)
+
+
+class ProcessorGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Processor, on_delete=models.CASCADE)

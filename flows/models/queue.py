@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class Queue(models.Model):
+    """A durable broker queue in front of a socket. One per socket unless sockets share one on purpose."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200, unique=True)
+    durable = models.BooleanField(default=True)
+    max_length = models.PositiveIntegerField(null=True, blank=True, help_text="Back pressure above this depth.")
+    message_ttl = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds a message may wait.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,70 @@
+"""Writes for flows as a whole: create, update, delete, duplicate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from backend.accounts.services import privilege_grant
+from backend.errors import ApplicationError, Conflict, Forbidden
+from flows.models import Flow
+from flows.permissions import require_flow_perm
+from flows.services.versioning import flow_lock, flow_version_bump
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict(f"You already have a flow named {name!r}; pick another name.", {"fields": {"name": ["already taken"]}})
+
+
+def _check_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("A flow needs a name.", {"fields": {"name": ["required"]}})
+    return name
+
+
+@transaction.atomic
+def flow_create(*, user: Any, name: str, description: str = "", layout: dict[str, Any] | None = None) -> Flow:
+    if not (user.is_superuser or user.has_perm("flows.add_flow")):
+        raise Forbidden("You may not create flows: ask an administrator for the CREATE (or ADD_FLOW) right.")
+    name = _check_name(name)
+    if Flow.objects.filter(owner=user, name=name).exists():
+        raise _name_taken(name)
+    try:
+        with transaction.atomic():
+            flow = Flow.objects.create(owner=user, name=name, description=description, layout=layout or {})
+    except IntegrityError:
+        raise _name_taken(name) from None
+    # The owner holds every right on the flow, recorded like any other grant so it shows in `ls privilege`.
+    privilege_grant(right="ALL", user=user, obj=flow, granted_by=user, check=False)
+    return flow
+
+
+@transaction.atomic
+def flow_update(*, user: Any, flow: Flow, data: dict[str, Any], expected_version: int | None = None) -> Flow:
+    require_flow_perm(user, "change_flow", flow)
+    flow = flow_lock(flow_id=flow.pk, expected_version=expected_version)
+    if "name" in data:
+        name = _check_name(data["name"])
+        if Flow.objects.filter(owner=flow.owner, name=name).exclude(pk=flow.pk).exists():
+            raise _name_taken(name)
+        flow.name = name
+    if "description" in data:
+        flow.description = data["description"]
+    if "layout" in data:
+        flow.layout = data["layout"]
+    flow.save(update_fields=["name", "description", "layout", "updated_at"])
+    flow_version_bump(flow=flow)
+    return flow
+
+
+@transaction.atomic
+def flow_delete(*, user: Any, flow: Flow) -> None:
+    require_flow_perm(user, "delete_flow", flow)
+    flow = flow_lock(flow_id=flow.pk)
+    from flows.services.queues import queues_delete_unused
+
+    queue_ids = list(flow.sockets.values_list("queue_id", flat=True))
+    flow.delete()
+    queues_delete_unused(queue_ids=queue_ids)

@@ -1,0 +1,243 @@
+"""Replace a flow's whole graph (processors, sockets, plugs, layout) in one transaction.
+
+The document is what GET /api/flows/{id}/graph returns, edited: objects keep their `id`; new ones may bring a
+client-made UUID or none; anything left out is deleted. Plugs name their sockets by id or by name. Every
+problem in the document is reported at once, each under the path of the field to fix, and nothing is saved
+unless the whole document is good. Name uniqueness constraints are deferred to commit, so names may swap.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from backend.errors import ApplicationError
+from flows.models import Flow, Plug, Processor, Queue, Socket
+from flows.permissions import require_flow_perm
+from flows.services.queues import AUTO_PREFIX, auto_queue_name, queues_delete_unused
+from flows.services.versioning import flow_lock, flow_version_bump
+
+PROCESSOR_FIELDS = (
+    "name", "git_url", "ref", "module", "subdirectory", "requirements", "concurrency", "retries", "time_limit",
+    "rate_limit",
+)
+SOCKET_FIELDS = ("name", "function", "arguments", "schedule", "max_queue_length")
+PLUG_FIELDS = ("name", "kind", "argument")
+
+
+@dataclass
+class _Problems:
+    fields: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, path: str, problem: str) -> None:
+        self.fields.setdefault(path, []).append(problem)
+
+    def raise_if_any(self) -> None:
+        if self.fields:
+            first, problems = next(iter(self.fields.items()))
+            more = f" (and {len(self.fields) - 1} more problem(s))" if len(self.fields) > 1 else ""
+            raise ApplicationError(f"The graph was not saved: {first}: {problems[0]}{more}.", {"fields": self.fields})
+
+
+def _as_uuid(value: Any) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _check_ids(flow: Flow, doc: dict[str, Any], problems: _Problems) -> None:
+    """Ids must be unique in the document and may not belong to another flow."""
+    seen: dict[uuid.UUID, str] = {}
+    wanted: dict[type, dict[uuid.UUID, str]] = {Processor: {}, Socket: {}, Plug: {}}
+    for i, proc in enumerate(doc["processors"]):
+        for path, obj, model in [(f"processors[{i}]", proc, Processor)] + [
+            (f"processors[{i}].sockets[{k}]", sock, Socket) for k, sock in enumerate(proc["sockets"])
+        ]:
+            if obj.get("id") is not None:
+                if obj["id"] in seen:
+                    problems.add(f"{path}.id", f"id {obj['id']} is used twice (also at {seen[obj['id']]})")
+                seen[obj["id"]] = path
+                wanted[model][obj["id"]] = path
+    for j, plug in enumerate(doc["plugs"]):
+        if plug.get("id") is not None:
+            if plug["id"] in seen:
+                problems.add(f"plugs[{j}].id", f"id {plug['id']} is used twice (also at {seen[plug['id']]})")
+            seen[plug["id"]] = f"plugs[{j}]"
+            wanted[Plug][plug["id"]] = f"plugs[{j}]"
+    for model, ids in wanted.items():
+        if not ids:
+            continue
+        foreign = model.objects.filter(pk__in=list(ids)).exclude(flow=flow).values_list("pk", flat=True)
+        for pk in foreign:
+            problems.add(f"{ids[pk]}.id", f"id {pk} belongs to another flow; leave the id out to create a new object")
+
+
+def _check_names(doc: dict[str, Any], problems: _Problems) -> None:
+    proc_names: dict[str, str] = {}
+    socket_names: dict[str, str] = {}
+    for i, proc in enumerate(doc["processors"]):
+        if proc["name"] in proc_names:
+            problems.add(f"processors[{i}].name", f"name {proc['name']!r} is used twice (also at {proc_names[proc['name']]})")
+        proc_names.setdefault(proc["name"], f"processors[{i}]")
+        for k, sock in enumerate(proc["sockets"]):
+            path = f"processors[{i}].sockets[{k}]"
+            if sock["name"] in socket_names:
+                problems.add(f"{path}.name",
+                             f"socket name {sock['name']!r} is used twice in this flow (also at {socket_names[sock['name']]})")
+            socket_names.setdefault(sock["name"], path)
+
+
+def _resolve_plugs(doc: dict[str, Any], problems: _Problems) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    by_id = {sock["id"] for proc in doc["processors"] for sock in proc["sockets"]}
+    by_name = {sock["name"]: sock["id"] for proc in doc["processors"] for sock in proc["sockets"]}
+    ends: list[tuple[uuid.UUID, uuid.UUID]] = []
+    names: dict[str, str] = {}
+    edges: dict[tuple[Any, ...], str] = {}
+    for j, plug in enumerate(doc["plugs"]):
+        resolved = []
+        for end in ("source", "target"):
+            ref = plug[end]
+            as_id = _as_uuid(ref)
+            socket_id = as_id if as_id in by_id else by_name.get(str(ref))
+            if socket_id is None:
+                problems.add(f"plugs[{j}].{end}", f"no socket {ref!r} in this graph; give a socket id or name from it")
+            resolved.append(socket_id)
+        source, target = resolved
+        if source is not None and source == target:
+            problems.add(f"plugs[{j}].target", "a plug cannot join a socket to itself")
+        if not plug.get("name"):
+            plug["name"] = f"{plug['source']}-{plug['kind']}-{plug['target']}"[:200]
+        if plug["name"] in names:
+            problems.add(f"plugs[{j}].name", f"plug name {plug['name']!r} is used twice (also at {names[plug['name']]})")
+        names.setdefault(plug["name"], f"plugs[{j}]")
+        edge = (source, target, plug["kind"])
+        if source is not None and target is not None:
+            if edge in edges:
+                problems.add(f"plugs[{j}]", f"the same {plug['kind']} plug already joins these sockets ({edges[edge]})")
+            edges.setdefault(edge, f"plugs[{j}]")
+        ends.append((source, target))  # type: ignore[arg-type]
+    return ends
+
+
+def _queues_for(doc: dict[str, Any], problems: _Problems) -> dict[uuid.UUID, Queue]:
+    """The queue of each socket: the named one (created when new) or the socket's own automatic queue."""
+    wanted: dict[uuid.UUID, str] = {}
+    for i, proc in enumerate(doc["processors"]):
+        for k, sock in enumerate(proc["sockets"]):
+            name = sock.get("queue") or auto_queue_name(sock["id"])
+            if name.startswith(AUTO_PREFIX) and name != auto_queue_name(sock["id"]):
+                problems.add(f"processors[{i}].sockets[{k}].queue",
+                             f"queue names starting with {AUTO_PREFIX!r} are reserved for automatic queues")
+            wanted[sock["id"]] = name
+    if problems.fields:
+        return {}
+    existing = {queue.name: queue for queue in Queue.objects.filter(name__in=set(wanted.values()))}
+    missing = [Queue(name=name) for name in sorted(set(wanted.values()) - set(existing))]
+    for queue in Queue.objects.bulk_create(missing):
+        existing[queue.name] = queue
+    return {socket_id: existing[name] for socket_id, name in wanted.items()}
+
+
+def _changed(obj: Any, values: dict[str, Any], fields: tuple[str, ...]) -> bool:
+    changed = False
+    for name in fields:
+        if name in values and getattr(obj, name) != values[name]:
+            setattr(obj, name, values[name])
+            changed = True
+    return changed
+
+
+@transaction.atomic
+def flow_graph_replace(*, user: Any, flow: Flow, doc: dict[str, Any]) -> Flow:
+    """Validate the whole document, then apply it with bulk writes, bump the version once, return the flow."""
+    require_flow_perm(user, "change_flow", flow)
+    flow = flow_lock(flow_id=flow.pk, expected_version=doc["version"])
+    problems = _Problems()
+    _check_ids(flow, doc, problems)
+    _check_names(doc, problems)
+    for proc in doc["processors"]:
+        proc["id"] = proc.get("id") or uuid.uuid4()
+        for sock in proc["sockets"]:
+            sock["id"] = sock.get("id") or uuid.uuid4()
+    ends = _resolve_plugs(doc, problems)
+    problems.raise_if_any()
+    queues = _queues_for(doc, problems)
+    problems.raise_if_any()
+
+    procs = {p.pk: p for p in Processor.objects.filter(flow=flow)}
+    sockets = {s.pk: s for s in Socket.objects.filter(flow=flow)}
+    plugs = {p.pk: p for p in Plug.objects.filter(flow=flow)}
+    keep_procs = {proc["id"] for proc in doc["processors"]}
+    keep_sockets = {sock["id"] for proc in doc["processors"] for sock in proc["sockets"]}
+    keep_plugs = {plug["id"] for plug in doc["plugs"] if plug.get("id")}
+    old_queue_ids = [s.queue_id for pk, s in sockets.items() if pk not in keep_sockets]
+
+    # Deletes first (plugs, sockets, processors), so kept objects never point at something going away.
+    Plug.objects.filter(flow=flow).exclude(pk__in=keep_plugs).delete()
+    Socket.objects.filter(flow=flow).exclude(pk__in=keep_sockets).delete()
+    Processor.objects.filter(flow=flow).exclude(pk__in=keep_procs).delete()
+
+    new_procs, changed_procs, new_sockets, changed_sockets = [], [], [], []
+    positions = {}
+    for proc in doc["processors"]:
+        values = {name: proc[name] for name in PROCESSOR_FIELDS if name in proc}
+        if proc.get("position") is not None:
+            positions[str(proc["id"])] = proc["position"]
+        existing = procs.get(proc["id"])
+        if existing is None:
+            new_procs.append(Processor(id=proc["id"], flow=flow, **values))
+        elif _changed(existing, values, PROCESSOR_FIELDS):
+            changed_procs.append(existing)
+        for sock in proc["sockets"]:
+            values = {name: sock[name] for name in SOCKET_FIELDS if name in sock}
+            values["processor_id"] = proc["id"]
+            values["queue_id"] = queues[sock["id"]].pk
+            current = sockets.get(sock["id"])
+            if current is None:
+                new_sockets.append(Socket(id=sock["id"], flow=flow, **values))
+            elif _changed(current, values, (*SOCKET_FIELDS, "processor_id", "queue_id")):
+                changed_sockets.append(current)
+
+    new_plugs, changed_plugs = [], []
+    for plug, (source, target) in zip(doc["plugs"], ends, strict=True):
+        values = {name: plug[name] for name in PLUG_FIELDS if name in plug}
+        values.update(source_id=source, target_id=target)
+        current = plugs.get(plug.get("id"))
+        if current is None:
+            new_plugs.append(Plug(id=plug.get("id") or uuid.uuid4(), flow=flow, **values))
+        elif _changed(current, values, (*PLUG_FIELDS, "source_id", "target_id")):
+            changed_plugs.append(current)
+
+    try:
+        Processor.objects.bulk_create(new_procs)
+        Processor.objects.bulk_update(changed_procs, list(PROCESSOR_FIELDS))
+        Socket.objects.bulk_create(new_sockets)
+        Socket.objects.bulk_update(changed_sockets, [*SOCKET_FIELDS, "processor", "queue"])
+        Plug.objects.bulk_create(new_plugs)
+        Plug.objects.bulk_update(changed_plugs, [*PLUG_FIELDS, "source", "target"])
+        queues_delete_unused(queue_ids=old_queue_ids)
+        layout = dict(doc.get("layout") or flow.layout or {})
+        layout["processors"] = {k: v for k, v in {**layout.get("processors", {}), **positions}.items()
+                                if k in {str(pk) for pk in keep_procs}}
+        flow.layout = layout
+        if doc.get("name") and doc["name"] != flow.name:
+            if Flow.objects.filter(owner_id=flow.owner_id, name=doc["name"]).exclude(pk=flow.pk).exists():
+                raise ApplicationError(f"The graph was not saved: name: you already have a flow named {doc['name']!r}.",
+                                       {"fields": {"name": ["already taken"]}})
+            flow.name = doc["name"]
+        if "description" in doc:
+            flow.description = doc["description"]
+        flow.save(update_fields=["name", "description", "layout", "updated_at"])
+        flow_version_bump(flow=flow)
+        # Deferred unique constraints are checked here, inside the transaction, so a clash rolls everything back.
+        with transaction.get_connection().cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    except IntegrityError as error:
+        raise ApplicationError(f"The graph was not saved: it breaks a database rule ({error.__cause__ or error}).") from None
+    return flow

@@ -1,0 +1,93 @@
+"""Writes for single processors, and the run actions (they set requested_status; agents make it so)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from backend.errors import ApplicationError, Conflict
+from flows.models import Flow, Processor, RequestedStatus
+from flows.permissions import require_flow_perm, require_processor_perm
+from flows.services.graph import PROCESSOR_FIELDS
+from flows.services.queues import queues_delete_unused
+from flows.services.versioning import flow_lock, flow_version_bump
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict(f"This flow already has a processor named {name!r}; pick another name.",
+                    {"fields": {"name": ["already taken in this flow"]}})
+
+
+@transaction.atomic
+def processor_create(*, user: Any, flow: Flow, data: dict[str, Any]) -> Processor:
+    require_flow_perm(user, "change_flow", flow)
+    flow = flow_lock(flow_id=flow.pk)
+    values = {name: data[name] for name in PROCESSOR_FIELDS if name in data}
+    if Processor.objects.filter(flow=flow, name=values.get("name")).exists():
+        raise _name_taken(values.get("name", ""))
+    try:
+        with transaction.atomic():
+            processor = Processor.objects.create(flow=flow, **values)
+    except IntegrityError:
+        raise _name_taken(values.get("name", "")) from None
+    flow_version_bump(flow=flow)
+    return processor
+
+
+@transaction.atomic
+def processor_update(*, user: Any, processor: Processor, data: dict[str, Any]) -> Processor:
+    require_processor_perm(user, "change_processor", processor)
+    flow_lock(flow_id=processor.flow_id)
+    if "name" in data and Processor.objects.filter(flow_id=processor.flow_id, name=data["name"]).exclude(
+        pk=processor.pk
+    ).exists():
+        raise _name_taken(data["name"])
+    for name in PROCESSOR_FIELDS:
+        if name in data:
+            setattr(processor, name, data[name])
+    processor.save()
+    flow_version_bump(flow=processor.flow)
+    return processor
+
+
+@transaction.atomic
+def processor_delete(*, user: Any, processor: Processor) -> None:
+    require_processor_perm(user, "delete_processor", processor)
+    flow_lock(flow_id=processor.flow_id)
+    queue_ids = list(processor.sockets.values_list("queue_id", flat=True))
+    processor.delete()
+    queues_delete_unused(queue_ids=queue_ids)
+    flow_version_bump(flow=processor.flow)
+
+
+# action → (permission(s) needed, requested status)
+ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "start": (("start_processor",), RequestedStatus.RUNNING),
+    "stop": (("stop_processor",), RequestedStatus.STOPPED),
+    "pause": (("pause_processor",), RequestedStatus.PAUSED),
+    "resume": (("resume_processor",), RequestedStatus.RUNNING),
+    "restart": (("stop_processor", "start_processor"), RequestedStatus.RUNNING),
+}
+
+
+@transaction.atomic
+def processor_request(*, user: Any, processor: Processor, action: str) -> Processor:
+    """Record what should run. The agent of the processor's node reconciles `status` towards it."""
+    if action not in ACTIONS:
+        raise ApplicationError(f"Unknown action {action!r}; use one of {', '.join(ACTIONS)}.")
+    needed, requested = ACTIONS[action]
+    for codename in needed:
+        require_processor_perm(user, codename, processor)
+    processor = Processor.objects.select_for_update().get(pk=processor.pk)
+    if action == "resume" and processor.requested_status != RequestedStatus.PAUSED:
+        raise Conflict(f"{processor.name} is not paused (it is requested {processor.requested_status}); "
+                       "use start to start a stopped processor.")
+    processor.requested_status = requested
+    fields = ["requested_status", "updated_at"]
+    if action == "restart":
+        processor.restart_requested_at = timezone.now()
+        fields.append("restart_requested_at")
+    processor.save(update_fields=fields)
+    return processor

@@ -1,0 +1,59 @@
+"""Writes for queues. A socket gets its own queue unless it names a shared one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from backend.errors import ApplicationError, Conflict, Forbidden
+from flows.models import Queue
+
+AUTO_PREFIX = "q."
+
+
+def auto_queue_name(socket_id: object) -> str:
+    return f"{AUTO_PREFIX}{socket_id}"
+
+
+def queues_delete_unused(*, queue_ids: Iterable[object]) -> None:
+    """Drop the automatic queues of removed sockets; named queues stay (others may mean to reuse them)."""
+    Queue.objects.filter(pk__in=list(queue_ids), sockets__isnull=True, name__startswith=AUTO_PREFIX).delete()
+
+
+@transaction.atomic
+def queue_create(*, user: Any, name: str, durable: bool = True, max_length: int | None = None,
+                 message_ttl: int | None = None) -> Queue:
+    if not (user.is_superuser or user.has_perm("flows.add_queue")):
+        raise Forbidden("You may not create queues: ask an administrator for the CREATE (or ADD_QUEUE) right.")
+    if name.startswith(AUTO_PREFIX):
+        raise ApplicationError(f"Queue names starting with {AUTO_PREFIX!r} are reserved for automatic queues.",
+                               {"fields": {"name": ["reserved prefix"]}})
+    try:
+        with transaction.atomic():
+            return Queue.objects.create(name=name, durable=durable, max_length=max_length, message_ttl=message_ttl)
+    except IntegrityError:
+        raise Conflict(f"A queue named {name!r} already exists; use it or pick another name.",
+                       {"fields": {"name": ["already taken"]}}) from None
+
+
+@transaction.atomic
+def queue_update(*, user: Any, queue: Queue, data: dict[str, Any]) -> Queue:
+    if not (user.is_superuser or user.has_perm("flows.change_queue")):
+        raise Forbidden("You may not change queues: ask an administrator for the UPDATE_QUEUE right.")
+    for field in ("durable", "max_length", "message_ttl"):
+        if field in data:
+            setattr(queue, field, data[field])
+    queue.save()
+    return queue
+
+
+@transaction.atomic
+def queue_delete(*, user: Any, queue: Queue) -> None:
+    if not (user.is_superuser or user.has_perm("flows.delete_queue")):
+        raise Forbidden("You may not delete queues: ask an administrator for the DELETE_QUEUE right.")
+    if queue.sockets.exists():
+        names = ", ".join(queue.sockets.values_list("name", flat=True)[:5])
+        raise Conflict(f"Queue {queue.name!r} is in use by socket(s) {names}; point them at another queue first.")
+    queue.delete()

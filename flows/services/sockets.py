@@ -1,0 +1,139 @@
+"""Writes for single sockets and plugs (the graph service replaces many at once)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from backend.errors import ApplicationError, Conflict
+from flows.models import Plug, Processor, Queue, Socket
+from flows.permissions import require_flow_perm
+from flows.services.graph import PLUG_FIELDS, SOCKET_FIELDS
+from flows.services.queues import AUTO_PREFIX, auto_queue_name, queues_delete_unused
+from flows.services.versioning import flow_lock, flow_version_bump
+
+
+def _queue(name: str | None, socket_id: uuid.UUID) -> Queue:
+    if name and name.startswith(AUTO_PREFIX) and name != auto_queue_name(socket_id):
+        raise ApplicationError(f"Queue names starting with {AUTO_PREFIX!r} are reserved for automatic queues.",
+                               {"fields": {"queue": ["reserved prefix"]}})
+    queue, _ = Queue.objects.get_or_create(name=name or auto_queue_name(socket_id))
+    return queue
+
+
+def _socket_name_taken(name: str) -> Conflict:
+    return Conflict(f"This flow already has a socket named {name!r}; socket names are unique in a flow.",
+                    {"fields": {"name": ["already taken in this flow"]}})
+
+
+@transaction.atomic
+def socket_create(*, user: Any, processor: Processor, data: dict[str, Any]) -> Socket:
+    require_flow_perm(user, "change_flow", processor.flow)
+    flow = flow_lock(flow_id=processor.flow_id)
+    if Socket.objects.filter(flow=flow, name=data["name"]).exists():
+        raise _socket_name_taken(data["name"])
+    socket_id = uuid.uuid4()
+    values = {name: data[name] for name in SOCKET_FIELDS if name in data}
+    try:
+        with transaction.atomic():
+            socket = Socket.objects.create(id=socket_id, flow=flow, processor=processor,
+                                           queue=_queue(data.get("queue"), socket_id), **values)
+    except IntegrityError:
+        raise _socket_name_taken(data["name"]) from None
+    flow_version_bump(flow=flow)
+    return socket
+
+
+@transaction.atomic
+def socket_update(*, user: Any, socket: Socket, data: dict[str, Any]) -> Socket:
+    require_flow_perm(user, "change_flow", socket.flow)
+    flow = flow_lock(flow_id=socket.flow_id)
+    if "name" in data and Socket.objects.filter(flow=flow, name=data["name"]).exclude(pk=socket.pk).exists():
+        raise _socket_name_taken(data["name"])
+    old_queue = socket.queue_id
+    if "queue" in data:
+        socket.queue = _queue(data["queue"], socket.pk)
+    for name in SOCKET_FIELDS:
+        if name in data:
+            setattr(socket, name, data[name])
+    socket.save()
+    queues_delete_unused(queue_ids=[old_queue])
+    flow_version_bump(flow=flow)
+    return socket
+
+
+@transaction.atomic
+def socket_delete(*, user: Any, socket: Socket) -> None:
+    require_flow_perm(user, "change_flow", socket.flow)
+    flow = flow_lock(flow_id=socket.flow_id)
+    queue_id = socket.queue_id
+    socket.delete()
+    queues_delete_unused(queue_ids=[queue_id])
+    flow_version_bump(flow=flow)
+
+
+def _check_plug_ends(source: Socket, target: Socket) -> None:
+    if source.flow_id != target.flow_id:
+        raise ApplicationError("A plug joins two sockets of the same flow; these belong to different flows.",
+                               {"fields": {"target": ["socket of another flow"]}})
+    if source.pk == target.pk:
+        raise ApplicationError("A plug cannot join a socket to itself; pick another target socket.",
+                               {"fields": {"target": ["same as source"]}})
+
+
+def _plug_conflict(data: dict[str, Any]) -> Conflict:
+    return Conflict("This flow already has a plug with that name, or the same plug between these sockets.",
+                    {"fields": {"name": ["already taken in this flow, or the edge exists"]}})
+
+
+@transaction.atomic
+def plug_create(*, user: Any, source: Socket, target: Socket, data: dict[str, Any]) -> Plug:
+    _check_plug_ends(source, target)
+    require_flow_perm(user, "change_flow", source.flow)
+    flow = flow_lock(flow_id=source.flow_id)
+    values = {name: data[name] for name in PLUG_FIELDS if name in data}
+    values["name"] = values.get("name") or f"{source.name}-{values.get('kind', 'result')}-{target.name}"[:200]
+    try:
+        with transaction.atomic():
+            plug = Plug.objects.create(flow=flow, source=source, target=target, **values)
+            with transaction.get_connection().cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    except IntegrityError:
+        raise _plug_conflict(data) from None
+    flow_version_bump(flow=flow)
+    return plug
+
+
+@transaction.atomic
+def plug_update(*, user: Any, plug: Plug, data: dict[str, Any]) -> Plug:
+    require_flow_perm(user, "change_flow", plug.flow)
+    flow = flow_lock(flow_id=plug.flow_id)
+    source = data.get("source", plug.source)
+    target = data.get("target", plug.target)
+    _check_plug_ends(source, target)
+    if source.flow_id != plug.flow_id:
+        raise ApplicationError("A plug stays in its flow; pick sockets of the same flow.",
+                               {"fields": {"source": ["socket of another flow"]}})
+    plug.source, plug.target = source, target
+    for name in PLUG_FIELDS:
+        if name in data:
+            setattr(plug, name, data[name])
+    try:
+        with transaction.atomic():
+            plug.save()
+            with transaction.get_connection().cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    except IntegrityError:
+        raise _plug_conflict(data) from None
+    flow_version_bump(flow=flow)
+    return plug
+
+
+@transaction.atomic
+def plug_delete(*, user: Any, plug: Plug) -> None:
+    require_flow_perm(user, "change_flow", plug.flow)
+    flow = flow_lock(flow_id=plug.flow_id)
+    plug.delete()
+    flow_version_bump(flow=flow)
