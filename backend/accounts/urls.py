@@ -3,7 +3,8 @@ from rest_framework.routers import DefaultRouter
 
 from backend.accounts import api
 
-router = DefaultRouter(trailing_slash="/?")
+router = DefaultRouter()
+router.trailing_slash = "/?"  # both /api/flows and /api/flows/ answer, without a redirect that drops the body
 router.include_root_view = False
 router.register("users", api.UserViewSet, basename="user")
 router.register("groups", api.GroupViewSet, basename="group")

@@ -2,7 +2,8 @@ from rest_framework.routers import DefaultRouter
 
 from backend.cluster import api
 
-router = DefaultRouter(trailing_slash="/?")
+router = DefaultRouter()
+router.trailing_slash = "/?"  # both /api/flows and /api/flows/ answer, without a redirect that drops the body
 router.include_root_view = False
 router.register("nodes", api.NodeViewSet, basename="node")
 router.register("agents", api.AgentViewSet, basename="agent")

@@ -45,3 +45,4 @@ CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer"
 CELERY_BROKER_URL = REDIS_URL
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+STATIC_ROOT = None  # WhiteNoise serves from the finders in development; collectstatic is for production images

@@ -18,3 +18,5 @@ _redis = REDIS_URL or "redis://127.0.0.1:6379/15"
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [_redis]}}}
 CELERY_BROKER_URL = _redis
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed: tests create many users
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True

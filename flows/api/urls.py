@@ -2,7 +2,8 @@ from rest_framework.routers import DefaultRouter
 
 from flows.api import views
 
-router = DefaultRouter(trailing_slash="/?")
+router = DefaultRouter()
+router.trailing_slash = "/?"  # both /api/flows and /api/flows/ answer, without a redirect that drops the body
 router.register("flows", views.FlowViewSet, basename="flow")
 router.register("processors", views.ProcessorViewSet, basename="processor")
 router.register("sockets", views.SocketViewSet, basename="socket")

@@ -1,0 +1,70 @@
+"""factory_boy factories. Objects with permissions (flows) are made through the services, as users make them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import factory
+from django.contrib.auth import get_user_model
+
+from backend.accounts.services import privilege_grant
+from flows.models import Flow, Plug, Processor, Queue, Socket
+from flows.services.flows import flow_create
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.test")
+    password = factory.django.Password("correct-horse-battery")
+
+
+def make_user(username: str, *rights: str) -> Any:
+    user = UserFactory(username=username)
+    for right in rights:
+        privilege_grant(right=right, user=user, check=False)
+    return get_user_model().objects.get(pk=user.pk)  # fresh: Django caches permissions per instance
+
+
+def make_flow(owner: Any, name: str = "demo", **kwargs: Any) -> Flow:
+    return flow_create(user=owner, name=name, **kwargs)
+
+
+class ProcessorFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Processor
+
+    name = factory.Sequence(lambda n: f"proc{n}")
+    git_url = "file:///srv/repos/sample.git"
+    ref = "main"
+    module = "sample.functions"
+
+
+class QueueFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Queue
+
+    name = factory.Sequence(lambda n: f"queue{n}")
+
+
+class SocketFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Socket
+
+    processor = factory.SubFactory(ProcessorFactory)
+    flow = factory.LazyAttribute(lambda s: s.processor.flow)
+    name = factory.Sequence(lambda n: f"socket{n}")
+    function = "do_something"
+    queue = factory.SubFactory(QueueFactory)
+
+
+class PlugFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Plug
+
+    flow = factory.LazyAttribute(lambda p: p.source.flow)
+    name = factory.Sequence(lambda n: f"plug{n}")
+    kind = "result"
