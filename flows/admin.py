@@ -10,11 +10,33 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from guardian.admin import GuardedModelAdmin
 
+from backend.accounts.services import privilege_grant
 from flows.models import Call, Flow, Plug, Processor, Queue, Socket, TrustedRepository
 from flows.permissions import flows_for, has_flow_perm, has_processor_perm, processors_for
+from flows.services.versioning import flow_version_bump
 
 
-class FlowScopedAdmin(admin.ModelAdmin):
+class StaffSeesOwnObjects:
+    """Staff open the flows app and its lists; which rows they see and may change is decided per object."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
+
+
+class GraphChangeAdmin(StaffSeesOwnObjects, admin.ModelAdmin):
+    """An edit in the admin is a graph change like any other: the flow's version moves on."""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        flow_version_bump(flow=obj.flow)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        flow = obj.flow
+        super().delete_model(request, obj)
+        flow_version_bump(flow=flow)
+
+
+class FlowScopedAdmin(GraphChangeAdmin):
     """Objects inside flows: visible and editable as their flow is."""
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
@@ -31,7 +53,7 @@ class FlowScopedAdmin(admin.ModelAdmin):
 
 
 @admin.register(Flow)
-class FlowAdmin(GuardedModelAdmin):
+class FlowAdmin(StaffSeesOwnObjects, GuardedModelAdmin):
     list_display = ["name", "owner", "version", "updated_at"]
     search_fields = ["name", "description"]
     readonly_fields = ["version", "created_at", "updated_at"]
@@ -45,14 +67,25 @@ class FlowAdmin(GuardedModelAdmin):
         return obj is None or has_flow_perm(request.user, "view_flow", obj)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return has_flow_perm(request.user, "change_flow", obj) if obj else request.user.has_perm("flows.change_flow") or request.user.is_staff
+        return obj is None or has_flow_perm(request.user, "change_flow", obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return has_flow_perm(request.user, "delete_flow", obj) if obj else request.user.has_perm("flows.delete_flow")
+        return obj is None or has_flow_perm(request.user, "delete_flow", obj)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        return {"owner": request.user.pk}
+
+    def save_model(self, request: HttpRequest, obj: Flow, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change:
+            flow_version_bump(flow=obj)
+        else:
+            # As through the API: the owner holds every right on a new flow.
+            privilege_grant(right="ALL", user=obj.owner, obj=obj, granted_by=request.user, check=False)
 
 
 @admin.register(Processor)
-class ProcessorAdmin(GuardedModelAdmin):
+class ProcessorAdmin(GraphChangeAdmin, GuardedModelAdmin):
     list_display = ["name", "flow", "requested_status", "status", "commit", "concurrency"]
     list_filter = ["status", "requested_status"]
     search_fields = ["name", "module", "git_url"]

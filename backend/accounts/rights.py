@@ -21,13 +21,13 @@ def _crud(action: str, models: tuple[str, ...], app: str) -> tuple[Perm, ...]:
     return tuple((app, model, f"{action}_{model}") for model in models)
 
 
-def _all(action: str) -> tuple[Perm, ...]:
-    return (
-        _crud(action, FLOW_MODELS, "flows")
-        + _crud(action, CLUSTER_MODELS, "cluster")
-        + _crud(action, ("user", "group"), "auth")
-        + _crud(action, ("privilege",), "accounts")
-    )
+def _all(action: str, *, accounts: bool = True) -> tuple[Perm, ...]:
+    """Every model's `action` permission; without `accounts`, not those of users, roles and privileges, whose
+    add/change/delete would let the holder give themself any right (ADD_USER, ADD_PRIVILEGE… stay explicit)."""
+    perms = _crud(action, FLOW_MODELS, "flows") + _crud(action, CLUSTER_MODELS, "cluster")
+    if accounts:
+        perms += _crud(action, ("user", "group"), "auth") + _crud(action, ("privilege",), "accounts")
+    return perms
 
 
 def _both(codename: str) -> tuple[Perm, ...]:
@@ -79,10 +79,13 @@ def _target(action: str, label: str) -> tuple[Perm, ...]:
 _RIGHTS: list[Right] = [
     Right("ALL", "every right below except the superuser-only ones", _all("view") + _all("add") + _all("change")
           + _all("delete") + OPERATE),
-    Right("CREATE", "create objects of every kind", _all("add")),
+    Right("CREATE", "create flows, queues and cluster objects (not users, roles or privileges)",
+          _all("add", accounts=False)),
     Right("READ", "see objects of every kind", _all("view")),
-    Right("UPDATE", "change objects of every kind", _all("change")),
-    Right("DELETE", "delete objects of every kind", _all("delete")),
+    Right("UPDATE", "change every flow and cluster object (not users, roles or privileges)",
+          _all("change", accounts=False)),
+    Right("DELETE", "delete every flow and cluster object (not users, roles or privileges)",
+          _all("delete", accounts=False)),
     Right("DB_DROP", "drop the database (superusers only)", (), superuser_only=True),
     Right("DB_INIT", "initialise the database (superusers only)", (), superuser_only=True),
     Right("START_AGENT", "register and run an agent on a node",
@@ -130,14 +133,51 @@ def get_right(name: str) -> Right | None:
     return RIGHTS.get(name.strip().upper())
 
 
+def describe_permissions(perms: tuple[Perm, ...]) -> str:
+    """Compact: 'flows.view_{flow,processor}, flows.run_task' for the docs and the API."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    plain: list[str] = []
+    for app, model, codename in perms:
+        action, _, rest = codename.partition("_")
+        if rest == model and action in {"view", "add", "change", "delete"}:
+            groups.setdefault((app, action), []).append(model)
+        elif f"{app}.{codename}" not in plain:
+            plain.append(f"{app}.{codename}")
+    parts = [
+        f"{app}.{action}_{models[0]}" if len(models) == 1 else f"{app}.{action}_{{{','.join(sorted(models))}}}"
+        for (app, action), models in sorted(groups.items())
+    ]
+    return ", ".join(parts + sorted(plain))
+
+
+def grantable_on(right: Right) -> str:
+    """Where a right can be granted: globally, and on one flow or processor if it has permissions for them."""
+    if right.superuser_only:
+        return "-"
+    models = {model for app, model, codename in right.permissions
+              if app == "flows" and model in {"flow", "processor"} and not codename.startswith("add_")}
+    return ", ".join(["global", *sorted(models)])
+
+
 def rights_table() -> list[dict[str, str]]:
-    """Rows for the docs and the API: right, what it allows, the Django permissions it grants."""
+    """Rows for the docs and the API: right, what it allows, where it can be granted, its Django permissions."""
     return [
         {
             "right": right.name,
             "description": right.description,
-            "permissions": "superuser only" if right.superuser_only
-            else ", ".join(sorted({f"{app}.{codename}" for app, _model, codename in right.permissions})),
+            "granted_on": grantable_on(right),
+            "permissions": "superuser only" if right.superuser_only else describe_permissions(right.permissions),
         }
         for right in RIGHTS.values()
     ]
+
+
+def rights_markdown() -> str:
+    lines = ["| right | allows | granted on | Django permissions |", "| --- | --- | --- | --- |"]
+    lines += [f"| {row['right']} | {row['description']} | {row['granted_on']} | {row['permissions']} |"
+              for row in rights_table()]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m backend.accounts.rights > table for README.md
+    print(rights_markdown())

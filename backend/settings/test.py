@@ -12,8 +12,6 @@ DEBUG = False
 SECRET_KEY = env_str("SECRET_KEY") or secrets.token_urlsafe(50)
 ELASTICCODE_ALLOW_FILE_REPOS = True
 DATABASES = {"default": database_from_url(DATABASE_URL)}
-# A fresh connection per test keeps a test that restarts the database from breaking the next one.
-DATABASES["default"]["CONN_MAX_AGE"] = 0
 _redis = REDIS_URL or "redis://127.0.0.1:6379/15"
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [_redis]}}}
 CELERY_BROKER_URL = _redis

@@ -8,7 +8,6 @@ from celery.schedules import crontab
 from rest_framework import serializers
 
 from backend.api.serializers import StrictMixin
-
 from flows.models import Call, Flow, Plug, PlugKind, Processor, Queue, Socket
 from flows.validators import address_name, function_name, module_path
 

@@ -223,8 +223,8 @@ def flow_graph_replace(*, user: Any, flow: Flow, doc: dict[str, Any]) -> Flow:
         Plug.objects.bulk_update(changed_plugs, [*PLUG_FIELDS, "source", "target"])
         queues_delete_unused(queue_ids=old_queue_ids)
         layout = dict(doc.get("layout") or flow.layout or {})
-        layout["processors"] = {k: v for k, v in {**layout.get("processors", {}), **positions}.items()
-                                if k in {str(pk) for pk in keep_procs}}
+        kept = {str(pk) for pk in keep_procs}
+        layout["processors"] = {k: v for k, v in {**layout.get("processors", {}), **positions}.items() if k in kept}
         flow.layout = layout
         if doc.get("name") and doc["name"] != flow.name:
             if Flow.objects.filter(owner_id=flow.owner_id, name=doc["name"]).exclude(pk=flow.pk).exists():
