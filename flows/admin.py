@@ -53,7 +53,7 @@ class FlowScopedAdmin(GraphChangeAdmin):
 
 
 @admin.register(Flow)
-class FlowAdmin(StaffSeesOwnObjects, GuardedModelAdmin):
+class FlowAdmin(StaffSeesOwnObjects, GuardedModelAdmin):  # type: ignore[misc]  # guardian vs django-stubs
     list_display = ["name", "owner", "version", "updated_at"]
     search_fields = ["name", "description"]
     readonly_fields = ["version", "created_at", "updated_at"]
@@ -85,7 +85,7 @@ class FlowAdmin(StaffSeesOwnObjects, GuardedModelAdmin):
 
 
 @admin.register(Processor)
-class ProcessorAdmin(GraphChangeAdmin, GuardedModelAdmin):
+class ProcessorAdmin(GraphChangeAdmin, GuardedModelAdmin):  # type: ignore[misc]
     list_display = ["name", "flow", "requested_status", "status", "commit", "concurrency"]
     list_filter = ["status", "requested_status"]
     search_fields = ["name", "module", "git_url"]

@@ -17,9 +17,9 @@ from backend.errors import Forbidden
 from flows.models import Flow, Processor
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
 
-    AnyUser = AbstractBaseUser | AnonymousUser
+    AnyUser = User | AnonymousUser
 
 PROCESSOR_TO_FLOW = {
     "view_processor": "view_flow",

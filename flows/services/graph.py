@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
 
@@ -26,6 +26,7 @@ PROCESSOR_FIELDS = (
 )
 SOCKET_FIELDS = ("name", "function", "arguments", "schedule", "max_queue_length")
 PLUG_FIELDS = ("name", "kind", "argument")
+GraphModel = TypeVar("GraphModel", Processor, Socket, Plug)
 
 
 @dataclass
@@ -125,7 +126,7 @@ def _resolve_plugs(doc: dict[str, Any], problems: _Problems) -> list[tuple[uuid.
     return ends
 
 
-def _queues_for(doc: dict[str, Any], problems: _Problems) -> dict[uuid.UUID, Queue]:
+def _queues_for(doc: dict[str, Any], problems: _Problems) -> dict[uuid.UUID, uuid.UUID]:
     """The queue of each socket: the named one (created when new) or the socket's own automatic queue."""
     wanted: dict[uuid.UUID, str] = {}
     for i, proc in enumerate(doc["processors"]):
@@ -137,20 +138,32 @@ def _queues_for(doc: dict[str, Any], problems: _Problems) -> dict[uuid.UUID, Que
             wanted[sock["id"]] = name
     if problems.fields:
         return {}
-    existing = {queue.name: queue for queue in Queue.objects.filter(name__in=set(wanted.values()))}
+    existing = dict(Queue.objects.filter(name__in=set(wanted.values())).values_list("name", "pk"))
     missing = [Queue(name=name) for name in sorted(set(wanted.values()) - set(existing))]
     for queue in Queue.objects.bulk_create(missing):
-        existing[queue.name] = queue
+        existing[queue.name] = queue.pk
     return {socket_id: existing[name] for socket_id, name in wanted.items()}
 
 
-def _changed(obj: Any, values: dict[str, Any], fields: tuple[str, ...]) -> bool:
-    changed = False
-    for name in fields:
-        if name in values and getattr(obj, name) != values[name]:
-            setattr(obj, name, values[name])
-            changed = True
-    return changed
+def _current(model: type[GraphModel], flow: Flow, fields: tuple[str, ...]) -> dict[uuid.UUID, dict[str, Any]]:
+    return {row[0]: dict(zip(fields, row[1:], strict=True))
+            for row in model.objects.filter(flow=flow).values_list("pk", *fields)}
+
+
+def _diff(
+    model: type[GraphModel], flow: Flow, current: dict[uuid.UUID, dict[str, Any]],
+    wanted: list[tuple[uuid.UUID, dict[str, Any]]],
+) -> tuple[list[GraphModel], list[GraphModel]]:
+    """New rows to insert and changed rows to update, as instances carrying just the values to write."""
+    new: list[GraphModel] = []
+    changed: list[GraphModel] = []
+    for pk, values in wanted:
+        row = current.get(pk)
+        if row is None:
+            new.append(model(id=pk, flow_id=flow.pk, **values))
+        elif any(row[name] != value for name, value in values.items()):
+            changed.append(model(id=pk, flow_id=flow.pk, **values))
+    return new, changed
 
 
 @transaction.atomic
@@ -170,49 +183,38 @@ def flow_graph_replace(*, user: Any, flow: Flow, doc: dict[str, Any]) -> Flow:
     queues = _queues_for(doc, problems)
     problems.raise_if_any()
 
-    procs = {p.pk: p for p in Processor.objects.filter(flow=flow)}
-    sockets = {s.pk: s for s in Socket.objects.filter(flow=flow)}
-    plugs = {p.pk: p for p in Plug.objects.filter(flow=flow)}
+    # Current rows as plain values: only new or changed rows become model instances (a 500-processor save
+    # that moves a few nodes instantiates a few models, not 3,500).
+    procs = _current(Processor, flow, PROCESSOR_FIELDS)
+    sockets = _current(Socket, flow, (*SOCKET_FIELDS, "processor_id", "queue_id"))
+    plugs = _current(Plug, flow, (*PLUG_FIELDS, "source_id", "target_id"))
     keep_procs = {proc["id"] for proc in doc["processors"]}
     keep_sockets = {sock["id"] for proc in doc["processors"] for sock in proc["sockets"]}
     keep_plugs = {plug["id"] for plug in doc["plugs"] if plug.get("id")}
-    old_queue_ids = [s.queue_id for pk, s in sockets.items() if pk not in keep_sockets]
+    old_queue_ids = [row["queue_id"] for pk, row in sockets.items() if pk not in keep_sockets]
 
     # Deletes first (plugs, sockets, processors), so kept objects never point at something going away.
     Plug.objects.filter(flow=flow).exclude(pk__in=keep_plugs).delete()
     Socket.objects.filter(flow=flow).exclude(pk__in=keep_sockets).delete()
     Processor.objects.filter(flow=flow).exclude(pk__in=keep_procs).delete()
 
-    new_procs, changed_procs, new_sockets, changed_sockets = [], [], [], []
+    wanted_procs, wanted_sockets, wanted_plugs = [], [], []
     positions = {}
     for proc in doc["processors"]:
-        values = {name: proc[name] for name in PROCESSOR_FIELDS if name in proc}
+        wanted_procs.append((proc["id"], {name: proc[name] for name in PROCESSOR_FIELDS if name in proc}))
         if proc.get("position") is not None:
             positions[str(proc["id"])] = proc["position"]
-        existing = procs.get(proc["id"])
-        if existing is None:
-            new_procs.append(Processor(id=proc["id"], flow=flow, **values))
-        elif _changed(existing, values, PROCESSOR_FIELDS):
-            changed_procs.append(existing)
         for sock in proc["sockets"]:
             values = {name: sock[name] for name in SOCKET_FIELDS if name in sock}
-            values["processor_id"] = proc["id"]
-            values["queue_id"] = queues[sock["id"]].pk
-            current = sockets.get(sock["id"])
-            if current is None:
-                new_sockets.append(Socket(id=sock["id"], flow=flow, **values))
-            elif _changed(current, values, (*SOCKET_FIELDS, "processor_id", "queue_id")):
-                changed_sockets.append(current)
-
-    new_plugs, changed_plugs = [], []
+            values.update(processor_id=proc["id"], queue_id=queues[sock["id"]])
+            wanted_sockets.append((sock["id"], values))
     for plug, (source, target) in zip(doc["plugs"], ends, strict=True):
         values = {name: plug[name] for name in PLUG_FIELDS if name in plug}
         values.update(source_id=source, target_id=target)
-        current = plugs.get(plug.get("id"))
-        if current is None:
-            new_plugs.append(Plug(id=plug.get("id") or uuid.uuid4(), flow=flow, **values))
-        elif _changed(current, values, (*PLUG_FIELDS, "source_id", "target_id")):
-            changed_plugs.append(current)
+        wanted_plugs.append((plug.get("id") or uuid.uuid4(), values))
+    new_procs, changed_procs = _diff(Processor, flow, procs, wanted_procs)
+    new_sockets, changed_sockets = _diff(Socket, flow, sockets, wanted_sockets)
+    new_plugs, changed_plugs = _diff(Plug, flow, plugs, wanted_plugs)
 
     try:
         Processor.objects.bulk_create(new_procs)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.db.models import F
 from django.utils import timezone
 
@@ -7,7 +9,7 @@ from backend.errors import Conflict
 from flows.models import Flow
 
 
-def flow_lock(*, flow_id: object, expected_version: int | None = None) -> Flow:
+def flow_lock(*, flow_id: uuid.UUID | str, expected_version: int | None = None) -> Flow:
     """Lock the flow row for the rest of the transaction; with `expected_version`, refuse a stale edit (409)."""
     flow = Flow.objects.select_for_update().get(pk=flow_id)
     if expected_version is not None and flow.version != expected_version:
