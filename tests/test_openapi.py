@@ -24,3 +24,8 @@ def test_schema_and_swagger_ui_are_served(api: dict[str, Any]) -> None:
     assert b"openapi: 3" in response.content
     docs = api["alice"].get("/api/docs/")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+    # Served from this server (the sidecar package), so the docs work on a machine without internet.
+    assert b"/static/drf_spectacular_sidecar/swagger-ui-dist/" in docs.content
+    assert b"cdn.jsdelivr" not in docs.content
+    asset = api["anonymous"].get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
+    assert asset.status_code == 200
