@@ -109,6 +109,9 @@ class UserViewSet(viewsets.ModelViewSet):
         values = dict(data.validated_data)
         if (values["is_superuser"] or values["is_staff"]) and not actor.is_superuser:
             raise Forbidden("Only a superuser may create staff users or superusers.")
+        if values["groups"] and not (actor.is_superuser or actor.has_perm("auth.change_user")):
+            # A role carries rights: joining one is granting them, as PATCH /api/users/{id}/ groups is.
+            raise Forbidden("Putting a user in roles needs the UPDATE_USER right.")
         user = services.user_create(created_by=actor, **values)
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
@@ -269,9 +272,13 @@ class PrivilegeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
         if user.is_superuser or user.has_perm("accounts.view_privilege"):
             return rows
         flow_type = ContentType.objects.get_for_model(Flow)
+        processor_type = ContentType.objects.get_for_model(Processor)
         owned = [str(pk) for pk in Flow.objects.filter(owner=user).values_list("pk", flat=True)]
+        # The owner may grant and revoke on her flow's processors too (privilege_can_manage), so she sees them.
+        owned_processors = [str(pk) for pk in Processor.objects.filter(flow_id__in=owned).values_list("pk", flat=True)]
         return rows.filter(Q(user=user) | Q(group__in=user.groups.all())
-                           | Q(content_type=flow_type, object_pk__in=owned))
+                           | Q(content_type=flow_type, object_pk__in=owned)
+                           | Q(content_type=processor_type, object_pk__in=owned_processors))
 
     def _object(self, object_type: str | None, object_id: Any) -> Any:
         if object_type is None:

@@ -115,9 +115,14 @@ def privilege_revoke(*, privilege: Privilege, revoked_by: Any = None, check: boo
     """Remove the grant and each permission it gave that no other remaining grant of the same scope still gives."""
     obj = None
     if privilege.content_type is not None:
-        obj = privilege.content_type.get_object_for_this_type(pk=privilege.object_pk)
+        model = privilege.content_type.model_class()
+        obj = model._default_manager.filter(pk=privilege.object_pk).first() if model is not None else None
     if check and revoked_by is not None and not privilege_can_manage(actor=revoked_by, obj=obj, revoke=True):
         raise Forbidden("You may not revoke rights here: only the flow's owner or a user with DELETE_PRIVILEGE may.")
+    if privilege.content_type is not None and obj is None:
+        # The object is gone, and its object permissions with it (direct foreign keys): only the record is left.
+        privilege.delete()
+        return
     right = get_right(privilege.right)
     siblings = Privilege.objects.filter(
         user=privilege.user, group=privilege.group, content_type=privilege.content_type, object_pk=privilege.object_pk
@@ -163,7 +168,8 @@ def user_create(
     if groups:
         user.groups.add(*groups)
     for right in rights or []:
-        privilege_grant(right=right, user=user, granted_by=created_by, check=False)
+        # Checked: ADD_USER alone must not hand out rights that only ADD_PRIVILEGE may grant.
+        privilege_grant(right=right, user=user, granted_by=created_by)
     return user
 
 
@@ -184,5 +190,5 @@ def group_create(*, name: str, rights: list[str] | None = None, created_by: Any 
                        {"fields": {"name": ["already taken"]}})
     group = Group.objects.create(name=name)
     for right in rights or []:
-        privilege_grant(right=right, group=group, granted_by=created_by, check=False)
+        privilege_grant(right=right, group=group, granted_by=created_by)  # checked, as in user_create
     return group

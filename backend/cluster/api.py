@@ -25,6 +25,8 @@ class NodeSerializer(StrictMixin, serializers.ModelSerializer):
         model = Node
         fields = ["id", "name", "hostname", "cpus", "memory_mb", "status", "last_heartbeat", "created_at"]
         read_only_fields = ["id", "status", "last_heartbeat", "created_at"]
+        # No uniqueness pre-check (a 400): the database finds a taken name and _save answers 409.
+        extra_kwargs: dict[str, dict[str, Any]] = {"name": {"validators": []}}
 
 
 class AgentSerializer(serializers.ModelSerializer):
@@ -52,6 +54,7 @@ class SchedulerSerializer(StrictMixin, serializers.ModelSerializer):
         model = Scheduler
         fields = ["id", "name", "nodes", "strategy", "created_at"]
         read_only_fields = ["id", "created_at"]
+        extra_kwargs: dict[str, dict[str, Any]] = {"name": {"validators": []}}  # as NodeSerializer
 
 
 class _GlobalCrud(viewsets.ModelViewSet):
@@ -73,8 +76,12 @@ class _GlobalCrud(viewsets.ModelViewSet):
             raise Forbidden(f"You may not {action} {self._name()}s: ask an administrator for "
                             f"{verb}_{self._name().upper()}.")
 
-    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # Before validation, so that a caller without the right learns nothing (e.g. which names are taken).
         self._require("add")
+        return super().create(request, *args, **kwargs)
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         self._save(serializer)
 
     def perform_update(self, serializer: serializers.BaseSerializer) -> None:
@@ -86,7 +93,8 @@ class _GlobalCrud(viewsets.ModelViewSet):
             with transaction.atomic():
                 serializer.save()
         except IntegrityError:
-            raise Conflict(f"A {self._name()} with that name already exists.") from None
+            raise Conflict(f"A {self._name()} with that name already exists; pick another name.",
+                           {"fields": {"name": ["already taken"]}}) from None
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         obj = self.get_object()
