@@ -107,7 +107,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT: Path | None = DATA_DIR / "collected-static"
+STATIC_ROOT: Path | None = Path(env_str("ELASTICCODE_STATIC_ROOT") or DATA_DIR / "collected-static")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # WhiteNoise serves static files from Daphne; in development straight from the apps (no collectstatic needed).
 WHITENOISE_USE_FINDERS = DEBUG

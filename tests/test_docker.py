@@ -1,0 +1,29 @@
+"""No Docker engine runs here; these checks keep docker/ consistent with the code it starts."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import yaml
+
+DOCKER = Path(__file__).resolve().parent.parent / "docker"
+
+
+def test_compose_services_use_existing_executable_entrypoints() -> None:
+    compose = yaml.safe_load((DOCKER / "compose.yml").read_text())
+    services = compose["services"]
+    assert {"postgres", "redis", "web", "agent", "beat"} <= set(services)
+    for name in ("web", "agent", "beat"):
+        script = DOCKER.parent / services[name]["command"][0]
+        assert script.is_file() and os.access(script, os.X_OK), script
+        assert services[name]["environment"]["DJANGO_SETTINGS_MODULE"] == "backend.settings.prod"
+    assert "--appendonly" in services["redis"]["command"]
+
+
+def test_env_example_names_every_secret_prod_requires_without_real_values() -> None:
+    example = (DOCKER / ".env.example").read_text()
+    names = set(re.findall(r"^([A-Z_]+)=", example, flags=re.M))
+    assert {"SECRET_KEY", "ALLOWED_HOSTS", "POSTGRES_PASSWORD", "REDIS_PASSWORD"} <= names
+    assert "change-me" in example
