@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -145,6 +146,14 @@ def privilege_revoke(*, privilege: Privilege, revoked_by: Any = None, check: boo
             if (perm[0], perm[1]) == (obj._meta.app_label, obj._meta.model_name) and not perm[2].startswith("add_"):
                 remove_perm(_permission(perm), principal, obj)
     privilege.delete()
+
+
+def privileges_forget(*, model: type[models.Model], pks: Iterable[Any]) -> None:
+    """Drop the grant records of deleted objects (their guardian rows go with them by foreign key)."""
+    keys = [str(pk) for pk in pks]
+    if keys:
+        content_type = ContentType.objects.get_for_model(model)
+        Privilege.objects.filter(content_type=content_type, object_pk__in=keys).delete()
 
 
 @transaction.atomic

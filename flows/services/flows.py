@@ -6,9 +6,9 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from backend.accounts.services import privilege_grant
+from backend.accounts.services import privilege_grant, privileges_forget
 from backend.errors import ApplicationError, Conflict, Forbidden
-from flows.models import Flow
+from flows.models import Flow, Processor
 from flows.permissions import require_flow_perm
 from flows.services.versioning import flow_lock, flow_version_bump
 
@@ -66,5 +66,9 @@ def flow_delete(*, user: Any, flow: Flow) -> None:
     from flows.services.queues import queues_delete_unused
 
     queue_ids = list(flow.sockets.values_list("queue_id", flat=True))
+    processor_ids = list(flow.processors.values_list("pk", flat=True))
+    flow_pk = flow.pk
     flow.delete()
     queues_delete_unused(queue_ids=queue_ids)
+    privileges_forget(model=Flow, pks=[flow_pk])
+    privileges_forget(model=Processor, pks=processor_ids)

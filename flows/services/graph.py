@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
 
+from backend.accounts.services import privileges_forget
 from backend.errors import ApplicationError
 from flows.models import Flow, Plug, Processor, Queue, Socket
 from flows.permissions import require_flow_perm
@@ -196,6 +197,7 @@ def flow_graph_replace(*, user: Any, flow: Flow, doc: dict[str, Any]) -> Flow:
     # Deletes first (plugs, sockets, processors), so kept objects never point at something going away.
     Plug.objects.filter(flow=flow).exclude(pk__in=keep_plugs).delete()
     Socket.objects.filter(flow=flow).exclude(pk__in=keep_sockets).delete()
+    privileges_forget(model=Processor, pks=[pk for pk in procs if pk not in keep_procs])
     Processor.objects.filter(flow=flow).exclude(pk__in=keep_procs).delete()
 
     wanted_procs, wanted_sockets, wanted_plugs = [], [], []

@@ -7,6 +7,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from backend.accounts.services import privileges_forget
 from backend.errors import ApplicationError, Conflict
 from flows.models import Flow, Processor, RequestedStatus
 from flows.permissions import require_flow_perm, require_processor_perm
@@ -57,8 +58,10 @@ def processor_delete(*, user: Any, processor: Processor) -> None:
     require_processor_perm(user, "delete_processor", processor)
     flow_lock(flow_id=processor.flow_id)
     queue_ids = list(processor.sockets.values_list("queue_id", flat=True))
+    processor_pk = processor.pk
     processor.delete()
     queues_delete_unused(queue_ids=queue_ids)
+    privileges_forget(model=Processor, pks=[processor_pk])
     flow_version_bump(flow=processor.flow)
 
 

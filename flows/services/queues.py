@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 
 from backend.errors import ApplicationError, Conflict, Forbidden
 from flows.models import Queue
+from flows.permissions import has_flow_perm
 
 AUTO_PREFIX = "q."
 
@@ -38,10 +39,17 @@ def queue_create(*, user: Any, name: str, durable: bool = True, max_length: int 
                        {"fields": {"name": ["already taken"]}}) from None
 
 
+def _changes_every_user_of(user: Any, queue: Queue) -> bool:
+    """A queue only the caller's own flows read from is theirs to tune (max length, TTL)."""
+    flows = {socket.flow for socket in queue.sockets.select_related("flow")}
+    return bool(flows) and all(has_flow_perm(user, "change_flow", flow) for flow in flows)
+
+
 @transaction.atomic
 def queue_update(*, user: Any, queue: Queue, data: dict[str, Any]) -> Queue:
-    if not (user.is_superuser or user.has_perm("flows.change_queue")):
-        raise Forbidden("You may not change queues: ask an administrator for the UPDATE_QUEUE right.")
+    if not (user.is_superuser or user.has_perm("flows.change_queue") or _changes_every_user_of(user, queue)):
+        raise Forbidden("You may not change this queue: it feeds sockets of flows you may not change "
+                        "(or none); ask for the UPDATE_QUEUE right.")
     for field in ("durable", "max_length", "message_ttl"):
         if field in data:
             setattr(queue, field, data[field])

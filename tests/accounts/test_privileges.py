@@ -342,9 +342,6 @@ def test_a_grant_on_a_deleted_flow_can_still_be_revoked(api: dict[str, APIClient
     assert not Privilege.objects.filter(pk=bobs.pk).exists()
 
 
-@pytest.mark.xfail(
-    reason="BUG: flow_delete leaves the flow's Privilege rows behind (shown in `ls privilege`)", strict=True
-)
 def test_deleting_a_flow_removes_its_grants(api: dict[str, APIClient], demo: Demo) -> None:
     assert api["alice"].delete(f"/api/flows/{demo.flow.id}/").status_code == 204
 

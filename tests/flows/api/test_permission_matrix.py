@@ -388,22 +388,7 @@ def _send(client: APIClient, write: Write, w: World) -> Any:
     return getattr(client, write.method)(write.path(w), write.body(w), format="json")
 
 
-OWNER_XFAIL = {
-    "queue-update": "BUG: flow owner cannot change her own socket's queue (queue_update needs global UPDATE_QUEUE)",
-}
-
-
-@pytest.mark.parametrize(
-    "write",
-    [
-        pytest.param(
-            write,
-            id=write.name,
-            marks=[pytest.mark.xfail(reason=OWNER_XFAIL[write.name], strict=True)] if write.name in OWNER_XFAIL else [],
-        )
-        for write in WRITES
-    ],
-)
+@pytest.mark.parametrize("write", [pytest.param(write, id=write.name) for write in WRITES])
 def test_owner_may_make_every_change(api: dict[str, APIClient], world: World, write: Write) -> None:
     response = _send(api["alice"], write, world)
     assert response.status_code == write.owner_status, response.content
