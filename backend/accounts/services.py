@@ -183,7 +183,7 @@ def user_create(
 
 
 @transaction.atomic
-def user_set_password(*, user: AbstractUser, password: str) -> None:
+def user_set_password(*, user: Any, password: str) -> None:
     try:
         validate_password(password, user)
     except ValidationError as error:

@@ -67,8 +67,8 @@ class _GlobalCrud(viewsets.ModelViewSet):
 
     def get_queryset(self) -> QuerySet[Any]:
         if not _global(self.request, f"view_{self._name()}"):
-            return self.model.objects.none()
-        return self.model.objects.all()
+            return self.model._default_manager.none()
+        return self.model._default_manager.all()
 
     def _require(self, action: str) -> None:
         if not _global(self.request, f"{action}_{self._name()}"):

@@ -56,7 +56,9 @@ def _as_uuid(value: Any) -> uuid.UUID | None:
 def _check_ids(flow: Flow, doc: dict[str, Any], problems: _Problems) -> None:
     """Ids must be unique in the document and may not belong to another flow."""
     seen: dict[uuid.UUID, str] = {}
-    wanted: dict[type, dict[uuid.UUID, str]] = {Processor: {}, Socket: {}, Plug: {}}
+    wanted: dict[type[Processor] | type[Socket] | type[Plug], dict[uuid.UUID, str]] = {
+        Processor: {}, Socket: {}, Plug: {},
+    }
     for i, proc in enumerate(doc["processors"]):
         for path, obj, model in [(f"processors[{i}]", proc, Processor)] + [
             (f"processors[{i}].sockets[{k}]", sock, Socket) for k, sock in enumerate(proc["sockets"])
@@ -72,10 +74,10 @@ def _check_ids(flow: Flow, doc: dict[str, Any], problems: _Problems) -> None:
                 problems.add(f"plugs[{j}].id", f"id {plug['id']} is used twice (also at {seen[plug['id']]})")
             seen[plug["id"]] = f"plugs[{j}]"
             wanted[Plug][plug["id"]] = f"plugs[{j}]"
-    for model, ids in wanted.items():
+    for graph_model, ids in wanted.items():
         if not ids:
             continue
-        foreign = model.objects.filter(pk__in=list(ids)).exclude(flow=flow).values_list("pk", flat=True)
+        foreign = graph_model.objects.filter(pk__in=list(ids)).exclude(flow=flow).values_list("pk", flat=True)
         for pk in foreign:
             problems.add(f"{ids[pk]}.id", f"id {pk} belongs to another flow; leave the id out to create a new object")
 
