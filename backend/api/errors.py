@@ -17,13 +17,20 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from backend.errors import ApplicationError
 
+# Domain errors carry a status; their code matches what DRF's own errors of that status say.
+_CODES = {400: "invalid", 403: "forbidden", 404: "not_found", 409: "conflict", 413: "too_large"}
+
 
 def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
-    """{"plugs": [{}, {"target": ["..."]}]} → {"plugs[1].target": ["..."]}."""
+    """{"plugs": [{}, {"target": ["..."]}]} or {"plugs": {1: {"target": ["..."]}}} → {"plugs[1].target": ["..."]}."""
     flat: dict[str, list[str]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
             path = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(key, int):
+                # DRF 3.16+ reports the items of a list as {index: errors} (LIST_SERIALIZER_ERRORS_AS_DICT); the
+                # documented path of an item is "processors[1]", not "processors.1".
+                path = f"{prefix}[{key}]"
             if key == "non_field_errors":
                 path = prefix or "non_field_errors"
             flat.update(flatten_errors(value, path))
@@ -53,7 +60,7 @@ def error_response(code: str, message: str, http_status: int, **extra: Any) -> R
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
-        return error_response(type(exc).__name__.lower(), exc.message, exc.status, **exc.extra)
+        return error_response(_CODES.get(exc.status, "error"), exc.message, exc.status, **exc.extra)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     elif isinstance(exc, Http404):

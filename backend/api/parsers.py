@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +14,17 @@ from rest_framework.parsers import JSONParser
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "too_large"
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large a number")
+    return value
 
 
 class LimitedJSONParser(JSONParser):
@@ -29,7 +41,10 @@ class LimitedJSONParser(JSONParser):
         if len(raw) > limit:
             raise too_large
         try:
-            return json.loads(raw.decode((parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)))
+            # Python reads NaN, Infinity and 1e400 (→ inf), which JSON has not: PostgreSQL's jsonb then refuses them
+            # at save time (500), and other clients cannot read them back.
+            return json.loads(raw.decode((parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)),
+                              parse_constant=_refuse_constant, parse_float=_finite_float)
         except UnicodeDecodeError:
             raise exceptions.ParseError("The request body is not UTF-8 text; send JSON encoded as UTF-8.") from None
         except ValueError as error:

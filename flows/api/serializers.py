@@ -96,7 +96,9 @@ class SocketFieldsSerializer(StrictMixin, serializers.Serializer):
                                   help_text="Name of a shared queue; left out, the socket gets its own.")
     arguments = serializers.ListField(child=serializers.JSONField(), required=False, default=list)
     schedule = serializers.JSONField(required=False, allow_null=True, default=None, validators=[validate_schedule])
-    max_queue_length = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+    # The column is a PostgreSQL integer: a larger number would fail in the database (500) instead of here (400).
+    max_queue_length = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False, allow_null=True,
+                                                default=None)
 
 
 class SocketSerializer(serializers.ModelSerializer):

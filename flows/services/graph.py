@@ -18,7 +18,7 @@ from backend.accounts.services import privileges_forget
 from backend.errors import ApplicationError
 from flows.models import Flow, Plug, Processor, Queue, Socket
 from flows.permissions import require_flow_perm
-from flows.services.queues import AUTO_PREFIX, auto_queue_name, queues_delete_unused
+from flows.services.queues import AUTO_PREFIX, auto_queue_name, queues_delete_unused, queues_not_usable
 from flows.services.versioning import flow_lock, flow_version_bump
 
 PROCESSOR_FIELDS = (
@@ -51,6 +51,21 @@ def _as_uuid(value: Any) -> uuid.UUID | None:
         return uuid.UUID(str(value))
     except (TypeError, ValueError, AttributeError):
         return None
+
+
+def _parse_ids(doc: dict[str, Any], problems: _Problems) -> None:
+    """Ids as UUIDs: a GET document (or a script) brings them as strings, and every set and dict lookup below
+    compares them with the UUIDs the database returns, so "abc" != UUID("abc") would make every id dangle."""
+    objects = [(f"processors[{i}]", proc) for i, proc in enumerate(doc["processors"])]
+    objects += [(f"processors[{i}].sockets[{k}]", sock)
+                for i, proc in enumerate(doc["processors"]) for k, sock in enumerate(proc["sockets"])]
+    objects += [(f"plugs[{j}]", plug) for j, plug in enumerate(doc["plugs"])]
+    for path, obj in objects:
+        if obj.get("id") is not None:
+            as_id = _as_uuid(obj["id"])
+            if as_id is None:
+                problems.add(f"{path}.id", f"{obj['id']!r} is not a UUID; leave the id out to create a new object")
+            obj["id"] = as_id
 
 
 def _check_ids(flow: Flow, doc: dict[str, Any], problems: _Problems) -> None:
@@ -129,7 +144,7 @@ def _resolve_plugs(doc: dict[str, Any], problems: _Problems) -> list[tuple[uuid.
     return ends
 
 
-def _queues_for(doc: dict[str, Any], problems: _Problems) -> dict[uuid.UUID, uuid.UUID]:
+def _queues_for(doc: dict[str, Any], problems: _Problems, user: Any, flow: Flow) -> dict[uuid.UUID, uuid.UUID]:
     """The queue of each socket: the named one (created when new) or the socket's own automatic queue."""
     wanted: dict[uuid.UUID, str] = {}
     for i, proc in enumerate(doc["processors"]):
@@ -139,6 +154,12 @@ def _queues_for(doc: dict[str, Any], problems: _Problems) -> dict[uuid.UUID, uui
                 problems.add(f"processors[{i}].sockets[{k}].queue",
                              f"queue names starting with {AUTO_PREFIX!r} are reserved for automatic queues")
             wanted[sock["id"]] = name
+    forbidden = queues_not_usable(user=user, names=set(wanted.values()), flow_id=flow.pk)
+    for i, proc in enumerate(doc["processors"]):
+        for k, sock in enumerate(proc["sockets"]):
+            if wanted[sock["id"]] in forbidden:
+                problems.add(f"processors[{i}].sockets[{k}].queue",
+                             f"queue {wanted[sock['id']]!r} feeds a flow you may not change; use another queue")
     if problems.fields:
         return {}
     existing = dict(Queue.objects.filter(name__in=set(wanted.values())).values_list("name", "pk"))
@@ -175,6 +196,7 @@ def flow_graph_replace(*, user: Any, flow: Flow, doc: dict[str, Any]) -> Flow:
     require_flow_perm(user, "change_flow", flow)
     flow = flow_lock(flow_id=flow.pk, expected_version=doc["version"])
     problems = _Problems()
+    _parse_ids(doc, problems)
     _check_ids(flow, doc, problems)
     _check_names(doc, problems)
     for proc in doc["processors"]:
@@ -183,7 +205,7 @@ def flow_graph_replace(*, user: Any, flow: Flow, doc: dict[str, Any]) -> Flow:
             sock["id"] = sock.get("id") or uuid.uuid4()
     ends = _resolve_plugs(doc, problems)
     problems.raise_if_any()
-    queues = _queues_for(doc, problems)
+    queues = _queues_for(doc, problems, user, flow)
     problems.raise_if_any()
 
     # Current rows as plain values: only new or changed rows become model instances (a 500-processor save
@@ -194,7 +216,9 @@ def flow_graph_replace(*, user: Any, flow: Flow, doc: dict[str, Any]) -> Flow:
     keep_procs = {proc["id"] for proc in doc["processors"]}
     keep_sockets = {sock["id"] for proc in doc["processors"] for sock in proc["sockets"]}
     keep_plugs = {plug["id"] for plug in doc["plugs"] if plug.get("id")}
-    old_queue_ids = [row["queue_id"] for pk, row in sockets.items() if pk not in keep_sockets]
+    # Every current queue, not just those of removed sockets: a kept socket may move to another queue, leaving its
+    # automatic one unused. queues_delete_unused only drops automatic queues no socket uses any more.
+    old_queue_ids = [row["queue_id"] for row in sockets.values()]
 
     # Deletes first (plugs, sockets, processors), so kept objects never point at something going away.
     Plug.objects.filter(flow=flow).exclude(pk__in=keep_plugs).delete()

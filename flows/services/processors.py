@@ -45,10 +45,13 @@ def processor_update(*, user: Any, processor: Processor, data: dict[str, Any]) -
         pk=processor.pk
     ).exists():
         raise _name_taken(data["name"])
-    for name in PROCESSOR_FIELDS:
-        if name in data:
-            setattr(processor, name, data[name])
-    processor.save()
+    fields = [name for name in PROCESSOR_FIELDS if name in data]
+    for name in fields:
+        setattr(processor, name, data[name])
+    # Only the edited columns: run actions and agents write requested_status/status meanwhile (they lock the
+    # processor row, not the flow), and a full save would write back the values this request read before.
+    processor.save(update_fields=[*fields, "updated_at"])
+    processor.refresh_from_db()
     flow_version_bump(flow=processor.flow)
     return processor
 

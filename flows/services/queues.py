@@ -45,6 +45,22 @@ def _changes_every_user_of(user: Any, queue: Queue) -> bool:
     return bool(flows) and all(has_flow_perm(user, "change_flow", flow) for flow in flows)
 
 
+def queues_not_usable(*, user: Any, names: Iterable[str], flow_id: Any = None) -> set[str]:
+    """Named queues the caller may not attach a socket to: ones that also feed flows they may not change.
+
+    Attaching a socket to a queue means consuming its messages, so a queue shared with someone else's flow is
+    only usable by whoever may change that flow too (or holds UPDATE_QUEUE).
+    """
+    if user.is_superuser or user.has_perm("flows.change_queue"):
+        return set()
+    from flows.models import Flow, Socket
+
+    rows = Socket.objects.filter(queue__name__in=list(names)).exclude(flow_id=flow_id)
+    pairs = set(rows.values_list("queue__name", "flow_id"))
+    flows = {flow.pk: flow for flow in Flow.objects.filter(pk__in={flow for _, flow in pairs})}
+    return {name for name, flow in pairs if not has_flow_perm(user, "change_flow", flows[flow])}
+
+
 @transaction.atomic
 def queue_update(*, user: Any, queue: Queue, data: dict[str, Any]) -> Queue:
     if not (user.is_superuser or user.has_perm("flows.change_queue") or _changes_every_user_of(user, queue)):

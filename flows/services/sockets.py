@@ -7,18 +7,21 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from backend.errors import ApplicationError, Conflict
+from backend.errors import ApplicationError, Conflict, Forbidden
 from flows.models import Plug, Processor, Queue, Socket
 from flows.permissions import require_flow_perm
 from flows.services.graph import PLUG_FIELDS, SOCKET_FIELDS
-from flows.services.queues import AUTO_PREFIX, auto_queue_name, queues_delete_unused
+from flows.services.queues import AUTO_PREFIX, auto_queue_name, queues_delete_unused, queues_not_usable
 from flows.services.versioning import flow_lock, flow_version_bump
 
 
-def _queue(name: str | None, socket_id: uuid.UUID) -> Queue:
+def _queue(name: str | None, socket_id: uuid.UUID, user: Any, flow_id: Any) -> Queue:
     if name and name.startswith(AUTO_PREFIX) and name != auto_queue_name(socket_id):
         raise ApplicationError(f"Queue names starting with {AUTO_PREFIX!r} are reserved for automatic queues.",
                                {"fields": {"queue": ["reserved prefix"]}})
+    if name and queues_not_usable(user=user, names=[name], flow_id=flow_id):
+        raise Forbidden(f"Queue {name!r} feeds a flow you may not change; use another queue.",
+                        {"fields": {"queue": ["feeds a flow you may not change"]}})
     queue, _ = Queue.objects.get_or_create(name=name or auto_queue_name(socket_id))
     return queue
 
@@ -39,7 +42,7 @@ def socket_create(*, user: Any, processor: Processor, data: dict[str, Any]) -> S
     try:
         with transaction.atomic():
             socket = Socket.objects.create(id=socket_id, flow=flow, processor=processor,
-                                           queue=_queue(data.get("queue"), socket_id), **values)
+                                           queue=_queue(data.get("queue"), socket_id, user, flow.pk), **values)
     except IntegrityError:
         raise _socket_name_taken(data["name"]) from None
     flow_version_bump(flow=flow)
@@ -54,7 +57,7 @@ def socket_update(*, user: Any, socket: Socket, data: dict[str, Any]) -> Socket:
         raise _socket_name_taken(data["name"])
     old_queue = socket.queue_id
     if "queue" in data:
-        socket.queue = _queue(data["queue"], socket.pk)
+        socket.queue = _queue(data["queue"], socket.pk, user, flow.pk)
     for name in SOCKET_FIELDS:
         if name in data:
             setattr(socket, name, data[name])
