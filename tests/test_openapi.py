@@ -10,8 +10,20 @@ from drf_spectacular.generators import SchemaGenerator
 def test_schema_builds_and_lists_every_resource(api: dict[str, Any]) -> None:
     schema = SchemaGenerator().get_schema(request=None, public=True)
     paths = set(schema["paths"])
-    for resource in ("flows", "processors", "sockets", "plugs", "queues", "nodes", "agents", "workers", "calls",
-                     "users", "groups", "privileges"):
+    for resource in (
+        "flows",
+        "processors",
+        "sockets",
+        "plugs",
+        "queues",
+        "nodes",
+        "agents",
+        "workers",
+        "calls",
+        "users",
+        "groups",
+        "privileges",
+    ):
         assert f"/api/{resource}/" in paths, resource
     assert "/api/flows/{id}/graph/" in paths
     assert "/api/processors/{id}/start/" in paths

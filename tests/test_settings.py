@@ -25,8 +25,11 @@ def import_prod(**env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in {*GOOD, "DJANGO_SETTINGS_MODULE"}}
     return subprocess.run(
         [sys.executable, "-c", "import django; from django.conf import settings; settings.DATABASES; print('ok')"],
-        cwd=BASE_DIR, env={**clean, "DJANGO_SETTINGS_MODULE": "backend.settings.prod", **env},
-        capture_output=True, text=True, timeout=60,
+        cwd=BASE_DIR,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "backend.settings.prod", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

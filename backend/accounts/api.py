@@ -61,22 +61,41 @@ class UserSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = User
-        fields = ["id", "username", "email", "is_active", "is_staff", "is_superuser", "groups", "date_joined",
-                  "last_login"]
+        fields = [
+            "id",
+            "username",
+            "email",
+            "is_active",
+            "is_staff",
+            "is_superuser",
+            "groups",
+            "date_joined",
+            "last_login",
+        ]
         read_only_fields = fields
 
 
 class UserCreateSerializer(StrictMixin, serializers.Serializer):
-    username = serializers.RegexField(r"^[\w.@+-]{1,150}$", error_messages={
-        "invalid": "Use up to 150 letters, digits and @ . + - _ characters."})
+    username = serializers.RegexField(
+        r"^[\w.@+-]{1,150}$", error_messages={"invalid": "Use up to 150 letters, digits and @ . + - _ characters."}
+    )
     password = serializers.CharField(trim_whitespace=False, write_only=True)
     email = serializers.EmailField(required=False, allow_blank=True, default="")
     is_staff = serializers.BooleanField(required=False, default=False)
     is_superuser = serializers.BooleanField(required=False, default=False)
-    rights = serializers.ListField(child=serializers.CharField(), required=False, default=list,
-                                   help_text="Rights granted globally, e.g. ['CREATE'].")
-    groups = serializers.SlugRelatedField(slug_field="name", queryset=Group.objects.all(), many=True, required=False,
-                                          default=list)  # type: ignore[arg-type]  # many=True: a list of groups
+    rights = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        default=list,
+        help_text="Rights granted globally, e.g. ['CREATE'].",
+    )
+    groups = serializers.SlugRelatedField(  # type: ignore[var-annotated]
+        slug_field="name",
+        queryset=Group.objects.all(),
+        many=True,
+        required=False,
+        default=list,  # type: ignore[arg-type]  # many=True: a list of groups
+    )
 
 
 class UserUpdateSerializer(StrictMixin, serializers.Serializer):
@@ -171,8 +190,7 @@ class GroupSerializer(serializers.ModelSerializer):
 class GroupInput(StrictMixin, serializers.Serializer):
     name = serializers.CharField(max_length=150)
     rights = serializers.ListField(child=serializers.CharField(), required=False, default=list)
-    users = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all(), many=True,
-                                         required=False)
+    users = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all(), many=True, required=False)
 
 
 class GroupViewSet(viewsets.ModelViewSet):
@@ -247,8 +265,9 @@ class PrivilegeInput(StrictMixin, serializers.Serializer):
     user = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all(), required=False)
     group = serializers.SlugRelatedField(slug_field="name", queryset=Group.objects.all(), required=False)
     right = serializers.CharField(max_length=64)
-    object_type = serializers.ChoiceField(choices=sorted(OBJECT_TYPES), required=False,
-                                          help_text="Leave out (with object_id) to grant globally.")
+    object_type = serializers.ChoiceField(
+        choices=sorted(OBJECT_TYPES), required=False, help_text="Leave out (with object_id) to grant globally."
+    )
     object_id = serializers.UUIDField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -259,8 +278,13 @@ class PrivilegeInput(StrictMixin, serializers.Serializer):
         return attrs
 
 
-class PrivilegeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-                       mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class PrivilegeViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
     """Grants: POST grants a right (on one flow/processor or globally), DELETE revokes it."""
 
     serializer_class = PrivilegeSerializer
@@ -268,7 +292,9 @@ class PrivilegeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
 
     def get_queryset(self) -> QuerySet[Privilege]:
         user = self.request.user
-        rows = Privilege.objects.select_related("user", "group", "content_type", "granted_by").order_by("granted_at", "id")
+        rows = Privilege.objects.select_related("user", "group", "content_type", "granted_by").order_by(
+            "granted_at", "id"
+        )
         if user.is_superuser or user.has_perm("accounts.view_privilege"):
             return rows
         flow_type = ContentType.objects.get_for_model(Flow)
@@ -276,9 +302,12 @@ class PrivilegeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
         owned = [str(pk) for pk in Flow.objects.filter(owner_id=user.pk).values_list("pk", flat=True)]
         # The owner may grant and revoke on her flow's processors too (privilege_can_manage), so she sees them.
         owned_processors = [str(pk) for pk in Processor.objects.filter(flow_id__in=owned).values_list("pk", flat=True)]
-        return rows.filter(Q(user=user) | Q(group__in=user.groups.all())
-                           | Q(content_type=flow_type, object_pk__in=owned)
-                           | Q(content_type=processor_type, object_pk__in=owned_processors))
+        return rows.filter(
+            Q(user=user)
+            | Q(group__in=user.groups.all())
+            | Q(content_type=flow_type, object_pk__in=owned)
+            | Q(content_type=processor_type, object_pk__in=owned_processors)
+        )
 
     def _object(self, object_type: str | None, object_id: Any) -> Any:
         if object_type is None:
@@ -286,8 +315,11 @@ class PrivilegeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
         visible = flows_for(self.request.user) if object_type == "flow" else processors_for(self.request.user)
         obj = visible.filter(pk=object_id).first()
         if obj is None:
-            raise ApplicationError(f"object_id: no {object_type} {object_id} that you may see.",
-                                   {"fields": {"object_id": ["not found"]}}, status=404)
+            raise ApplicationError(
+                f"object_id: no {object_type} {object_id} that you may see.",
+                {"fields": {"object_id": ["not found"]}},
+                status=404,
+            )
         return obj
 
     @extend_schema(request=PrivilegeInput, responses={201: PrivilegeSerializer})
@@ -296,8 +328,11 @@ class PrivilegeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
         data.is_valid(raise_exception=True)
         values = data.validated_data
         privilege = services.privilege_grant(
-            right=values["right"], user=values.get("user"), group=values.get("group"),
-            obj=self._object(values.get("object_type"), values.get("object_id")), granted_by=request.user,
+            right=values["right"],
+            user=values.get("user"),
+            group=values.get("group"),
+            obj=self._object(values.get("object_type"), values.get("object_id")),
+            granted_by=request.user,
         )
         return Response(PrivilegeSerializer(privilege).data, status=status.HTTP_201_CREATED)
 
@@ -305,9 +340,19 @@ class PrivilegeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
         services.privilege_revoke(privilege=self.get_object(), revoked_by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(responses={200: inline_serializer("Right", {
-        "right": serializers.CharField(), "description": serializers.CharField(),
-        "permissions": serializers.CharField()}, many=True)})
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "Right",
+                {
+                    "right": serializers.CharField(),
+                    "description": serializers.CharField(),
+                    "permissions": serializers.CharField(),
+                },
+                many=True,
+            )
+        }
+    )
     @action(detail=False, methods=["get"])
     def rights(self, request: Request) -> Response:
         """Every right that can be granted, what it allows and the Django permissions behind it."""

@@ -30,7 +30,9 @@ class Privilege(models.Model):
         ordering = ["granted_at", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=(models.Q(user__isnull=False, group__isnull=True) | models.Q(user__isnull=True, group__isnull=False)),
+                condition=(
+                    models.Q(user__isnull=False, group__isnull=True) | models.Q(user__isnull=True, group__isnull=False)
+                ),
                 name="privilege_user_xor_group",
             ),
             models.CheckConstraint(

@@ -36,8 +36,9 @@ def _both(codename: str) -> tuple[Perm, ...]:
 
 
 OPERATE = tuple(
-    perm for name in ("run_task", "start_processor", "stop_processor", "pause_processor", "resume_processor",
-                      "view_code") for perm in _both(name)
+    perm
+    for name in ("run_task", "start_processor", "stop_processor", "pause_processor", "resume_processor", "view_code")
+    for perm in _both(name)
 )
 
 
@@ -77,22 +78,38 @@ def _target(action: str, label: str) -> tuple[Perm, ...]:
 
 
 _RIGHTS: list[Right] = [
-    Right("ALL", "every right below except the superuser-only ones", _all("view") + _all("add") + _all("change")
-          + _all("delete") + OPERATE),
-    Right("CREATE", "create flows, queues and cluster objects (not users, roles or privileges)",
-          _all("add", accounts=False)),
+    Right(
+        "ALL",
+        "every right below except the superuser-only ones",
+        _all("view") + _all("add") + _all("change") + _all("delete") + OPERATE,
+    ),
+    Right(
+        "CREATE",
+        "create flows, queues and cluster objects (not users, roles or privileges)",
+        _all("add", accounts=False),
+    ),
     Right("READ", "see objects of every kind", _all("view")),
-    Right("UPDATE", "change every flow and cluster object (not users, roles or privileges)",
-          _all("change", accounts=False)),
-    Right("DELETE", "delete every flow and cluster object (not users, roles or privileges)",
-          _all("delete", accounts=False)),
+    Right(
+        "UPDATE",
+        "change every flow and cluster object (not users, roles or privileges)",
+        _all("change", accounts=False),
+    ),
+    Right(
+        "DELETE",
+        "delete every flow and cluster object (not users, roles or privileges)",
+        _all("delete", accounts=False),
+    ),
     Right("DB_DROP", "drop the database (superusers only)", (), superuser_only=True),
     Right("DB_INIT", "initialise the database (superusers only)", (), superuser_only=True),
-    Right("START_AGENT", "register and run an agent on a node",
-          (("cluster", "agent", "add_agent"), ("cluster", "agent", "change_agent"))),
+    Right(
+        "START_AGENT",
+        "register and run an agent on a node",
+        (("cluster", "agent", "add_agent"), ("cluster", "agent", "change_agent")),
+    ),
     Right("RUN_TASK", "send messages to sockets", _both("run_task")),
-    Right("CANCEL_TASK", "cancel (purge or replay) queued messages; the same permission as RUN_TASK",
-          _both("run_task")),
+    Right(
+        "CANCEL_TASK", "cancel (purge or replay) queued messages; the same permission as RUN_TASK", _both("run_task")
+    ),
     Right("START_PROCESSOR", "start processors", _both("start_processor")),
     Right("STOP_PROCESSOR", "stop processors", _both("stop_processor")),
     Right("PAUSE_PROCESSOR", "pause processors", _both("pause_processor")),
@@ -154,8 +171,11 @@ def grantable_on(right: Right) -> str:
     """Where a right can be granted: globally, and on one flow or processor if it has permissions for them."""
     if right.superuser_only:
         return "-"
-    models = {model for app, model, codename in right.permissions
-              if app == "flows" and model in {"flow", "processor"} and not codename.startswith("add_")}
+    models = {
+        model
+        for app, model, codename in right.permissions
+        if app == "flows" and model in {"flow", "processor"} and not codename.startswith("add_")
+    }
     return ", ".join(["global", *sorted(models)])
 
 
@@ -174,8 +194,10 @@ def rights_table() -> list[dict[str, str]]:
 
 def rights_markdown() -> str:
     lines = ["| right | allows | granted on | Django permissions |", "| --- | --- | --- | --- |"]
-    lines += [f"| {row['right']} | {row['description']} | {row['granted_on']} | {row['permissions']} |"
-              for row in rights_table()]
+    lines += [
+        f"| {row['right']} | {row['description']} | {row['granted_on']} | {row['permissions']} |"
+        for row in rights_table()
+    ]
     return "\n".join(lines)
 
 

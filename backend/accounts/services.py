@@ -29,7 +29,8 @@ def _permission(perm: Perm) -> Permission:
 def _object_perms(right: Right, obj: models.Model) -> list[Perm]:
     meta = obj._meta
     return [
-        perm for perm in right.permissions
+        perm
+        for perm in right.permissions
         if (perm[0], perm[1]) == (meta.app_label, meta.model_name) and not perm[2].startswith("add_")
     ]
 
@@ -105,7 +106,11 @@ def privilege_grant(
         content_type = ContentType.objects.get_for_model(obj)
         object_pk = str(obj.pk)
     privilege, _ = Privilege.objects.update_or_create(
-        user=user, group=group, right=resolved.name, content_type=content_type, object_pk=object_pk,
+        user=user,
+        group=group,
+        right=resolved.name,
+        content_type=content_type,
+        object_pk=object_pk,
         defaults={"granted_by": granted_by},
     )
     return privilege
@@ -158,20 +163,32 @@ def privileges_forget(*, model: type[models.Model], pks: Iterable[Any]) -> None:
 
 @transaction.atomic
 def user_create(
-    *, username: str, password: str, email: str = "", is_staff: bool = False, is_superuser: bool = False,
-    rights: list[str] | None = None, groups: list[Group] | None = None, created_by: Any = None,
+    *,
+    username: str,
+    password: str,
+    email: str = "",
+    is_staff: bool = False,
+    is_superuser: bool = False,
+    rights: list[str] | None = None,
+    groups: list[Group] | None = None,
+    created_by: Any = None,
 ) -> AbstractUser:
     if User.objects.filter(username__iexact=username).exists():
-        raise Conflict(f"A user named {username!r} already exists; pick another username.",
-                       {"fields": {"username": ["already taken"]}})
+        raise Conflict(
+            f"A user named {username!r} already exists; pick another username.",
+            {"fields": {"username": ["already taken"]}},
+        )
     candidate = User(username=username, email=email)
     try:
         validate_password(password, candidate)
     except ValidationError as error:
-        raise ApplicationError(f"password: {' '.join(error.messages)}", {"fields": {"password": error.messages}}) from None
+        raise ApplicationError(
+            f"password: {' '.join(error.messages)}", {"fields": {"password": error.messages}}
+        ) from None
     try:
-        user = User.objects.create_user(username=username, email=email, password=password,
-                                        is_staff=is_staff, is_superuser=is_superuser)
+        user = User.objects.create_user(
+            username=username, email=email, password=password, is_staff=is_staff, is_superuser=is_superuser
+        )
     except IntegrityError:
         raise Conflict(f"A user named {username!r} already exists; pick another username.") from None
     if groups:
@@ -187,7 +204,9 @@ def user_set_password(*, user: Any, password: str) -> None:
     try:
         validate_password(password, user)
     except ValidationError as error:
-        raise ApplicationError(f"password: {' '.join(error.messages)}", {"fields": {"password": error.messages}}) from None
+        raise ApplicationError(
+            f"password: {' '.join(error.messages)}", {"fields": {"password": error.messages}}
+        ) from None
     user.set_password(password)
     user.save(update_fields=["password"])
 
@@ -195,8 +214,9 @@ def user_set_password(*, user: Any, password: str) -> None:
 @transaction.atomic
 def group_create(*, name: str, rights: list[str] | None = None, created_by: Any = None) -> Group:
     if Group.objects.filter(name__iexact=name).exists():
-        raise Conflict(f"A role named {name!r} already exists; pick another name.",
-                       {"fields": {"name": ["already taken"]}})
+        raise Conflict(
+            f"A role named {name!r} already exists; pick another name.", {"fields": {"name": ["already taken"]}}
+        )
     group = Group.objects.create(name=name)
     for right in rights or []:
         privilege_grant(right=right, group=group, granted_by=created_by)  # checked, as in user_create

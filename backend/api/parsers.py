@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -28,7 +29,7 @@ def _finite_float(text: str) -> float:
 
 
 class LimitedJSONParser(JSONParser):
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         limit = settings.ELASTICCODE_MAX_BODY_BYTES
         request = (parser_context or {}).get("request")
         declared = request.META.get("CONTENT_LENGTH") if request is not None else None
@@ -43,8 +44,11 @@ class LimitedJSONParser(JSONParser):
         try:
             # Python reads NaN, Infinity and 1e400 (→ inf), which JSON has not: PostgreSQL's jsonb then refuses them
             # at save time (500), and other clients cannot read them back.
-            return json.loads(raw.decode((parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)),
-                              parse_constant=_refuse_constant, parse_float=_finite_float)
+            return json.loads(
+                raw.decode((parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)),
+                parse_constant=_refuse_constant,
+                parse_float=_finite_float,
+            )
         except UnicodeDecodeError:
             raise exceptions.ParseError("The request body is not UTF-8 text; send JSON encoded as UTF-8.") from None
         except ValueError as error:

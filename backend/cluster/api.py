@@ -73,8 +73,9 @@ class _GlobalCrud(viewsets.ModelViewSet):
     def _require(self, action: str) -> None:
         if not _global(self.request, f"{action}_{self._name()}"):
             verb = {"add": "ADD", "change": "UPDATE", "delete": "DELETE"}[action]
-            raise Forbidden(f"You may not {action} {self._name()}s: ask an administrator for "
-                            f"{verb}_{self._name().upper()}.")
+            raise Forbidden(
+                f"You may not {action} {self._name()}s: ask an administrator for {verb}_{self._name().upper()}."
+            )
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # Before validation, so that a caller without the right learns nothing (e.g. which names are taken).
@@ -93,8 +94,10 @@ class _GlobalCrud(viewsets.ModelViewSet):
             with transaction.atomic():
                 serializer.save()
         except IntegrityError:
-            raise Conflict(f"A {self._name()} with that name already exists; pick another name.",
-                           {"fields": {"name": ["already taken"]}}) from None
+            raise Conflict(
+                f"A {self._name()} with that name already exists; pick another name.",
+                {"fields": {"name": ["already taken"]}},
+            ) from None
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         obj = self.get_object()

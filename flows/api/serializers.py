@@ -45,8 +45,9 @@ class FlowInputSerializer(StrictMixin, serializers.Serializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(allow_blank=True, required=False, default="")
     layout = serializers.DictField(required=False)
-    version = serializers.IntegerField(required=False, min_value=1,
-                                       help_text="The version you edited; a stale one answers 409.")
+    version = serializers.IntegerField(
+        required=False, min_value=1, help_text="The version you edited; a stale one answers 409."
+    )
 
 
 class ProcessorFieldsSerializer(StrictMixin, serializers.Serializer):
@@ -61,8 +62,14 @@ class ProcessorFieldsSerializer(StrictMixin, serializers.Serializer):
     concurrency = serializers.IntegerField(min_value=1, max_value=64, required=False, default=1)
     retries = serializers.IntegerField(min_value=0, max_value=100, required=False, default=3)
     time_limit = serializers.IntegerField(min_value=1, max_value=86400, required=False, default=300)
-    rate_limit = serializers.RegexField(r"^(\d+(\.\d+)?/[smh])?$", max_length=32, required=False, allow_blank=True,
-                                        default="", error_messages={"invalid": 'Use a rate such as "10/s", "100/m" or "5/h".'})
+    rate_limit = serializers.RegexField(
+        r"^(\d+(\.\d+)?/[smh])?$",
+        max_length=32,
+        required=False,
+        allow_blank=True,
+        default="",
+        error_messages={"invalid": 'Use a rate such as "10/s", "100/m" or "5/h".'},
+    )
 
     def validate_subdirectory(self, value: str) -> str:
         if value.startswith("/") or ".." in value.split("/"):
@@ -74,8 +81,23 @@ class ProcessorSerializer(serializers.ModelSerializer):
     class Meta:
         model = Processor
         fields = [
-            "id", "flow", "name", "git_url", "ref", "commit", "module", "subdirectory", "requirements", "concurrency",
-            "requested_status", "status", "status_message", "retries", "time_limit", "rate_limit", "created_at",
+            "id",
+            "flow",
+            "name",
+            "git_url",
+            "ref",
+            "commit",
+            "module",
+            "subdirectory",
+            "requirements",
+            "concurrency",
+            "requested_status",
+            "status",
+            "status_message",
+            "retries",
+            "time_limit",
+            "rate_limit",
+            "created_at",
             "updated_at",
         ]
         read_only_fields = fields
@@ -92,13 +114,19 @@ class ProcessorUpdateSerializer(ProcessorFieldsSerializer):
 class SocketFieldsSerializer(StrictMixin, serializers.Serializer):
     name = serializers.CharField(max_length=200, validators=[address_name])
     function = serializers.CharField(max_length=200, validators=[function_name])
-    queue = serializers.CharField(max_length=200, required=False, allow_null=True, validators=[address_name],
-                                  help_text="Name of a shared queue; left out, the socket gets its own.")
+    queue = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_null=True,
+        validators=[address_name],
+        help_text="Name of a shared queue; left out, the socket gets its own.",
+    )
     arguments = serializers.ListField(child=serializers.JSONField(), required=False, default=list)
     schedule = serializers.JSONField(required=False, allow_null=True, default=None, validators=[validate_schedule])
     # The column is a PostgreSQL integer: a larger number would fail in the database (500) instead of here (400).
-    max_queue_length = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False, allow_null=True,
-                                                default=None)
+    max_queue_length = serializers.IntegerField(
+        min_value=1, max_value=2**31 - 1, required=False, allow_null=True, default=None
+    )
 
 
 class SocketSerializer(serializers.ModelSerializer):
@@ -106,8 +134,18 @@ class SocketSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Socket
-        fields = ["id", "flow", "processor", "name", "function", "queue", "arguments", "schedule",
-                  "max_queue_length", "created_at"]
+        fields = [
+            "id",
+            "flow",
+            "processor",
+            "name",
+            "function",
+            "queue",
+            "arguments",
+            "schedule",
+            "max_queue_length",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -124,7 +162,7 @@ class PlugSerializer(serializers.ModelSerializer):
 
 class PlugInputSerializer(StrictMixin, serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, validators=[address_name])
-    source = serializers.UUIDField()
+    source = serializers.UUIDField()  # type: ignore[assignment]  # a field named "source", not Field.source
     target = serializers.UUIDField()
     kind = serializers.ChoiceField(choices=PlugKind.choices, required=False, default=PlugKind.RESULT)
     argument = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -141,8 +179,23 @@ class QueueSerializer(serializers.ModelSerializer):
 class CallSerializer(serializers.ModelSerializer):
     class Meta:
         model = Call
-        fields = ["id", "trace_id", "parent_id", "flow", "socket", "socket_name", "status", "received_at",
-                  "started_at", "finished_at", "duration_ms", "error", "traceback", "worker", "attempt"]
+        fields = [
+            "id",
+            "trace_id",
+            "parent_id",
+            "flow",
+            "socket",
+            "socket_name",
+            "status",
+            "received_at",
+            "started_at",
+            "finished_at",
+            "duration_ms",
+            "error",
+            "traceback",
+            "worker",
+            "attempt",
+        ]
         read_only_fields = fields
 
 
@@ -170,7 +223,7 @@ class GraphPlugSerializer(StrictMixin, serializers.Serializer):
     ignored_fields = ("flow", "created_at")
     id = serializers.UUIDField(required=False, allow_null=True)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, validators=[address_name])
-    source = serializers.CharField(max_length=200, help_text="Socket id or socket name.")
+    source = serializers.CharField(max_length=200, help_text="Socket id or socket name.")  # type: ignore[assignment]
     target = serializers.CharField(max_length=200, help_text="Socket id or socket name.")
     kind = serializers.ChoiceField(choices=PlugKind.choices, required=False, default=PlugKind.RESULT)
     argument = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -199,4 +252,6 @@ class FlowDocumentSerializer(StrictMixin, serializers.Serializer):
 
 class ImportInputSerializer(StrictMixin, serializers.Serializer):
     document = FlowDocumentSerializer()
-    name = serializers.CharField(max_length=200, required=False, help_text="Name for the new flow (default: the document's).")
+    name = serializers.CharField(
+        max_length=200, required=False, help_text="Name for the new flow (default: the document's)."
+    )

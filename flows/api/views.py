@@ -67,8 +67,11 @@ class FlowViewSet(viewsets.ModelViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(methods=["GET"], responses={200: OpenApiTypes.OBJECT})
-    @extend_schema(methods=["PUT"], request=s.GraphInputSerializer,
-                   responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR, 409: ERROR})
+    @extend_schema(
+        methods=["PUT"],
+        request=s.GraphInputSerializer,
+        responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR, 409: ERROR},
+    )
     @action(detail=True, methods=["get", "put"])
     def graph(self, request: Request, pk: str | None = None) -> Response:
         """The whole graph in one document. PUT replaces it atomically if `version` is still current."""
@@ -93,10 +96,8 @@ class FlowViewSet(viewsets.ModelViewSet):
         return Response(flow_graph_get(flow=flow), status=status.HTTP_201_CREATED)
 
 
-class _ProcessorScoped:
+class _ProcessorScoped(viewsets.GenericViewSet):
     """Sockets, plugs and calls are visible when their flow or their processor is."""
-
-    request: Request
 
     def visible_flows(self) -> QuerySet[Flow]:
         return flows_for(self.request.user)
@@ -205,8 +206,10 @@ class PlugViewSet(_ProcessorScoped, viewsets.ModelViewSet):
         if socket is None:
             from backend.errors import ApplicationError
 
-            raise ApplicationError(f"{field}: no socket {socket_id} that you may see; give the id of a socket.",
-                                   {"fields": {field: ["unknown socket"]}})
+            raise ApplicationError(
+                f"{field}: no socket {socket_id} that you may see; give the id of a socket.",
+                {"fields": {field: ["unknown socket"]}},
+            )
         return socket
 
     @extend_schema(request=s.PlugInputSerializer, responses={201: s.PlugSerializer, 400: ERROR})

@@ -25,8 +25,12 @@ class Plug(models.Model):
     class Meta:
         ordering = ["name", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["flow", "name"], name="plug_name_unique_per_flow", deferrable=models.Deferrable.DEFERRED),
-            models.UniqueConstraint(fields=["source", "target", "kind"], name="plug_unique_edge", deferrable=models.Deferrable.DEFERRED),
+            models.UniqueConstraint(
+                fields=["flow", "name"], name="plug_name_unique_per_flow", deferrable=models.Deferrable.DEFERRED
+            ),
+            models.UniqueConstraint(
+                fields=["source", "target", "kind"], name="plug_unique_edge", deferrable=models.Deferrable.DEFERRED
+            ),
             models.CheckConstraint(condition=~models.Q(source=models.F("target")), name="plug_not_to_itself"),
             models.CheckConstraint(condition=models.Q(kind__in=PlugKind.values), name="plug_kind_valid"),
         ]

@@ -33,12 +33,8 @@ class Processor(models.Model):
     module = models.CharField(max_length=255)
     subdirectory = models.CharField(max_length=500, blank=True, default="")
     requirements = models.TextField(blank=True, default="", help_text="Extra pip requirements, one per line.")
-    concurrency = models.PositiveSmallIntegerField(
-        default=1, validators=[MinValueValidator(1), MaxValueValidator(64)]
-    )
-    requested_status = models.CharField(
-        max_length=16, choices=RequestedStatus.choices, default=RequestedStatus.STOPPED
-    )
+    concurrency = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(64)])
+    requested_status = models.CharField(max_length=16, choices=RequestedStatus.choices, default=RequestedStatus.STOPPED)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.STOPPED)
     status_message = models.TextField(blank=True, default="")
     # Set by the restart action; the agent restarts a worker started before it.
@@ -56,7 +52,9 @@ class Processor(models.Model):
     class Meta:
         ordering = ["name", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["flow", "name"], name="processor_name_unique_per_flow", deferrable=models.Deferrable.DEFERRED),
+            models.UniqueConstraint(
+                fields=["flow", "name"], name="processor_name_unique_per_flow", deferrable=models.Deferrable.DEFERRED
+            ),
             # Target of the composite foreign key that keeps a socket in its processor's flow (migration 0002).
             models.UniqueConstraint(fields=["id", "flow"], name="processor_id_flow_unique"),
             models.CheckConstraint(

@@ -25,7 +25,9 @@ class Socket(models.Model):
     class Meta:
         ordering = ["name", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["flow", "name"], name="socket_name_unique_per_flow", deferrable=models.Deferrable.DEFERRED),
+            models.UniqueConstraint(
+                fields=["flow", "name"], name="socket_name_unique_per_flow", deferrable=models.Deferrable.DEFERRED
+            ),
             models.UniqueConstraint(fields=["id", "flow"], name="socket_id_flow_unique"),
         ]
 

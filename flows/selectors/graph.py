@@ -13,8 +13,21 @@ FORMAT = "elasticcode.flow/1"
 
 
 PROCESSOR_COLUMNS = (
-    "id", "name", "git_url", "ref", "commit", "module", "subdirectory", "requirements", "concurrency", "retries",
-    "time_limit", "rate_limit", "requested_status", "status", "status_message",
+    "id",
+    "name",
+    "git_url",
+    "ref",
+    "commit",
+    "module",
+    "subdirectory",
+    "requirements",
+    "concurrency",
+    "retries",
+    "time_limit",
+    "rate_limit",
+    "requested_status",
+    "status",
+    "status_message",
 )
 SOCKET_COLUMNS = ("id", "processor_id", "name", "function", "queue__name", "arguments", "schedule", "max_queue_length")
 PLUG_COLUMNS = ("id", "name", "source_id", "target_id", "kind", "argument")
@@ -32,15 +45,29 @@ def flow_graph_get(*, flow: Flow) -> dict[str, Any]:
         processors[row[0]] = doc
     for row in Socket.objects.filter(flow=flow).order_by("name").values_list(*SOCKET_COLUMNS):
         socket_id, processor_id, name, function, queue, arguments, schedule, max_queue_length = row
-        processors[processor_id]["sockets"].append({
-            "id": str(socket_id), "name": name, "function": function, "queue": queue, "arguments": arguments,
-            "schedule": schedule, "max_queue_length": max_queue_length,
-        })
+        processors[processor_id]["sockets"].append(
+            {
+                "id": str(socket_id),
+                "name": name,
+                "function": function,
+                "queue": queue,
+                "arguments": arguments,
+                "schedule": schedule,
+                "max_queue_length": max_queue_length,
+            }
+        )
     plugs = [
-        {"id": str(plug_id), "name": name, "source": str(source), "target": str(target), "kind": kind,
-         "argument": argument}
-        for plug_id, name, source, target, kind, argument in
-        Plug.objects.filter(flow=flow).order_by("name").values_list(*PLUG_COLUMNS)
+        {
+            "id": str(plug_id),
+            "name": name,
+            "source": str(source),
+            "target": str(target),
+            "kind": kind,
+            "argument": argument,
+        }
+        for plug_id, name, source, target, kind, argument in Plug.objects.filter(flow=flow)
+        .order_by("name")
+        .values_list(*PLUG_COLUMNS)
     ]
     return {
         "id": str(flow.pk),
@@ -59,10 +86,17 @@ def flow_export(*, flow: Flow) -> dict[str, Any]:
     socket_names = {sock["id"]: sock["name"] for proc in graph["processors"] for sock in proc["sockets"]}
     processors = []
     for proc in graph["processors"]:
-        exported = {key: value for key, value in proc.items()
-                    if key not in {"id", "commit", "requested_status", "status", "status_message"}}
+        exported = {
+            key: value
+            for key, value in proc.items()
+            if key not in {"id", "commit", "requested_status", "status", "status_message"}
+        }
         exported["sockets"] = [
-            {key: value for key, value in sock.items() if key != "id" and not (key == "queue" and value.startswith("q."))}
+            {
+                key: value
+                for key, value in sock.items()
+                if key != "id" and not (key == "queue" and value.startswith("q."))
+            }
             for sock in proc["sockets"]
         ]
         processors.append(exported)
@@ -73,8 +107,13 @@ def flow_export(*, flow: Flow) -> dict[str, Any]:
         "layout": {key: value for key, value in graph["layout"].items() if key != "processors"},
         "processors": processors,
         "plugs": [
-            {"name": plug["name"], "source": socket_names[plug["source"]], "target": socket_names[plug["target"]],
-             "kind": plug["kind"], "argument": plug["argument"]}
+            {
+                "name": plug["name"],
+                "source": socket_names[plug["source"]],
+                "target": socket_names[plug["target"]],
+                "kind": plug["kind"],
+                "argument": plug["argument"],
+            }
             for plug in graph["plugs"]
         ],
     }

@@ -14,7 +14,9 @@ from flows.services.versioning import flow_lock, flow_version_bump
 
 
 def _name_taken(name: str) -> Conflict:
-    return Conflict(f"You already have a flow named {name!r}; pick another name.", {"fields": {"name": ["already taken"]}})
+    return Conflict(
+        f"You already have a flow named {name!r}; pick another name.", {"fields": {"name": ["already taken"]}}
+    )
 
 
 def _check_name(name: str) -> str:

@@ -22,7 +22,15 @@ from flows.services.queues import AUTO_PREFIX, auto_queue_name, queues_delete_un
 from flows.services.versioning import flow_lock, flow_version_bump
 
 PROCESSOR_FIELDS = (
-    "name", "git_url", "ref", "module", "subdirectory", "requirements", "concurrency", "retries", "time_limit",
+    "name",
+    "git_url",
+    "ref",
+    "module",
+    "subdirectory",
+    "requirements",
+    "concurrency",
+    "retries",
+    "time_limit",
     "rate_limit",
 )
 SOCKET_FIELDS = ("name", "function", "arguments", "schedule", "max_queue_length")
@@ -57,8 +65,11 @@ def _parse_ids(doc: dict[str, Any], problems: _Problems) -> None:
     """Ids as UUIDs: a GET document (or a script) brings them as strings, and every set and dict lookup below
     compares them with the UUIDs the database returns, so "abc" != UUID("abc") would make every id dangle."""
     objects = [(f"processors[{i}]", proc) for i, proc in enumerate(doc["processors"])]
-    objects += [(f"processors[{i}].sockets[{k}]", sock)
-                for i, proc in enumerate(doc["processors"]) for k, sock in enumerate(proc["sockets"])]
+    objects += [
+        (f"processors[{i}].sockets[{k}]", sock)
+        for i, proc in enumerate(doc["processors"])
+        for k, sock in enumerate(proc["sockets"])
+    ]
     objects += [(f"plugs[{j}]", plug) for j, plug in enumerate(doc["plugs"])]
     for path, obj in objects:
         if obj.get("id") is not None:
@@ -72,7 +83,9 @@ def _check_ids(flow: Flow, doc: dict[str, Any], problems: _Problems) -> None:
     """Ids must be unique in the document and may not belong to another flow."""
     seen: dict[uuid.UUID, str] = {}
     wanted: dict[type[Processor] | type[Socket] | type[Plug], dict[uuid.UUID, str]] = {
-        Processor: {}, Socket: {}, Plug: {},
+        Processor: {},
+        Socket: {},
+        Plug: {},
     }
     for i, proc in enumerate(doc["processors"]):
         for path, obj, model in [(f"processors[{i}]", proc, Processor)] + [
@@ -102,13 +115,17 @@ def _check_names(doc: dict[str, Any], problems: _Problems) -> None:
     socket_names: dict[str, str] = {}
     for i, proc in enumerate(doc["processors"]):
         if proc["name"] in proc_names:
-            problems.add(f"processors[{i}].name", f"name {proc['name']!r} is used twice (also at {proc_names[proc['name']]})")
+            problems.add(
+                f"processors[{i}].name", f"name {proc['name']!r} is used twice (also at {proc_names[proc['name']]})"
+            )
         proc_names.setdefault(proc["name"], f"processors[{i}]")
         for k, sock in enumerate(proc["sockets"]):
             path = f"processors[{i}].sockets[{k}]"
             if sock["name"] in socket_names:
-                problems.add(f"{path}.name",
-                             f"socket name {sock['name']!r} is used twice in this flow (also at {socket_names[sock['name']]})")
+                problems.add(
+                    f"{path}.name",
+                    f"socket name {sock['name']!r} is used twice in this flow (also at {socket_names[sock['name']]})",
+                )
             socket_names.setdefault(sock["name"], path)
 
 
@@ -133,7 +150,9 @@ def _resolve_plugs(doc: dict[str, Any], problems: _Problems) -> list[tuple[uuid.
         if not plug.get("name"):
             plug["name"] = f"{plug['source']}-{plug['kind']}-{plug['target']}"[:200]
         if plug["name"] in names:
-            problems.add(f"plugs[{j}].name", f"plug name {plug['name']!r} is used twice (also at {names[plug['name']]})")
+            problems.add(
+                f"plugs[{j}].name", f"plug name {plug['name']!r} is used twice (also at {names[plug['name']]})"
+            )
         names.setdefault(plug["name"], f"plugs[{j}]")
         edge = (source, target, plug["kind"])
         if source is not None and target is not None:
@@ -151,15 +170,19 @@ def _queues_for(doc: dict[str, Any], problems: _Problems, user: Any, flow: Flow)
         for k, sock in enumerate(proc["sockets"]):
             name = sock.get("queue") or auto_queue_name(sock["id"])
             if name.startswith(AUTO_PREFIX) and name != auto_queue_name(sock["id"]):
-                problems.add(f"processors[{i}].sockets[{k}].queue",
-                             f"queue names starting with {AUTO_PREFIX!r} are reserved for automatic queues")
+                problems.add(
+                    f"processors[{i}].sockets[{k}].queue",
+                    f"queue names starting with {AUTO_PREFIX!r} are reserved for automatic queues",
+                )
             wanted[sock["id"]] = name
     forbidden = queues_not_usable(user=user, names=set(wanted.values()), flow_id=flow.pk)
     for i, proc in enumerate(doc["processors"]):
         for k, sock in enumerate(proc["sockets"]):
             if wanted[sock["id"]] in forbidden:
-                problems.add(f"processors[{i}].sockets[{k}].queue",
-                             f"queue {wanted[sock['id']]!r} feeds a flow you may not change; use another queue")
+                problems.add(
+                    f"processors[{i}].sockets[{k}].queue",
+                    f"queue {wanted[sock['id']]!r} feeds a flow you may not change; use another queue",
+                )
     if problems.fields:
         return {}
     existing = dict(Queue.objects.filter(name__in=set(wanted.values())).values_list("name", "pk"))
@@ -170,12 +193,16 @@ def _queues_for(doc: dict[str, Any], problems: _Problems, user: Any, flow: Flow)
 
 
 def _current(model: type[GraphModel], flow: Flow, fields: tuple[str, ...]) -> dict[uuid.UUID, dict[str, Any]]:
-    return {row[0]: dict(zip(fields, row[1:], strict=True))
-            for row in model.objects.filter(flow=flow).values_list("pk", *fields)}
+    return {
+        row[0]: dict(zip(fields, row[1:], strict=True))
+        for row in model.objects.filter(flow=flow).values_list("pk", *fields)
+    }
 
 
 def _diff(
-    model: type[GraphModel], flow: Flow, current: dict[uuid.UUID, dict[str, Any]],
+    model: type[GraphModel],
+    flow: Flow,
+    current: dict[uuid.UUID, dict[str, Any]],
     wanted: list[tuple[uuid.UUID, dict[str, Any]]],
 ) -> tuple[list[GraphModel], list[GraphModel]]:
     """New rows to insert and changed rows to update, as instances carrying just the values to write."""
@@ -258,8 +285,10 @@ def flow_graph_replace(*, user: Any, flow: Flow, doc: dict[str, Any]) -> Flow:
         flow.layout = layout
         if doc.get("name") and doc["name"] != flow.name:
             if Flow.objects.filter(owner_id=flow.owner_id, name=doc["name"]).exclude(pk=flow.pk).exists():
-                raise ApplicationError(f"The graph was not saved: name: you already have a flow named {doc['name']!r}.",
-                                       {"fields": {"name": ["already taken"]}})
+                raise ApplicationError(
+                    f"The graph was not saved: name: you already have a flow named {doc['name']!r}.",
+                    {"fields": {"name": ["already taken"]}},
+                )
             flow.name = doc["name"]
         if "description" in doc:
             flow.description = doc["description"]
@@ -269,5 +298,7 @@ def flow_graph_replace(*, user: Any, flow: Flow, doc: dict[str, Any]) -> Flow:
         with transaction.get_connection().cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     except IntegrityError as error:
-        raise ApplicationError(f"The graph was not saved: it breaks a database rule ({error.__cause__ or error}).") from None
+        raise ApplicationError(
+            f"The graph was not saved: it breaks a database rule ({error.__cause__ or error})."
+        ) from None
     return flow

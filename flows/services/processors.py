@@ -17,8 +17,10 @@ from flows.services.versioning import flow_lock, flow_version_bump
 
 
 def _name_taken(name: str) -> Conflict:
-    return Conflict(f"This flow already has a processor named {name!r}; pick another name.",
-                    {"fields": {"name": ["already taken in this flow"]}})
+    return Conflict(
+        f"This flow already has a processor named {name!r}; pick another name.",
+        {"fields": {"name": ["already taken in this flow"]}},
+    )
 
 
 @transaction.atomic
@@ -41,9 +43,10 @@ def processor_create(*, user: Any, flow: Flow, data: dict[str, Any]) -> Processo
 def processor_update(*, user: Any, processor: Processor, data: dict[str, Any]) -> Processor:
     require_processor_perm(user, "change_processor", processor)
     flow_lock(flow_id=processor.flow_id)
-    if "name" in data and Processor.objects.filter(flow_id=processor.flow_id, name=data["name"]).exclude(
-        pk=processor.pk
-    ).exists():
+    if (
+        "name" in data
+        and Processor.objects.filter(flow_id=processor.flow_id, name=data["name"]).exclude(pk=processor.pk).exists()
+    ):
         raise _name_taken(data["name"])
     fields = [name for name in PROCESSOR_FIELDS if name in data]
     for name in fields:
@@ -88,8 +91,10 @@ def processor_request(*, user: Any, processor: Processor, action: str) -> Proces
         require_processor_perm(user, codename, processor)
     processor = Processor.objects.select_for_update().get(pk=processor.pk)
     if action == "resume" and processor.requested_status != RequestedStatus.PAUSED:
-        raise Conflict(f"{processor.name} is not paused (it is requested {processor.requested_status}); "
-                       "use start to start a stopped processor.")
+        raise Conflict(
+            f"{processor.name} is not paused (it is requested {processor.requested_status}); "
+            "use start to start a stopped processor."
+        )
     processor.requested_status = requested
     fields = ["requested_status", "updated_at"]
     if action == "restart":

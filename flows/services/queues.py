@@ -24,19 +24,24 @@ def queues_delete_unused(*, queue_ids: Iterable[object]) -> None:
 
 
 @transaction.atomic
-def queue_create(*, user: Any, name: str, durable: bool = True, max_length: int | None = None,
-                 message_ttl: int | None = None) -> Queue:
+def queue_create(
+    *, user: Any, name: str, durable: bool = True, max_length: int | None = None, message_ttl: int | None = None
+) -> Queue:
     if not (user.is_superuser or user.has_perm("flows.add_queue")):
         raise Forbidden("You may not create queues: ask an administrator for the CREATE (or ADD_QUEUE) right.")
     if name.startswith(AUTO_PREFIX):
-        raise ApplicationError(f"Queue names starting with {AUTO_PREFIX!r} are reserved for automatic queues.",
-                               {"fields": {"name": ["reserved prefix"]}})
+        raise ApplicationError(
+            f"Queue names starting with {AUTO_PREFIX!r} are reserved for automatic queues.",
+            {"fields": {"name": ["reserved prefix"]}},
+        )
     try:
         with transaction.atomic():
             return Queue.objects.create(name=name, durable=durable, max_length=max_length, message_ttl=message_ttl)
     except IntegrityError:
-        raise Conflict(f"A queue named {name!r} already exists; use it or pick another name.",
-                       {"fields": {"name": ["already taken"]}}) from None
+        raise Conflict(
+            f"A queue named {name!r} already exists; use it or pick another name.",
+            {"fields": {"name": ["already taken"]}},
+        ) from None
 
 
 def _changes_every_user_of(user: Any, queue: Queue) -> bool:
@@ -64,8 +69,10 @@ def queues_not_usable(*, user: Any, names: Iterable[str], flow_id: Any = None) -
 @transaction.atomic
 def queue_update(*, user: Any, queue: Queue, data: dict[str, Any]) -> Queue:
     if not (user.is_superuser or user.has_perm("flows.change_queue") or _changes_every_user_of(user, queue)):
-        raise Forbidden("You may not change this queue: it feeds sockets of flows you may not change "
-                        "(or none); ask for the UPDATE_QUEUE right.")
+        raise Forbidden(
+            "You may not change this queue: it feeds sockets of flows you may not change "
+            "(or none); ask for the UPDATE_QUEUE right."
+        )
     for field in ("durable", "max_length", "message_ttl"):
         if field in data:
             setattr(queue, field, data[field])

@@ -17,18 +17,24 @@ from flows.services.versioning import flow_lock, flow_version_bump
 
 def _queue(name: str | None, socket_id: uuid.UUID, user: Any, flow_id: Any) -> Queue:
     if name and name.startswith(AUTO_PREFIX) and name != auto_queue_name(socket_id):
-        raise ApplicationError(f"Queue names starting with {AUTO_PREFIX!r} are reserved for automatic queues.",
-                               {"fields": {"queue": ["reserved prefix"]}})
+        raise ApplicationError(
+            f"Queue names starting with {AUTO_PREFIX!r} are reserved for automatic queues.",
+            {"fields": {"queue": ["reserved prefix"]}},
+        )
     if name and queues_not_usable(user=user, names=[name], flow_id=flow_id):
-        raise Forbidden(f"Queue {name!r} feeds a flow you may not change; use another queue.",
-                        {"fields": {"queue": ["feeds a flow you may not change"]}})
+        raise Forbidden(
+            f"Queue {name!r} feeds a flow you may not change; use another queue.",
+            {"fields": {"queue": ["feeds a flow you may not change"]}},
+        )
     queue, _ = Queue.objects.get_or_create(name=name or auto_queue_name(socket_id))
     return queue
 
 
 def _socket_name_taken(name: str) -> Conflict:
-    return Conflict(f"This flow already has a socket named {name!r}; socket names are unique in a flow.",
-                    {"fields": {"name": ["already taken in this flow"]}})
+    return Conflict(
+        f"This flow already has a socket named {name!r}; socket names are unique in a flow.",
+        {"fields": {"name": ["already taken in this flow"]}},
+    )
 
 
 @transaction.atomic
@@ -41,8 +47,13 @@ def socket_create(*, user: Any, processor: Processor, data: dict[str, Any]) -> S
     values = {name: data[name] for name in SOCKET_FIELDS if name in data}
     try:
         with transaction.atomic():
-            socket = Socket.objects.create(id=socket_id, flow=flow, processor=processor,
-                                           queue=_queue(data.get("queue"), socket_id, user, flow.pk), **values)
+            socket = Socket.objects.create(
+                id=socket_id,
+                flow=flow,
+                processor=processor,
+                queue=_queue(data.get("queue"), socket_id, user, flow.pk),
+                **values,
+            )
     except IntegrityError:
         raise _socket_name_taken(data["name"]) from None
     flow_version_bump(flow=flow)
@@ -79,16 +90,22 @@ def socket_delete(*, user: Any, socket: Socket) -> None:
 
 def _check_plug_ends(source: Socket, target: Socket) -> None:
     if source.flow_id != target.flow_id:
-        raise ApplicationError("A plug joins two sockets of the same flow; these belong to different flows.",
-                               {"fields": {"target": ["socket of another flow"]}})
+        raise ApplicationError(
+            "A plug joins two sockets of the same flow; these belong to different flows.",
+            {"fields": {"target": ["socket of another flow"]}},
+        )
     if source.pk == target.pk:
-        raise ApplicationError("A plug cannot join a socket to itself; pick another target socket.",
-                               {"fields": {"target": ["same as source"]}})
+        raise ApplicationError(
+            "A plug cannot join a socket to itself; pick another target socket.",
+            {"fields": {"target": ["same as source"]}},
+        )
 
 
 def _plug_conflict(data: dict[str, Any]) -> Conflict:
-    return Conflict("This flow already has a plug with that name, or the same plug between these sockets.",
-                    {"fields": {"name": ["already taken in this flow, or the edge exists"]}})
+    return Conflict(
+        "This flow already has a plug with that name, or the same plug between these sockets.",
+        {"fields": {"name": ["already taken in this flow, or the edge exists"]}},
+    )
 
 
 @transaction.atomic
@@ -117,8 +134,10 @@ def plug_update(*, user: Any, plug: Plug, data: dict[str, Any]) -> Plug:
     target = data.get("target", plug.target)
     _check_plug_ends(source, target)
     if source.flow_id != plug.flow_id:
-        raise ApplicationError("A plug stays in its flow; pick sockets of the same flow.",
-                               {"fields": {"source": ["socket of another flow"]}})
+        raise ApplicationError(
+            "A plug stays in its flow; pick sockets of the same flow.",
+            {"fields": {"source": ["socket of another flow"]}},
+        )
     plug.source, plug.target = source, target
     for name in PLUG_FIELDS:
         if name in data:

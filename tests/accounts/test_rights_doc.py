@@ -21,7 +21,7 @@ def test_every_seed_right_is_mapped() -> None:
     if not SEED.exists():
         pytest.skip("shared/seeds is not beside this checkout")
     text = SEED.read_text()
-    block = text[text.index("rights = ["): text.index("]", text.index("rights = ["))]
+    block = text[text.index("rights = [") : text.index("]", text.index("rights = ["))]
     seed_rights = set(re.findall(r"'([A-Z_]+)'", block))
     assert seed_rights, "the seed's rights list was not found"
     assert seed_rights <= set(RIGHTS), sorted(seed_rights - set(RIGHTS))

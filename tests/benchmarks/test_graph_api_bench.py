@@ -32,8 +32,10 @@ def build_document(version: int) -> dict[str, Any]:
             "git_url": "file:///srv/repos/sample.git",
             "module": "sample.functions",
             "position": {"x": 200.0 * (i % 25), "y": 150.0 * (i // 25)},
-            "sockets": [{"name": f"proc{i}.split", "function": "split"},
-                        {"name": f"proc{i}.count", "function": "count"}],
+            "sockets": [
+                {"name": f"proc{i}.split", "function": "split"},
+                {"name": f"proc{i}.count", "function": "count"},
+            ],
         }
         for i in range(PROCESSORS)
     ]

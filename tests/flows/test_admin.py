@@ -54,11 +54,23 @@ def test_owner_edits_in_admin_bump_the_flow_version(demo: Any, alice: Any) -> No
     client = staff_client(alice)
     version = demo.flow.version
     p1 = demo.p1
-    response = client.post(f"/admin/flows/processor/{p1.id}/change/", {
-        "flow": demo.flow.id, "name": "renamed", "git_url": p1.git_url, "ref": p1.ref, "module": p1.module,
-        "subdirectory": "", "requirements": "", "concurrency": 2, "requested_status": "stopped", "retries": 3,
-        "time_limit": 300, "rate_limit": "",
-    })
+    response = client.post(
+        f"/admin/flows/processor/{p1.id}/change/",
+        {
+            "flow": demo.flow.id,
+            "name": "renamed",
+            "git_url": p1.git_url,
+            "ref": p1.ref,
+            "module": p1.module,
+            "subdirectory": "",
+            "requirements": "",
+            "concurrency": 2,
+            "requested_status": "stopped",
+            "retries": 3,
+            "time_limit": 300,
+            "rate_limit": "",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     p1.refresh_from_db()
     demo.flow.refresh_from_db()

@@ -27,8 +27,16 @@ def populate(flow: Flow, processors: int) -> None:
             socket_id = uuid.uuid4()
             queue = Queue(name=f"q.{socket_id}")
             queues.append(queue)
-            sockets.append(Socket(id=socket_id, flow=flow, processor=proc, name=f"{proc.name}.{function}",
-                                  function=function, queue=queue))
+            sockets.append(
+                Socket(
+                    id=socket_id,
+                    flow=flow,
+                    processor=proc,
+                    name=f"{proc.name}.{function}",
+                    function=function,
+                    queue=queue,
+                )
+            )
     Queue.objects.bulk_create(queues)
     Socket.objects.bulk_create(sockets)
     Plug.objects.bulk_create(

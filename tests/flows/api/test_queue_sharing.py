@@ -18,8 +18,11 @@ def test_a_stranger_cannot_attach_to_a_queue_feeding_someone_elses_flow(demo: An
     processor = ProcessorFactory(flow=flow, name="tap")
     client = client_for(mallory)
 
-    response = client.post("/api/sockets/", {"processor": str(processor.id), "name": "tap.in",
-                                             "function": "f", "queue": "alice.inbox"}, format="json")
+    response = client.post(
+        "/api/sockets/",
+        {"processor": str(processor.id), "name": "tap.in", "function": "f", "queue": "alice.inbox"},
+        format="json",
+    )
     assert response.status_code == 403, response.content
     assert "queue" in response.json()["error"]["fields"]
 
@@ -36,7 +39,10 @@ def test_the_owner_shares_a_queue_between_her_own_flows(demo: Any, alice: Any) -
     demo.s2.save()
     other = make_flow(alice, "second")
     processor = ProcessorFactory(flow=other, name="also")
-    response = client_for(alice).post("/api/sockets/", {"processor": str(processor.id), "name": "also.in",
-                                                        "function": "f", "queue": "alice.inbox"}, format="json")
+    response = client_for(alice).post(
+        "/api/sockets/",
+        {"processor": str(processor.id), "name": "also.in", "function": "f", "queue": "alice.inbox"},
+        format="json",
+    )
     assert response.status_code == 201, response.content
     assert response.json()["queue"] == "alice.inbox"
