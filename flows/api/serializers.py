@@ -255,3 +255,26 @@ class ImportInputSerializer(StrictMixin, serializers.Serializer):
     name = serializers.CharField(
         max_length=200, required=False, help_text="Name for the new flow (default: the document's)."
     )
+
+
+class MessageInputSerializer(StrictMixin, serializers.Serializer):
+    """POST /api/sockets/{id}/messages: the payload, and extra positional arguments (fn(payload, *args))."""
+
+    data = serializers.JSONField(help_text="The payload: any JSON value.")
+    args = serializers.ListField(child=serializers.JSONField(), required=False, default=list)
+
+
+class MessageWaitQuerySerializer(serializers.Serializer):
+    wait = serializers.FloatField(required=False, min_value=0, max_value=300)
+
+
+class PeekQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=10)
+
+
+class ReplayInputSerializer(StrictMixin, serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.UUIDField(format="hex_verbose"),
+        required=False,
+        help_text="Dead letters to replay (their message ids); all of them when absent.",
+    )

@@ -21,8 +21,10 @@ from backend.errors import Forbidden
 from flows.api import serializers as s
 from flows.models import Call, Flow, Plug, Processor, Queue, Socket
 from flows.permissions import flows_for, processors_for
+from flows.selectors.calls import call_tree
 from flows.selectors.graph import flow_export, flow_graph_get
 from flows.services import flows as flow_services
+from flows.services import messages as message_services
 from flows.services import processors as processor_services
 from flows.services import queues as queue_services
 from flows.services import sockets as socket_services
@@ -190,6 +192,38 @@ class SocketViewSet(_ProcessorScoped, viewsets.ModelViewSet):
         socket_services.socket_delete(user=request.user, socket=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(
+        request=s.MessageInputSerializer,
+        parameters=[s.MessageWaitQuerySerializer],
+        responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT, 413: ERROR, 504: OpenApiTypes.OBJECT},
+    )
+    @action(detail=True, methods=["post"])
+    def messages(self, request: Request, pk: str | None = None) -> Response:
+        """Send a message. 202 {"id"}; with ?wait=SECONDS, 200 {"id", "results"} once the trace's sinks have
+        answered, 200 {"id", "error"} when it fails with no error plug to take it, 504 {"id"} when time runs out."""
+        socket = self.get_object()
+        query = _validated(s.MessageWaitQuerySerializer, request.query_params)
+        data = _validated(s.MessageInputSerializer, request.data)
+        wait = query.get("wait")
+        answer = message_services.message_send(
+            user=request.user, socket=socket, data=data["data"], args=data["args"], wait=wait
+        )
+        if wait is None:
+            return Response(answer, status=status.HTTP_202_ACCEPTED)
+        if answer.pop("timeout", False):
+            return Response(
+                {
+                    **answer,
+                    "error": {
+                        "code": "timeout",
+                        "message": f"No complete answer within {wait:g} s; the message "
+                        "is still being processed. Follow it with GET /api/calls/?trace_id=<id>.",
+                    },
+                },
+                status=status.HTTP_504_GATEWAY_TIMEOUT,
+            )
+        return Response(answer)
+
 
 class PlugViewSet(_ProcessorScoped, viewsets.ModelViewSet):
     serializer_class = s.PlugSerializer
@@ -264,6 +298,34 @@ class QueueViewSet(_ProcessorScoped, viewsets.ModelViewSet):
         queue_services.queue_delete(user=request.user, queue=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(parameters=[s.PeekQuerySerializer], responses={200: OpenApiTypes.OBJECT, 204: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get", "delete"])
+    def messages(self, request: Request, pk: str | None = None) -> Response:
+        """GET peeks at the next messages (oldest first) without taking them; DELETE purges the queue."""
+        queue = self.get_object()
+        if request.method == "DELETE":
+            purged = message_services.queue_purge(user=request.user, queue=queue)
+            return Response({"purged": purged})
+        query = _validated(s.PeekQuerySerializer, request.query_params)
+        return Response(message_services.queue_peek(queue=queue, limit=query["limit"]))
+
+    @extend_schema(parameters=[s.PeekQuerySerializer], responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"], url_path="dead-letters")
+    def dead_letters(self, request: Request, pk: str | None = None) -> Response:
+        """Messages whose retries are spent, with their error and remote traceback."""
+        query = _validated(s.PeekQuerySerializer, request.query_params)
+        entries = message_services.dead_letters(user=request.user, queue=self.get_object(), limit=query["limit"])
+        return Response({"count": len(entries), "results": entries})
+
+    @extend_schema(request=s.ReplayInputSerializer, responses={202: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"], url_path="dead-letters/replay")
+    def replay(self, request: Request, pk: str | None = None) -> Response:
+        """Send dead letters (all, or those listed in "ids") back into their socket as new messages."""
+        data = _validated(s.ReplayInputSerializer, request.data or {})
+        ids = [str(i) for i in data["ids"]] if "ids" in data else None
+        replayed = message_services.dead_letters_replay(user=request.user, queue=self.get_object(), message_ids=ids)
+        return Response({"replayed": replayed}, status=status.HTTP_202_ACCEPTED)
+
 
 class CallViewSet(_ProcessorScoped, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Executions of sockets (lineage). Read-only; written in batches by the workers."""
@@ -276,3 +338,9 @@ class CallViewSet(_ProcessorScoped, mixins.ListModelMixin, mixins.RetrieveModelM
             return Call.objects.all()
         sockets = Socket.objects.filter(processor__in=self.visible_processors().values("pk"))
         return Call.objects.filter(socket__in=sockets.values("pk"))
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"])
+    def graph(self, request: Request, pk: str | None = None) -> Response:
+        """The trace this call belongs to, as a tree of calls (lineage is written about a second late)."""
+        return Response(call_tree(call=self.get_object(), visible=self.get_queryset()))

@@ -1,0 +1,468 @@
+"""The agent: one per node. Makes what runs match what the database asks for (DESIGN §2).
+
+Every tick it heartbeats its Node and Agent rows, places processors that want to run and have no node yet, and
+reconciles each processor deployed on its node: start (resolve and pin the commit, check out, build the venv,
+check the module and functions, start the worker), stop (warm shutdown: messages stay queued), pause and resume
+(the worker stops and resumes consuming), restart, and restart with backoff after a crash. Slow preparation runs in
+a thread so heartbeats keep going. Status rows are written only when they change.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket as socketlib
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import psutil
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils import timezone
+from flows.runtime.executor import Executor, ExecutorError, Limits
+from flows.runtime.repos import CodeError, check_trusted, checkout, resolve
+from flows.runtime.venvs import ensure_venv
+
+from backend.celery import app
+from backend.cluster import placement
+from backend.cluster.models import Agent, Deployment, Health, Node, Worker
+from backend.devstack import die_with_parent
+from flows.models import Processor, Socket
+from flows.models.processor import RequestedStatus, Status
+from flows.runtime import broker, keys, schedules
+from flows.runtime.housekeeping import Housekeeper
+from flows.runtime.worker import hostname
+
+log = logging.getLogger("elasticcode.agent")
+HEARTBEAT_EVERY = 5.0
+STOP_GRACE = 30.0
+MAX_BACKOFF = 60.0
+
+
+@dataclass(frozen=True)
+class Prepared:
+    commit: str
+    python: str
+    functions: dict[str, list[dict[str, object]]]
+
+
+@dataclass
+class Managed:
+    """What this agent runs (or is getting ready to run) for one processor."""
+
+    processor_id: str
+    signature: tuple[object, ...]
+    preparing: Future[Prepared] | None = None
+    prepared: Prepared | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    started_at: datetime | None = None
+    started_mono: float = 0.0
+    paused: bool = False
+    crashes: int = 0
+    retry_at: float = 0.0
+    stopping_since: float | None = None
+    ready: bool = False
+    queue_ids: list[str] = field(default_factory=list)
+
+
+def signature(processor: Processor, sockets: list[tuple[str, str, str]]) -> tuple[object, ...]:
+    """What a running worker was built from; any change restarts it."""
+    return (
+        processor.git_url,
+        processor.ref,
+        processor.module,
+        processor.subdirectory,
+        processor.requirements,
+        processor.concurrency,
+        tuple(sorted(sockets)),
+    )
+
+
+def ready_key(worker_hostname: str) -> str:
+    return f"{keys.PREFIX}:ready:{worker_hostname}"
+
+
+class AgentLoop:
+    def __init__(self, *, node_name: str | None = None, interval: float = 1.0) -> None:
+        self.node_name = node_name or os.environ.get("ELASTICCODE_NODE_NAME") or socketlib.gethostname()
+        self.interval = interval
+        self.stopping = threading.Event()
+        self.managed: dict[str, Managed] = {}
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ec-prepare")
+        self.housekeeper = Housekeeper(interval=0.5)
+        self.node: Node | None = None
+        self.agent: Agent | None = None
+        self._last_heartbeat = 0.0
+        self.logs = Path(settings.DATA_DIR) / "logs"
+        self.workdirs = Path(settings.ELASTICCODE_CODE_DIR) / "work"
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.housekeeper.start()
+        log.info("agent on node %s started", self.node_name)
+        try:
+            while not self.stopping.is_set():
+                started = time.monotonic()
+                try:
+                    self.tick()
+                except Exception:
+                    log.exception("agent tick failed; retrying")
+                    close_old_connections()
+                    connection.close()
+                self.stopping.wait(max(0.0, self.interval - (time.monotonic() - started)))
+        finally:
+            self.shutdown()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def shutdown(self) -> None:
+        self.housekeeper.stop()
+        for managed in list(self.managed.values()):
+            if managed.proc and managed.proc.poll() is None:
+                managed.proc.terminate()
+        deadline = time.monotonic() + STOP_GRACE
+        for managed in list(self.managed.values()):
+            if managed.proc:
+                try:
+                    managed.proc.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    managed.proc.kill()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        try:
+            ids = list(self.managed)
+            Processor.objects.filter(pk__in=ids).exclude(status=Status.STOPPED).update(
+                status=Status.STOPPED, status_message=f"agent on {self.node_name} stopped"
+            )
+            Worker.objects.filter(processor_id__in=ids, agent=self.agent).update(status="stopped", pid=None)
+            if self.agent:
+                Agent.objects.filter(pk=self.agent.pk).update(status=Health.OFFLINE)
+        except Exception:
+            log.exception("could not record the agent's shutdown")
+        log.info("agent on node %s stopped", self.node_name)
+
+    # -- one pass ----------------------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        self.heartbeat()
+        self.place()
+        self.reconcile()
+        schedules.fire_due()
+
+    def heartbeat(self) -> None:
+        if time.monotonic() - self._last_heartbeat < HEARTBEAT_EVERY and self.node is not None:
+            return
+        now = timezone.now()
+        memory_mb = psutil.virtual_memory().total // (1024 * 1024)
+        self.node, _ = Node.objects.update_or_create(
+            name=self.node_name,
+            defaults={
+                "hostname": socketlib.gethostname(),
+                "cpus": os.cpu_count() or 1,
+                "memory_mb": memory_mb,
+                "status": Health.ONLINE,
+                "last_heartbeat": now,
+            },
+        )
+        self.agent, _ = Agent.objects.update_or_create(
+            name=f"agent@{self.node_name}",
+            defaults={
+                "node": self.node,
+                "pid": os.getpid(),
+                "version": "0.1.0",
+                "status": Health.ONLINE,
+                "last_heartbeat": now,
+            },
+        )
+        Worker.objects.filter(agent=self.agent, processor_id__in=list(self.managed)).exclude(status="stopped").update(
+            last_heartbeat=now
+        )
+        self._last_heartbeat = time.monotonic()
+
+    def place(self) -> None:
+        waiting = Processor.objects.filter(
+            requested_status__in=[RequestedStatus.RUNNING, RequestedStatus.PAUSED], deployment__isnull=True
+        )
+        for processor in waiting:
+            placement.place(processor)
+
+    def reconcile(self) -> None:
+        assert self.node is not None
+        processors = {str(p.pk): p for p in Processor.objects.filter(deployment__node=self.node).select_related("flow")}
+        sockets: dict[str, list[tuple[str, str, str]]] = {}
+        for socket_id, processor_id, function, queue_id in Socket.objects.filter(
+            processor_id__in=list(processors)
+        ).values_list("id", "processor_id", "function", "queue_id"):
+            sockets.setdefault(str(processor_id), []).append((str(socket_id), function, str(queue_id)))
+        for processor_id in list(self.managed):
+            if processor_id not in processors:
+                self._stop(self.managed[processor_id], None, gone=True)
+        for processor_id, processor in processors.items():
+            self._reconcile_one(processor, sockets.get(processor_id, []))
+
+    # -- one processor -----------------------------------------------------------------------------------------
+
+    def _reconcile_one(self, processor: Processor, sockets: list[tuple[str, str, str]]) -> None:
+        pid = str(processor.pk)
+        wanted = processor.requested_status
+        managed = self.managed.get(pid)
+        sig = signature(processor, sockets)
+
+        if wanted == RequestedStatus.STOPPED:
+            if managed is not None:
+                self._stop(managed, processor)
+            elif processor.status != Status.STOPPED:
+                self._status(processor, Status.STOPPED, "")
+            return
+
+        if managed is not None and (
+            managed.signature != sig
+            or (
+                processor.restart_requested_at
+                and managed.started_at
+                and processor.restart_requested_at > managed.started_at
+            )
+        ):
+            log.info("processor %s changed or asked to restart; restarting its worker", processor.name)
+            self._stop(managed, processor, then_restart=True)
+            return
+        if managed is None:
+            if not sockets:
+                self._status(processor, Status.ERROR, "the processor has no sockets: add a socket for a function first")
+                return
+            managed = Managed(
+                processor_id=pid,
+                signature=sig,
+                queue_ids=sorted({q for _, _, q in sockets}),
+                started_at=timezone.now(),
+            )
+            self.managed[pid] = managed
+            self._status(processor, Status.STARTING, f"checking out {processor.git_url} at {processor.ref}")
+            managed.preparing = self.pool.submit(self._prepare, processor, sockets)
+            return
+        if managed.stopping_since is not None:
+            self._finish_stop(managed, processor)
+            return
+        if managed.preparing is not None:
+            if not managed.preparing.done():
+                return
+            future, managed.preparing = managed.preparing, None
+            try:
+                managed.prepared = future.result()
+            except (CodeError, ExecutorError) as exc:
+                self._status(processor, Status.ERROR, str(exc))
+                managed.retry_at = float("inf")  # waits for a change (new signature) or a restart request
+                return
+            except Exception as exc:
+                log.exception("preparing processor %s failed", processor.name)
+                self._status(processor, Status.ERROR, f"could not prepare the processor: {exc}")
+                managed.retry_at = float("inf")
+                return
+            self._spawn(managed, processor)
+            return
+        if managed.prepared is None:
+            return  # failed preparation: stays in error until the processor changes or is restarted
+        if managed.proc is None or managed.proc.poll() is not None:
+            self._crashed_or_respawn(managed, processor)
+            return
+        if not managed.ready:
+            if broker.client().exists(ready_key(hostname(pid, self.node_name))):
+                managed.ready = True
+                if wanted == RequestedStatus.PAUSED:
+                    self._pause(managed, processor)
+                else:
+                    self._status(processor, Status.RUNNING, self._running_message(managed))
+            return
+        if time.monotonic() - managed.started_mono > MAX_BACKOFF:
+            managed.crashes = 0
+        if wanted == RequestedStatus.PAUSED and not managed.paused:
+            self._pause(managed, processor)
+        elif wanted == RequestedStatus.RUNNING and managed.paused:
+            self._resume(managed, processor)
+        elif wanted == RequestedStatus.RUNNING and processor.status != Status.RUNNING:
+            self._status(processor, Status.RUNNING, self._running_message(managed))
+
+    def _running_message(self, managed: Managed) -> str:
+        assert managed.prepared is not None
+        return f"running commit {managed.prepared.commit[:7]} on {self.node_name}"
+
+    def _prepare(self, processor: Processor, sockets: list[tuple[str, str, str]]) -> Prepared:
+        """Slow and failure-prone, so it runs in a thread; every failure is a CodeError/ExecutorError a person can
+        act on."""
+        try:
+            check_trusted(processor.git_url)
+            commit = resolve(processor.git_url, processor.ref)
+            Processor.objects.filter(pk=processor.pk).update(
+                commit=commit, status_message=f"building the virtualenv for commit {commit[:7]}"
+            )
+            tree = checkout(processor.git_url, commit)
+            python = ensure_venv(tree, subdirectory=processor.subdirectory, requirements=processor.requirements)
+            executor = Executor(
+                python,
+                processor.module,
+                workdir=self.workdirs / str(processor.pk) / "check",
+                limits=Limits.from_settings(),
+            )
+            try:
+                executor.start()
+                described = executor.describe()
+            except ExecutorError as exc:
+                raise ExecutorError(f"{exc} at commit {commit[:7]}") from exc
+            finally:
+                executor.close()
+            functions = {f["name"]: f.get("parameters", []) for f in described}
+            missing = sorted({function for _, function, _ in sockets} - set(functions))
+            if missing:
+                raise CodeError(
+                    f"function {', '.join(missing)} not found in module {processor.module} at commit {commit[:7]}"
+                    f" (it has: {', '.join(sorted(functions)) or 'no public functions'})"
+                )
+            for socket_id, function, _ in sockets:
+                Socket.objects.filter(pk=socket_id).update(arguments=functions[function])
+            return Prepared(
+                commit=commit, python=python if isinstance(python, str) else str(python), functions=functions
+            )
+        finally:
+            close_old_connections()
+
+    def _spawn(self, managed: Managed, processor: Processor) -> None:
+        assert managed.prepared is not None and self.agent is not None
+        pid = managed.processor_id
+        name = f"{processor.name}@{self.node_name}:{pid[:8]}"
+        broker.client().delete(ready_key(hostname(pid, self.node_name)))
+        log_path = self.logs / f"worker-{pid}.log"
+        command = [
+            sys.executable,
+            str(Path(settings.BASE_DIR) / "manage.py"),
+            "worker",
+            pid,
+            "--python",
+            managed.prepared.python,
+            "--workdir",
+            str(self.workdirs / pid),
+            "--node",
+            self.node_name,
+            "--name",
+            name,
+        ]
+        with open(log_path, "ab") as log_file:
+            managed.proc = subprocess.Popen(
+                command,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=settings.BASE_DIR,
+                preexec_fn=die_with_parent(signal.SIGTERM),
+            )
+        managed.started_at = timezone.now()
+        managed.started_mono = time.monotonic()
+        managed.ready = False
+        managed.paused = False
+        Worker.objects.update_or_create(
+            name=name,
+            defaults={
+                "processor": processor,
+                "agent": self.agent,
+                "concurrency": processor.concurrency,
+                "status": "running",
+                "pid": managed.proc.pid,
+                "started_at": managed.started_at,
+                "last_heartbeat": managed.started_at,
+            },
+        )
+        self._status(processor, Status.STARTING, f"starting the worker for commit {managed.prepared.commit[:7]}")
+
+    def _crashed_or_respawn(self, managed: Managed, processor: Processor) -> None:
+        now = time.monotonic()
+        if managed.proc is not None and managed.proc.poll() is not None:
+            code = managed.proc.returncode
+            managed.proc = None
+            managed.crashes += 1
+            delay = min(2.0 ** (managed.crashes - 1), MAX_BACKOFF)
+            managed.retry_at = now + delay
+            tail = self._log_tail(managed.processor_id)
+            how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+            self._status(
+                processor,
+                Status.ERROR,
+                f"worker stopped unexpectedly ({how}); restarting in {delay:.0f} s. {tail}".strip(),
+            )
+            Worker.objects.filter(processor=processor, agent=self.agent).update(status="crashed", pid=None)
+            return
+        if now >= managed.retry_at:
+            self._spawn(managed, processor)
+
+    def _log_tail(self, processor_id: str, lines: int = 3) -> str:
+        path = self.logs / f"worker-{processor_id}.log"
+        try:
+            with open(path, "rb") as f:
+                f.seek(max(0, path.stat().st_size - 4000))
+                text = f.read().decode(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return "Last log lines: " + " | ".join(text[-lines:]) if text else ""
+
+    def _control(self, managed: Managed, command: str) -> bool:
+        destination = [hostname(managed.processor_id, self.node_name)]
+        ok = True
+        for queue_id in managed.queue_ids:
+            method = app.control.cancel_consumer if command == "cancel" else app.control.add_consumer
+            replies = method(keys.queue(queue_id), destination=destination, reply=True, timeout=2.0)
+            ok = ok and bool(replies)
+        return ok
+
+    def _pause(self, managed: Managed, processor: Processor) -> None:
+        if self._control(managed, "cancel"):
+            managed.paused = True
+            self._status(processor, Status.PAUSED, "paused: messages wait in the queue until it resumes")
+
+    def _resume(self, managed: Managed, processor: Processor) -> None:
+        if self._control(managed, "add"):
+            managed.paused = False
+            self._status(processor, Status.RUNNING, self._running_message(managed))
+
+    def _stop(
+        self, managed: Managed, processor: Processor | None, *, then_restart: bool = False, gone: bool = False
+    ) -> None:
+        if managed.preparing is not None and not managed.preparing.done():
+            return  # let the checkout finish; stopping a half-built venv would only waste it
+        if managed.stopping_since is None:
+            managed.stopping_since = time.monotonic()
+            if managed.proc is not None and managed.proc.poll() is None:
+                managed.proc.terminate()  # Celery's warm shutdown: running calls finish, prefetched ones go back
+            if processor is not None and not then_restart and managed.proc is not None:
+                self._status(processor, processor.status, "stopping: running calls finish, queued messages stay")
+        managed.signature = ("restart",) if then_restart else managed.signature
+        self._finish_stop(managed, processor, gone=gone)
+
+    def _finish_stop(self, managed: Managed, processor: Processor | None, *, gone: bool = False) -> None:
+        assert managed.stopping_since is not None
+        if managed.proc is not None and managed.proc.poll() is None:
+            if time.monotonic() - managed.stopping_since < STOP_GRACE:
+                return
+            managed.proc.kill()  # its unacked messages are redelivered after the visibility timeout
+            managed.proc.wait()
+        del self.managed[managed.processor_id]
+        Worker.objects.filter(processor_id=managed.processor_id, agent=self.agent).update(status="stopped", pid=None)
+        if processor is not None and processor.requested_status == RequestedStatus.STOPPED:
+            self._status(processor, Status.STOPPED, "stopped: messages wait in the queue until it starts")
+
+    def _status(self, processor: Processor, status: str, message: str) -> None:
+        if processor.status == status and processor.status_message == message:
+            return
+        Processor.objects.filter(pk=processor.pk).update(status=status, status_message=message[:2000])
+        processor.status, processor.status_message = status, message
+        log.info("processor %s: %s %s", processor.name, status, message)
+
+
+def node_deployment(processor: Processor) -> Deployment | None:
+    return Deployment.objects.filter(processor=processor).first()

@@ -1,0 +1,1 @@
+"""Sample processors for ElasticCode. Each public function of a module can become a socket."""

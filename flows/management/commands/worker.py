@@ -1,0 +1,48 @@
+"""`manage.py worker PROCESSOR_ID`: the Celery worker of one processor. Started by the agent, not by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from flows.models import Processor
+from flows.runtime import worker
+from flows.runtime.context import WorkerContext
+from flows.runtime.executor import Limits
+
+
+class Command(BaseCommand):
+    help = "Run the Celery worker of one processor (the agent starts these)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("processor_id")
+        parser.add_argument("--python", required=True, help="The processor's virtualenv interpreter.")
+        parser.add_argument("--workdir", required=True, type=Path)
+        parser.add_argument("--node", required=True)
+        parser.add_argument("--name", required=True, help="The Worker row's name.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            processor = Processor.objects.get(pk=options["processor_id"])
+        except Processor.DoesNotExist as exc:
+            raise CommandError(f"processor {options['processor_id']} does not exist") from exc
+        queue_ids = sorted({str(q) for q in processor.sockets.values_list("queue_id", flat=True)})
+        context = WorkerContext(
+            processor_id=str(processor.pk),
+            name=options["name"],
+            python=options["python"],
+            module=processor.module,
+            workdir=options["workdir"],
+            limits=Limits.from_settings(),
+            commit=processor.commit,
+            lineage=settings.ELASTICCODE_LINEAGE,
+        )
+        worker.run(
+            context=context,
+            queue_ids=queue_ids,
+            concurrency=processor.concurrency,
+            node=options["node"],
+        )

@@ -1,0 +1,66 @@
+"""The message envelope (DESIGN §4): JSON only, the same shape on every queue.
+
+Child ids are derived from (parent id, plug id[, index]) with uuid5, so a redelivered parent republishes the same
+ids and the receiving socket can drop what it has already completed.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, TypedDict
+
+TASK_NAME = "ec.socket"
+
+
+class Envelope(TypedDict):
+    id: str
+    trace_id: str
+    parent_id: str | None
+    flow_id: str
+    socket_id: str
+    payload: Any
+    args: list[Any]
+    attempt: int
+    sent_at: float
+    # True when somebody waits for the trace's results (ingest ?wait, the SDK): only then is the set of open
+    # messages of the trace kept, so fire-and-forget flows pay nothing for it.
+    tracked: bool
+
+
+def new_envelope(
+    *, flow_id: str, socket_id: str, payload: Any, args: list[Any] | None = None, tracked: bool = False
+) -> Envelope:
+    message_id = str(uuid.uuid4())
+    return Envelope(
+        id=message_id,
+        trace_id=message_id,
+        parent_id=None,
+        flow_id=flow_id,
+        socket_id=socket_id,
+        payload=payload,
+        args=list(args or []),
+        attempt=1,
+        sent_at=time.time(),
+        tracked=tracked,
+    )
+
+
+def child_id(parent_id: str, plug_id: str, index: int = 0) -> str:
+    """Deterministic: the same parent, plug and position always give the same child id."""
+    return str(uuid.uuid5(uuid.UUID(parent_id), f"{plug_id}:{index}"))
+
+
+def child(parent: Envelope, *, plug_id: str, index: int, flow_id: str, socket_id: str, payload: Any) -> Envelope:
+    return Envelope(
+        id=child_id(parent["id"], plug_id, index),
+        trace_id=parent["trace_id"],
+        parent_id=parent["id"],
+        flow_id=flow_id,
+        socket_id=socket_id,
+        payload=payload,
+        args=[],
+        attempt=1,
+        sent_at=time.time(),
+        tracked=parent["tracked"],
+    )

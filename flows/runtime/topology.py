@@ -1,0 +1,130 @@
+"""Where a socket's results go: the flow's plugs, cached in the worker and reloaded when the flow's version moves.
+
+The version is read from the database at most once a second per flow (a read, never a write). If the database is
+down the cached topology keeps the flow moving (DESIGN §2: a database restart must not stop a flow).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from django.db import DatabaseError, close_old_connections
+
+from flows.models import Flow, Plug, PlugKind, Processor, Socket
+
+log = logging.getLogger(__name__)
+CHECK_EVERY = 1.0
+
+
+@dataclass(frozen=True)
+class Route:
+    plug_id: str
+    name: str
+    target_socket_id: str
+    target_queue_id: str
+
+
+@dataclass(frozen=True)
+class SocketInfo:
+    id: str
+    name: str
+    function: str
+    flow_id: str
+    processor_id: str
+    queue_id: str
+    retries: int
+    time_limit: int
+    results: tuple[Route, ...] = ()
+    errors: tuple[Route, ...] = ()
+
+    @property
+    def is_sink(self) -> bool:
+        """No outgoing result plug: the result is kept for whoever waits on the trace."""
+        return not self.results
+
+
+@dataclass
+class Topology:
+    version: int
+    sockets: dict[str, SocketInfo] = field(default_factory=dict)
+
+
+def load(flow_id: str) -> Topology:
+    version = Flow.objects.filter(pk=flow_id).values_list("version", flat=True).get()
+    processors = {
+        str(pk): (retries, time_limit)
+        for pk, retries, time_limit in Processor.objects.filter(flow_id=flow_id).values_list(
+            "id", "retries", "time_limit"
+        )
+    }
+    rows = list(
+        Socket.objects.filter(flow_id=flow_id).values_list("id", "name", "function", "processor_id", "queue_id")
+    )
+    queue_of = {str(r[0]): str(r[4]) for r in rows}
+    routes: dict[tuple[str, str], list[Route]] = {}
+    for plug_id, name, source, target, kind in Plug.objects.filter(flow_id=flow_id).values_list(
+        "id", "name", "source_id", "target_id", "kind"
+    ):
+        routes.setdefault((str(source), kind), []).append(Route(str(plug_id), name, str(target), queue_of[str(target)]))
+    topology = Topology(version=version)
+    for socket_id, name, function, processor_id, queue_id in rows:
+        retries, time_limit = processors[str(processor_id)]
+        topology.sockets[str(socket_id)] = SocketInfo(
+            id=str(socket_id),
+            name=name,
+            function=function,
+            flow_id=str(flow_id),
+            processor_id=str(processor_id),
+            queue_id=str(queue_id),
+            retries=retries,
+            time_limit=time_limit,
+            results=tuple(routes.get((str(socket_id), PlugKind.RESULT), ())),
+            errors=tuple(routes.get((str(socket_id), PlugKind.ERROR), ())),
+        )
+    return topology
+
+
+class TopologyCache:
+    """Thread-safe per-process cache of flow topologies."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flows: dict[str, tuple[Topology, float]] = {}
+
+    def socket(self, flow_id: str, socket_id: str) -> SocketInfo | None:
+        topology = self._get(flow_id)
+        info = topology.sockets.get(socket_id)
+        if info is None:
+            # A socket added since the last load: reload once before calling it unknown.
+            topology = self._get(flow_id, force=True)
+            info = topology.sockets.get(socket_id)
+        return info
+
+    def _get(self, flow_id: str, *, force: bool = False) -> Topology:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._flows.get(flow_id)
+        if cached and not force and now - cached[1] < CHECK_EVERY:
+            return cached[0]
+        try:
+            if cached and not force:
+                version = Flow.objects.filter(pk=flow_id).values_list("version", flat=True).first()
+                if version == cached[0].version:
+                    with self._lock:
+                        self._flows[flow_id] = (cached[0], now)
+                    return cached[0]
+            topology = load(flow_id)
+        except DatabaseError:
+            close_old_connections()
+            if cached:
+                log.warning("database unavailable; routing flow %s with its cached topology", flow_id)
+                with self._lock:
+                    self._flows[flow_id] = (cached[0], now)
+                return cached[0]
+            raise
+        with self._lock:
+            self._flows[flow_id] = (topology, now)
+        return topology

@@ -1,0 +1,142 @@
+"""Completion of messages and of whole traces, in Redis.
+
+A message is complete once its children are published: one Lua script then marks it done (first completion only),
+stores a sink's result, queues its lineage record and, for tracked traces, closes it in the trace's set of open
+messages; the trace is over when that set is empty, and whoever waits is woken through a list (BLPOP, no polling).
+
+Child ids are opened (SADD) before the children are published, so a child that finishes first can never make the
+trace look finished early; a redelivered parent re-opens the same ids and republishes them, and the duplicate child
+that arrives is closed again by the "already done" path.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from flows.runtime import keys
+from flows.runtime.broker import client, patient
+
+_COMPLETE = """
+-- KEYS: done, open, results, error, notify, lineage, dead letters
+-- ARGV: message id, ttl, result ('' when not a sink), error ('' when none), lineage record ('' when off),
+--       tracked ('1'/'0'), dead letter ('' when none)
+local first = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2])
+if ARGV[5] ~= '' then redis.call('RPUSH', KEYS[6], ARGV[5]) end
+if not first then
+  if ARGV[6] == '1' then redis.call('SREM', KEYS[2], ARGV[1]) end
+  return 0
+end
+if ARGV[7] ~= '' then redis.call('RPUSH', KEYS[7], ARGV[7]) end
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+  redis.call('EXPIRE', KEYS[3], ARGV[2])
+end
+if ARGV[4] ~= '' then
+  redis.call('SET', KEYS[4], ARGV[4], 'EX', ARGV[2])
+  redis.call('RPUSH', KEYS[5], 'error')
+  redis.call('EXPIRE', KEYS[5], ARGV[2])
+end
+if ARGV[6] == '1' then
+  redis.call('SREM', KEYS[2], ARGV[1])
+  if redis.call('SCARD', KEYS[2]) == 0 then
+    redis.call('RPUSH', KEYS[5], 'done')
+    redis.call('EXPIRE', KEYS[5], ARGV[2])
+  end
+end
+return 1
+"""
+
+
+def _script() -> Any:
+    global _complete
+    if _complete is None:
+        _complete = client().register_script(_COMPLETE)
+    return _complete
+
+
+_complete: Any = None
+
+
+def is_done(message_id: str) -> bool:
+    return bool(patient(lambda: client().exists(keys.done(message_id))))
+
+
+def open_messages(trace_id: str, message_ids: Sequence[str]) -> None:
+    if message_ids:
+        patient(
+            lambda: (
+                client()
+                .pipeline()
+                .sadd(keys.trace_open(trace_id), *message_ids)
+                .expire(keys.trace_open(trace_id), keys.RESULT_TTL)
+                .execute()
+            )
+        )
+
+
+def complete(
+    *,
+    message_id: str,
+    trace_id: str,
+    tracked: bool,
+    result: list[Any] | None = None,
+    error: dict[str, Any] | None = None,
+    lineage: dict[str, Any] | None = None,
+    dead_letter: tuple[str, dict[str, Any]] | None = None,
+) -> bool:
+    """Mark a message complete; True the first time. `result` is set for sinks, `error` when the trace fails,
+    `dead_letter` (socket id, entry) when the message goes to its socket's dead-letter list (once, even if redelivered).
+    """
+    trace_keys = [
+        keys.done(message_id),
+        keys.trace_open(trace_id),
+        keys.trace_results(trace_id),
+        keys.trace_error(trace_id),
+        keys.trace_notify(trace_id),
+        keys.LINEAGE,
+        keys.dead_letters(dead_letter[0] if dead_letter else "none"),
+    ]
+    argv = [
+        message_id,
+        keys.DONE_TTL,
+        json.dumps(result) if result is not None else "",
+        json.dumps(error) if error is not None else "",
+        json.dumps(lineage) if lineage is not None else "",
+        "1" if tracked else "0",
+        json.dumps(dead_letter[1]) if dead_letter else "",
+    ]
+    return bool(patient(lambda: _script()(keys=trace_keys, args=argv)))
+
+
+def record(lineage: dict[str, Any]) -> None:
+    """Queue a lineage record that does not complete the message (a retry, a dead letter already counted)."""
+    patient(lambda: client().rpush(keys.LINEAGE, json.dumps(lineage)))
+
+
+def wait(trace_id: str, timeout: float) -> dict[str, Any] | None:
+    """Block until the trace is over or failed; None when `timeout` passes first."""
+    deadline = time.monotonic() + timeout
+    redis = client()
+    while True:
+        error = redis.get(keys.trace_error(trace_id))
+        if error:
+            return {"error": json.loads(error)}
+        if redis.scard(keys.trace_open(trace_id)) == 0 and redis.exists(keys.done(trace_id)):
+            return {"results": results(trace_id)}
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        # BLPOP's timeout is whole seconds in old servers; a float works on Redis ≥ 6.
+        redis.blpop([keys.trace_notify(trace_id)], timeout=min(left, 5.0))
+
+
+def results(trace_id: str) -> list[Any]:
+    """The sink results of a trace, each message's values in order of completion id (stable)."""
+    raw = client().hgetall(keys.trace_results(trace_id))
+    out: list[Any] = []
+    for _message_id, values in sorted(raw.items()):
+        out.extend(json.loads(values))
+    return out

@@ -1,0 +1,138 @@
+"""Messages into sockets (ingest) and out of queues (peek, purge, dead letters, replay).
+
+Ingest publishes straight to the broker; the database is only read (the socket and the caller's rights).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from django.conf import settings
+
+from backend.errors import ApplicationError, Forbidden, NotFound
+from flows.models import Queue, Socket
+from flows.permissions import require_processor_perm
+from flows.runtime import broker, keys, traces
+from flows.runtime.envelope import Envelope, new_envelope
+from flows.services.queues import _changes_every_user_of
+
+MAX_WAIT = 300.0
+
+
+def _check_size(data: Any, field: str = "data") -> None:
+    size = len(json.dumps(data))
+    limit = settings.ELASTICCODE_MAX_MESSAGE_BYTES
+    if size > limit:
+        raise ApplicationError(
+            f"The message is {size:,} bytes of JSON; the limit is {limit:,} (ELASTICCODE_MAX_MESSAGE_BYTES). "
+            "Send a reference to the data (a URL or a key) instead of the data itself.",
+            {"fields": {field: ["too large"]}},
+            status=413,
+        )
+
+
+def message_send(
+    *, user: Any, socket: Socket, data: Any, args: list[Any] | None = None, wait: float | None = None
+) -> dict[str, Any]:
+    """Queue `data` for `socket`. With `wait`, block until the trace's sink results (or its error) are in:
+    {"id", "results"} / {"id", "error"}; {"id", "timeout": True} when time runs out first."""
+    require_processor_perm(user, "run_task", socket.processor)
+    _check_size(data)
+    envelope = new_envelope(
+        flow_id=str(socket.flow_id), socket_id=str(socket.pk), payload=data, args=args, tracked=wait is not None
+    )
+    if wait is not None:
+        traces.open_messages(envelope["trace_id"], [envelope["id"]])
+    broker.publish([(str(socket.queue_id), envelope)])
+    if wait is None:
+        return {"id": envelope["id"]}
+    outcome = traces.wait(envelope["trace_id"], min(max(wait, 0.0), MAX_WAIT))
+    if outcome is None:
+        return {"id": envelope["id"], "timeout": True}
+    return {"id": envelope["id"], **outcome}
+
+
+def _raw_queue(queue: Queue) -> str:
+    return keys.queue(queue.pk)
+
+
+def queue_peek(*, queue: Queue, limit: int = 10) -> dict[str, Any]:
+    """The next `limit` messages, oldest first, without taking them, and the queue's depth."""
+    client = broker.client()
+    name = _raw_queue(queue)
+    depth = client.llen(name)
+    # kombu pushes on the left and pops on the right: the oldest message is last.
+    raw = client.lrange(name, -limit, -1) if limit > 0 else []
+    messages = []
+    for item in reversed(raw):
+        try:
+            messages.append(broker.decode(item)["envelope"])
+        except (ValueError, KeyError, IndexError, TypeError):
+            messages.append({"undecodable": item[:200].decode(errors="replace")})
+    return {"queue": str(queue.pk), "depth": depth, "messages": messages}
+
+
+def queue_purge(*, user: Any, queue: Queue) -> int:
+    if not (user.is_superuser or user.has_perm("flows.delete_queue") or _changes_every_user_of(user, queue)):
+        raise Forbidden(
+            f"You may not purge queue {queue.name}: it feeds flows you may not change. Ask their owners.",
+            {"permission": "flows.change_flow"},
+        )
+    client = broker.client()
+    name = _raw_queue(queue)
+    depth = int(client.llen(name))
+    client.delete(name)
+    return depth
+
+
+def _sockets_of(queue: Queue, user: Any) -> list[Socket]:
+    """The queue's sockets the caller may see: a shared queue shows nobody another flow's dead letters."""
+    from flows.permissions import has_processor_perm
+
+    sockets = queue.sockets.select_related("processor", "processor__flow", "flow")
+    return [s for s in sockets if has_processor_perm(user, "view_processor", s.processor)]
+
+
+def dead_letters(*, user: Any, queue: Queue, limit: int = 100) -> list[dict[str, Any]]:
+    client = broker.client()
+    out: list[dict[str, Any]] = []
+    for socket in _sockets_of(queue, user):
+        for raw in client.lrange(keys.dead_letters(socket.pk), 0, limit - 1):
+            entry = json.loads(raw)
+            entry.setdefault("socket", socket.name)
+            out.append(entry)
+    return out[:limit]
+
+
+def dead_letters_replay(*, user: Any, queue: Queue, message_ids: list[str] | None = None) -> list[str]:
+    """Send dead letters back to their socket as new messages of the same trace; returns the new ids.
+    Each entry leaves the dead-letter list only after its replacement is published."""
+    client = broker.client()
+    replayed: list[str] = []
+    wanted = set(message_ids) if message_ids else None
+    found: set[str] = set()
+    for socket in _sockets_of(queue, user):
+        key = keys.dead_letters(socket.pk)
+        entries = client.lrange(key, 0, -1)
+        if not entries:
+            continue
+        for raw in entries:
+            entry = json.loads(raw)
+            old: Envelope = entry["envelope"]
+            if wanted is not None and old["id"] not in wanted:
+                continue
+            require_processor_perm(user, "run_task", socket.processor)
+            found.add(old["id"])
+            new = Envelope(**{**old, "id": str(uuid.uuid4()), "attempt": 1, "sent_at": time.time(), "tracked": False})  # type: ignore[typeddict-item]
+            broker.publish([(str(socket.queue_id), new)])
+            client.lrem(key, 1, raw)
+            replayed.append(new["id"])
+    if wanted is not None and wanted - found:
+        raise NotFound(
+            f"No dead letter with id {', '.join(sorted(wanted - found))} in queue {queue.name}.",
+            {"fields": {"ids": ["unknown"]}},
+        )
+    return replayed

@@ -1,0 +1,146 @@
+"""Runtime tests run the real thing: a `manage.py agent` subprocess on the test database starts real Celery
+workers that run code from git repositories made in a temp dir, through the real Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+import pytest
+from django.db import connection
+
+from flows.models import Call, Flow, Processor
+from flows.runtime import broker
+from tests.runtime.gitrepos import make_repo
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+EXAMPLES = BASE_DIR / "examples" / "sample"
+
+
+def examples_files() -> dict[str, str]:
+    return {
+        f"sample/{p.relative_to(EXAMPLES)}": p.read_text()
+        for p in EXAMPLES.rglob("*")
+        if p.is_file() and "egg-info" not in str(p) and "__pycache__" not in str(p)
+    }
+
+
+@pytest.fixture(scope="session")
+def code_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Checkouts and venvs shared by the whole session: a venv is built once per (repo content, commit)."""
+    return tmp_path_factory.mktemp("code")
+
+
+@pytest.fixture(scope="session")
+def examples_repo(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("repos") / "examples"
+    make_repo(path, examples_files())
+    return f"file://{path}"
+
+
+class Runtime:
+    def __init__(self, tmp: Path, code_dir: Path) -> None:
+        self.tmp = tmp
+        self.code_dir = code_dir
+        self.agents: list[subprocess.Popen[bytes]] = []
+        self.node = f"test-{uuid.uuid4().hex[:8]}"
+
+    def env(self) -> dict[str, str]:
+        url = urlparse(os.environ["DATABASE_URL"])
+        test_db = urlunparse(url._replace(path=f"/{connection.settings_dict['NAME']}"))
+        return {
+            **os.environ,
+            "DATABASE_URL": test_db,
+            "DJANGO_SETTINGS_MODULE": "backend.settings.test",
+            "ELASTICCODE_CODE_DIR": str(self.code_dir),
+            "ELASTICCODE_DATA_DIR": str(self.tmp / "data"),
+            "ELASTICCODE_NODE_NAME": self.node,
+        }
+
+    def start_agent(self) -> subprocess.Popen[bytes]:
+        with open(self.tmp / f"agent-{len(self.agents)}.log", "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "manage.py", "agent", "--interval", "0.2"],
+                cwd=BASE_DIR,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.agents.append(proc)
+        return proc
+
+    def stop_agents(self) -> None:
+        for proc in self.agents:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.agents:
+            try:
+                proc.wait(45)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def logs(self) -> str:
+        out = []
+        for path in sorted((self.tmp).glob("agent-*.log")) + sorted((self.tmp / "data" / "logs").glob("*.log")):
+            out.append(f"==== {path.name}\n{path.read_text(errors='replace')[-4000:]}")
+        return "\n".join(out)
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}\n{self.logs()}")
+
+    def wait_status(self, processor: Processor, status: str, timeout: float = 90) -> Processor:
+        def check() -> Processor | None:
+            processor.refresh_from_db()
+            return processor if processor.status == status else None
+
+        try:
+            return self.wait_for(check, timeout, f"{processor.name} to be {status}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nlast status: {processor.status} {processor.status_message}") from None
+
+    def calls(self, trace_id: str, count: int, timeout: float = 30) -> list[Call]:
+        return self.wait_for(
+            lambda: (rows := list(Call.objects.filter(trace_id=trace_id))) and len(rows) >= count and rows,
+            timeout,
+            f"{count} calls of trace {trace_id}",
+        )
+
+
+@pytest.fixture
+def runtime(transactional_db: Any, settings: Any, code_dir: Path, tmp_path: Path) -> Iterator[Runtime]:
+    settings.ELASTICCODE_CODE_DIR = code_dir
+    rt = Runtime(tmp_path, code_dir)
+    yield rt
+    rt.stop_agents()
+
+
+def start(*processors: Processor) -> None:
+    Processor.objects.filter(pk__in=[p.pk for p in processors]).update(requested_status="running")
+
+
+def dump(value: Any) -> str:
+    return json.dumps(value, indent=2, default=str)
+
+
+def redis() -> Any:
+    return broker.client()
+
+
+def flow_of(processor: Processor) -> Flow:
+    return processor.flow

@@ -1,0 +1,204 @@
+"""Stop, start, pause, resume, a killed worker, dead letters and replay, bad code: messages are never lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backend.cluster.models import Worker
+from flows.models import Call, Flow, Processor, Socket
+from flows.runtime import keys
+from flows.services.demo import demo_install
+from tests.factories import PlugFactory, ProcessorFactory, SocketFactory, make_flow
+from tests.runtime.conftest import Runtime, redis, start
+from tests.runtime.gitrepos import make_repo, package_files
+from tests.runtime.test_flow_runs import client_for, send
+
+pytestmark = pytest.mark.runtime
+
+SINK_MODULE = """
+import os, time
+
+def relay(n):
+    return n
+
+def slow(n):
+    time.sleep(0.01)
+    return n
+
+def env_leak(_):
+    return {k: v for k, v in os.environ.items()}
+
+def boom(n):
+    raise RuntimeError(f"boom {n}")
+"""
+
+
+@pytest.fixture
+def sink_repo(tmp_path: Path) -> str:
+    path = tmp_path / "sinkrepo"
+    make_repo(path, package_files("ecsink", SINK_MODULE))
+    return f"file://{path}"
+
+
+def two_step(
+    owner: Any, repo: str, first: str = "relay", second: str = "slow", **proc: Any
+) -> tuple[Flow, Processor, Processor, Socket, Socket]:
+    flow = make_flow(owner, "pipe")
+    p1 = ProcessorFactory(flow=flow, name="first", git_url=repo, ref="main", module="ecsink", retries=0, **proc)
+    p2 = ProcessorFactory(flow=flow, name="second", git_url=repo, ref="main", module="ecsink", retries=0, **proc)
+    s1 = SocketFactory(processor=p1, name="in", function=first)
+    s2 = SocketFactory(processor=p2, name="out", function=second)
+    PlugFactory(source=s1, target=s2, name="in-out")
+    return flow, p1, p2, s1, s2
+
+
+def depth(socket: Socket) -> int:
+    return int(redis().llen(keys.queue(socket.queue_id)))
+
+
+def test_stop_keeps_messages_and_start_drains_them(runtime: Runtime, alice: Any, sink_repo: str) -> None:
+    flow, p1, p2, _s1, s2 = two_step(alice, sink_repo)
+    start(p1)  # the second processor stays stopped: its queue fills up
+    runtime.start_agent()
+    runtime.wait_status(p1, "running")
+    ids = [send(alice, flow, "in", n, wait=None).json()["id"] for n in range(20)]
+    runtime.wait_for(lambda: depth(s2) == 20, 30, "20 messages waiting for the stopped processor")
+    start(p2)
+    runtime.wait_status(p2, "running")
+    runtime.wait_for(lambda: depth(s2) == 0, 30, "the queue to drain")
+    for message_id in ids:
+        runtime.calls(message_id, 2)
+
+
+def test_pause_holds_messages_and_resume_releases_them(runtime: Runtime, alice: Any, sink_repo: str) -> None:
+    flow, p1, p2, _s1, s2 = two_step(alice, sink_repo)
+    start(p1, p2)
+    runtime.start_agent()
+    runtime.wait_status(p2, "running")
+    client = client_for(alice)
+    assert client.post(f"/api/processors/{p2.pk}/pause").status_code == 200
+    runtime.wait_status(p2, "paused")
+    ids = [send(alice, flow, "in", n, wait=None).json()["id"] for n in range(10)]
+    runtime.wait_for(lambda: depth(s2) == 10, 30, "messages held while paused")
+    peek = client.get(f"/api/queues/{s2.queue_id}/messages?limit=3").json()
+    assert peek["depth"] == 10 and len(peek["messages"]) == 3
+    assert client.post(f"/api/processors/{p2.pk}/resume").status_code == 200
+    runtime.wait_status(p2, "running")
+    for message_id in ids:
+        runtime.calls(message_id, 2)
+
+
+def test_killed_worker_loses_nothing_and_duplicates_nothing(runtime: Runtime, alice: Any, sink_repo: str) -> None:
+    flow, p1, p2, _s1, s2 = two_step(alice, sink_repo, concurrency=2)
+    start(p1, p2)
+    runtime.start_agent()
+    runtime.wait_status(p2, "running")
+    ids = [send(alice, flow, "in", n, wait=None).json()["id"] for n in range(600)]
+    # Kill the sink's worker mid-flow, hard.
+    runtime.wait_for(lambda: Worker.objects.filter(processor=p2).exclude(pid=None).exists(), 10, "worker pid")
+    time.sleep(0.5)
+    pid = Worker.objects.filter(processor=p2).exclude(pid=None).values_list("pid", flat=True).first()
+    assert pid
+    os.kill(pid, signal.SIGKILL)
+
+    # Every message reaches the sink exactly once: one completion mark and one lineage row per id.
+    def all_done() -> bool:
+        pipe = redis().pipeline()
+        for message_id in ids:
+            pipe.exists(keys.done(child_of(message_id, flow)))
+        return all(pipe.execute())
+
+    runtime.wait_for(all_done, 120, "every message at the sink")
+    sink_calls = Call.objects.filter(socket=s2)
+    runtime.wait_for(lambda: sink_calls.filter(status="succeeded").count() >= 600, 30, "600 sink calls")
+    assert sink_calls.filter(status="succeeded").count() == 600
+    assert sorted(c.trace_id for c in sink_calls) == sorted(uuid.UUID(i) for i in ids)
+
+
+def child_of(message_id: str, flow: Flow) -> str:
+    from flows.runtime.envelope import child_id
+
+    plug = flow.plugs.get()
+    return child_id(message_id, str(plug.pk), 0)
+
+
+def test_dead_letters_and_replay(runtime: Runtime, alice: Any, sink_repo: str) -> None:
+    flow, p1, p2, _s1, s2 = two_step(alice, sink_repo, second="boom")
+    start(p1, p2)
+    runtime.start_agent()
+    runtime.wait_status(p2, "running")
+    response = send(alice, flow, "in", 7, wait=30)
+    assert response.status_code == 200
+    error = response.json()["error"]
+    assert error["socket"] == "out" and "RuntimeError: boom 7" in error["error"]
+    assert "ecsink.py" in error["traceback"]
+    client = client_for(alice)
+    dead = client.get(f"/api/queues/{s2.queue_id}/dead-letters").json()
+    assert dead["count"] == 1 and dead["results"][0]["error"] == "RuntimeError: boom 7"
+    replay = client.post(f"/api/queues/{s2.queue_id}/dead-letters/replay", {}, format="json")
+    assert replay.status_code == 202 and len(replay.json()["replayed"]) == 1
+    runtime.wait_for(
+        lambda: client.get(f"/api/queues/{s2.queue_id}/dead-letters").json()["count"] == 1,
+        30,
+        "replayed and dead again",
+    )
+
+
+def test_retries_then_dead_letter(runtime: Runtime, alice: Any, sink_repo: str) -> None:
+    flow, p1, p2, _s1, _s2 = two_step(alice, sink_repo, second="boom")
+    Processor.objects.filter(pk=p2.pk).update(retries=2)
+    start(p1, p2)
+    runtime.start_agent()
+    runtime.wait_status(p2, "running")
+    response = send(alice, flow, "in", 1, wait=30)
+    assert response.json()["error"]["attempts"] == 3
+
+
+def test_user_code_cannot_read_secrets(runtime: Runtime, alice: Any, sink_repo: str) -> None:
+    flow, p1, p2, _s1, _s2 = two_step(alice, sink_repo, second="env_leak")
+    start(p1, p2)
+    runtime.start_agent()
+    runtime.wait_status(p2, "running")
+    [env] = send(alice, flow, "in", 1).json()["results"]
+    assert not {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DJANGO_SETTINGS_MODULE"} & set(env)
+    assert os.environ["DATABASE_URL"] not in str(env)
+
+
+def test_untrusted_repository_is_refused(runtime: Runtime, alice: Any, settings: Any, sink_repo: str) -> None:
+    _flow, p1, *_ = two_step(alice, "https://example.invalid/evil.git")
+    start(p1)
+    runtime.start_agent()
+    processor = runtime.wait_status(p1, "error")
+    assert "trusted" in processor.status_message
+
+
+def test_missing_function_is_an_error_a_person_can_act_on(runtime: Runtime, alice: Any, sink_repo: str) -> None:
+    _flow, p1, _p2, _s1, _s2 = two_step(alice, sink_repo, first="nope")
+    start(p1)
+    runtime.start_agent()
+    processor = runtime.wait_status(p1, "error")
+    assert "function nope not found in module ecsink at commit" in processor.status_message
+
+
+def test_missing_module(runtime: Runtime, alice: Any, sink_repo: str) -> None:
+    _flow, p1, *_ = two_step(alice, sink_repo)
+    Processor.objects.filter(pk=p1.pk).update(module="ext.sample")
+    start(p1)
+    runtime.start_agent()
+    processor = runtime.wait_status(p1, "error")
+    assert "ext.sample" in processor.status_message and "at commit" in processor.status_message
+
+
+def test_demo_rejects_payload_over_the_limit(runtime: Runtime, alice: Any, examples_repo: str, settings: Any) -> None:
+    flow = demo_install(user=alice, repo_url=examples_repo, start=False)
+    settings.ELASTICCODE_MAX_MESSAGE_BYTES = 100
+    response = send(alice, flow, "do_something", "x" * 200, wait=None)
+    assert response.status_code == 413
+    assert "ELASTICCODE_MAX_MESSAGE_BYTES" in response.json()["error"]["message"]
