@@ -18,12 +18,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def daphne() -> Iterator[str]:
+def daphne(**extra_env: str) -> Iterator[str]:
     """Serve the current test database (use with transactional tests, so rows are committed) and yield its URL."""
     url = urlparse(os.environ["DATABASE_URL"])
     test_db = urlunparse(url._replace(path=f"/{connection.settings_dict['NAME']}"))
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": test_db, "DJANGO_SETTINGS_MODULE": "backend.settings.test"}
+    env = {**os.environ, "DATABASE_URL": test_db, "DJANGO_SETTINGS_MODULE": "backend.settings.test", **extra_env}
     proc = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "backend.asgi:application"],
         cwd=BASE_DIR,

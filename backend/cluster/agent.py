@@ -26,9 +26,6 @@ import psutil
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
-from flows.runtime.executor import Executor, ExecutorError, Limits
-from flows.runtime.repos import CodeError, check_trusted, checkout, resolve
-from flows.runtime.venvs import ensure_venv
 
 from backend.celery import app
 from backend.cluster import placement
@@ -37,7 +34,10 @@ from backend.devstack import die_with_parent
 from flows.models import Processor, Socket
 from flows.models.processor import RequestedStatus, Status
 from flows.runtime import broker, keys, schedules
+from flows.runtime.executor import Executor, ExecutorError, Limits
 from flows.runtime.housekeeping import Housekeeper
+from flows.runtime.repos import CodeError, check_trusted, checkout, resolve
+from flows.runtime.venvs import ensure_venv
 from flows.runtime.worker import hostname
 
 log = logging.getLogger("elasticcode.agent")
@@ -203,11 +203,11 @@ class AgentLoop:
             processor_id__in=list(processors)
         ).values_list("id", "processor_id", "function", "queue_id"):
             sockets.setdefault(str(processor_id), []).append((str(socket_id), function, str(queue_id)))
-        for processor_id in list(self.managed):
-            if processor_id not in processors:
-                self._stop(self.managed[processor_id], None, gone=True)
-        for processor_id, processor in processors.items():
-            self._reconcile_one(processor, sockets.get(processor_id, []))
+        for managed_id in list(self.managed):
+            if managed_id not in processors:
+                self._stop(self.managed[managed_id], None, gone=True)
+        for key, processor in processors.items():
+            self._reconcile_one(processor, sockets.get(key, []))
 
     # -- one processor -----------------------------------------------------------------------------------------
 

@@ -260,7 +260,7 @@ class ImportInputSerializer(StrictMixin, serializers.Serializer):
 class MessageInputSerializer(StrictMixin, serializers.Serializer):
     """POST /api/sockets/{id}/messages: the payload, and extra positional arguments (fn(payload, *args))."""
 
-    data = serializers.JSONField(help_text="The payload: any JSON value.")
+    data = serializers.JSONField(help_text="The payload: any JSON value.")  # type: ignore[assignment]
     args = serializers.ListField(child=serializers.JSONField(), required=False, default=list)
 
 

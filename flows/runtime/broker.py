@@ -31,7 +31,7 @@ REDIS_OUTAGE_SECONDS = 120.0
 @functools.cache
 def client() -> redis.Redis:
     return redis.Redis.from_url(
-        settings.CELERY_BROKER_URL,
+        str(settings.CELERY_BROKER_URL),
         health_check_interval=30,
         socket_keepalive=True,
         socket_timeout=30,

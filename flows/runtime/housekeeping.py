@@ -123,7 +123,7 @@ def release_due_retries(limit: int = 500) -> int:
         due = client.zrangebyscore(keys.DELAYED, "-inf", time.time(), start=0, num=limit)
         if not due:
             return 0
-        entries = [json.loads(item) for item in due]
+        entries = [json.loads(item) for item in due]  # type: ignore[arg-type]
         broker.publish((entry["queue_id"], entry["envelope"]) for entry in entries)
         client.zrem(keys.DELAYED, *due)
         return len(due)

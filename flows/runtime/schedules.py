@@ -46,7 +46,6 @@ def next_due(schedule: dict[str, Any], after: float) -> float:
         return after + float(schedule["interval"])
     cron = parse_cron(str(schedule["cron"]))
     last = datetime.fromtimestamp(after, tz=UTC)
-    cron.tz = UTC  # type: ignore[attr-defined]
     return after + max(cron.remaining_estimate(last).total_seconds(), 1.0)
 
 

@@ -38,7 +38,7 @@ def socket_task(self: Task, envelope: Envelope) -> None:
         # Not an ElasticCode processor worker (a misconfigured consumer): never drop the message.
         time.sleep(1)
         raise Reject("no processor context in this worker", requeue=True)
-    tag = (self.request.delivery_info or {}).get("delivery_tag")
+    tag = str((self.request.delivery_info or {}).get("delivery_tag") or "") or None
     if tag:
         context.in_flight.add(tag)
     try:

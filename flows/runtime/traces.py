@@ -65,16 +65,16 @@ def is_done(message_id: str) -> bool:
 
 
 def open_messages(trace_id: str, message_ids: Sequence[str]) -> None:
-    if message_ids:
-        patient(
-            lambda: (
-                client()
-                .pipeline()
-                .sadd(keys.trace_open(trace_id), *message_ids)
-                .expire(keys.trace_open(trace_id), keys.RESULT_TTL)
-                .execute()
-            )
-        )
+    if not message_ids:
+        return
+
+    def add() -> None:
+        pipe = client().pipeline()
+        pipe.sadd(keys.trace_open(trace_id), *message_ids)
+        pipe.expire(keys.trace_open(trace_id), keys.RESULT_TTL)
+        pipe.execute()
+
+    patient(add)
 
 
 def complete(

@@ -65,7 +65,7 @@ def queue_peek(*, queue: Queue, limit: int = 10) -> dict[str, Any]:
     name = _raw_queue(queue)
     depth = client.llen(name)
     # kombu pushes on the left and pops on the right: the oldest message is last.
-    raw = client.lrange(name, -limit, -1) if limit > 0 else []
+    raw: list[bytes] = client.lrange(name, -limit, -1) if limit > 0 else []  # type: ignore[assignment]
     messages = []
     for item in reversed(raw):
         try:
@@ -128,7 +128,7 @@ def dead_letters_replay(*, user: Any, queue: Queue, message_ids: list[str] | Non
             found.add(old["id"])
             new = Envelope(**{**old, "id": str(uuid.uuid4()), "attempt": 1, "sent_at": time.time(), "tracked": False})  # type: ignore[typeddict-item]
             broker.publish([(str(socket.queue_id), new)])
-            client.lrem(key, 1, raw)
+            client.lrem(key, 1, raw)  # type: ignore[arg-type]
             replayed.append(new["id"])
     if wanted is not None and wanted - found:
         raise NotFound(

@@ -20,7 +20,7 @@ from django.db import connection
 
 from flows.models import Call, Flow, Processor
 from flows.runtime import broker
-from tests.runtime.gitrepos import make_repo
+from tests.runtime.gitrepos import make_repo, package_files
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 EXAMPLES = BASE_DIR / "examples" / "sample"
@@ -32,6 +32,31 @@ def examples_files() -> dict[str, str]:
         for p in EXAMPLES.rglob("*")
         if p.is_file() and "egg-info" not in str(p) and "__pycache__" not in str(p)
     }
+
+
+SINK_MODULE = """
+import os, time
+
+def relay(n):
+    return n
+
+def slow(n):
+    time.sleep(0.01)
+    return n
+
+def env_leak(_):
+    return {k: v for k, v in os.environ.items()}
+
+def boom(n):
+    raise RuntimeError(f"boom {n}")
+"""
+
+
+@pytest.fixture
+def sink_repo(tmp_path: Path) -> str:
+    path = tmp_path / "sinkrepo"
+    make_repo(path, package_files("ecsink", SINK_MODULE))
+    return f"file://{path}"
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +78,7 @@ class Runtime:
         self.code_dir = code_dir
         self.agents: list[subprocess.Popen[bytes]] = []
         self.node = f"test-{uuid.uuid4().hex[:8]}"
+        self.overrides: dict[str, str] = {}
 
     def env(self) -> dict[str, str]:
         url = urlparse(os.environ["DATABASE_URL"])
@@ -64,6 +90,7 @@ class Runtime:
             "ELASTICCODE_CODE_DIR": str(self.code_dir),
             "ELASTICCODE_DATA_DIR": str(self.tmp / "data"),
             "ELASTICCODE_NODE_NAME": self.node,
+            **self.overrides,
         }
 
     def start_agent(self) -> subprocess.Popen[bytes]:

@@ -6,7 +6,6 @@ import os
 import signal
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,34 +16,9 @@ from flows.runtime import keys
 from flows.services.demo import demo_install
 from tests.factories import PlugFactory, ProcessorFactory, SocketFactory, make_flow
 from tests.runtime.conftest import Runtime, redis, start
-from tests.runtime.gitrepos import make_repo, package_files
 from tests.runtime.test_flow_runs import client_for, send
 
 pytestmark = pytest.mark.runtime
-
-SINK_MODULE = """
-import os, time
-
-def relay(n):
-    return n
-
-def slow(n):
-    time.sleep(0.01)
-    return n
-
-def env_leak(_):
-    return {k: v for k, v in os.environ.items()}
-
-def boom(n):
-    raise RuntimeError(f"boom {n}")
-"""
-
-
-@pytest.fixture
-def sink_repo(tmp_path: Path) -> str:
-    path = tmp_path / "sinkrepo"
-    make_repo(path, package_files("ecsink", SINK_MODULE))
-    return f"file://{path}"
 
 
 def two_step(
