@@ -44,6 +44,10 @@ def slow(n):
     time.sleep(0.01)
     return n
 
+def slower(n):
+    time.sleep(0.1)
+    return n
+
 def env_leak(_):
     return {k: v for k, v in os.environ.items()}
 

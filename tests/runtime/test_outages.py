@@ -5,21 +5,28 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import signal
+import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import psutil
 import pytest
 import redis as redislib
+from django.db import OperationalError, connection
 from rest_framework.authtoken.models import Token
 
-from backend.devstack import Stack, free_port
+from backend.devstack import Stack, die_with_parent, free_port
 from flows.models import Call
 from flows.runtime import keys
 from flows.runtime.envelope import child_id
 from tests.live import daphne
-from tests.runtime.conftest import Runtime, start
+from tests.runtime.conftest import Runtime, redis, start
+from tests.runtime.test_flow_runs import client_for
 from tests.runtime.test_lifecycle import two_step
 
 pytestmark = pytest.mark.runtime
@@ -69,3 +76,73 @@ def test_redis_restart_mid_flow_loses_nothing(runtime: Runtime, alice: Any, sink
     finally:
         runtime.stop_agents()
         stack.stop()
+
+
+def restart_postgres(down_for: float, while_down: Callable[[], Any] = lambda: None) -> Any:
+    """Fast-shutdown the test database's server and start it again the same way (same binary, data, port, user).
+    The new server dies with this test process, like the one `make test` started."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend_pid = cursor.fetchone()[0]
+    postmaster = psutil.Process(backend_pid).parent()
+    assert postmaster is not None
+    argv, user, cwd, env = postmaster.cmdline(), postmaster.username(), postmaster.cwd(), postmaster.environ()
+    connection.close()
+    postmaster.send_signal(signal.SIGINT)
+    # Not our child: once it exits it stays a zombie until `make test`'s supervisor reaps it, so wait for that.
+    deadline = time.monotonic() + 60
+    while postmaster.is_running() and postmaster.status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, "PostgreSQL did not shut down"
+        time.sleep(0.1)
+    time.sleep(down_for)
+    observed = while_down()
+    as_user = {"user": user} if os.geteuid() == 0 and user != "root" else {}
+    subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=die_with_parent(signal.SIGTERM),
+        **as_user,  # type: ignore[arg-type]
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            connection.ensure_connection()
+            return observed
+        except OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            connection.close()
+            time.sleep(0.2)
+
+
+def test_postgres_restart_mid_flow_does_not_stop_it(runtime: Runtime, alice: Any, sink_repo: str) -> None:
+    flow, p1, p2, s1, s2 = two_step(alice, sink_repo, second="slower")
+    start(p1, p2)
+    runtime.start_agent()
+    runtime.wait_status(p2, "running")
+    client = client_for(alice)
+    ids = [
+        client.post(f"/api/sockets/{s1.pk}/messages", {"data": n}, format="json").json()["id"] for n in range(MESSAGES)
+    ]
+    plug = flow.plugs.get()
+    sink_ids = [child_id(i, str(plug.pk), 0) for i in ids]
+    own = redis()
+    runtime.wait_for(lambda: own.exists(keys.done(sink_ids[10])), 60, "the flow to be moving")
+
+    def at_sink() -> int:
+        return sum(own.exists(keys.done(i)) for i in sink_ids)
+
+    before = at_sink()
+    during = restart_postgres(down_for=4, while_down=at_sink)
+    # The flow kept moving while the database was away (topology is cached; nothing on the path writes to it) …
+    assert before < during < MESSAGES, (before, during)
+    runtime.wait_for(lambda: at_sink() == MESSAGES, 120, "every message at the sink")
+    # … and lineage, held in Redis meanwhile, catches up.
+    runtime.wait_for(
+        lambda: Call.objects.filter(socket=s2, status="succeeded").count() >= MESSAGES, 60, "lineage to catch up"
+    )
+    assert Call.objects.filter(socket=s2, status="succeeded").count() == MESSAGES
