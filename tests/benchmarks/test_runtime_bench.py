@@ -1,0 +1,185 @@
+"""Benchmark: the message path against raw Celery on the same Redis, in one run (make bench).
+
+(a) raw Celery: a chain of 10 no-op tasks (latency per hop) and fire-and-forget no-op throughput, prefork pool with
+    2 processes;
+(b) ElasticCode: a linear flow of 10 no-op sockets (latency per hop) and a 3-socket flow under load (hops/s), one
+    processor worker with concurrency 2 (2 threads, 2 executor subprocesses), with lineage on and off.
+Figures go to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import pytest
+from celery import chain
+
+from flows.models import Processor, Socket
+from flows.runtime import broker, keys, traces
+from flows.runtime.envelope import child_id, new_envelope
+from tests.benchmarks import raw_celery
+from tests.factories import PlugFactory, ProcessorFactory, SocketFactory, make_flow, make_user
+from tests.runtime.conftest import BASE_DIR, Runtime, code_dir, runtime, start  # noqa: F401 - fixtures
+from tests.runtime.gitrepos import make_repo, package_files
+
+pytestmark = [pytest.mark.benchmark]
+
+CHAINS = 200
+LOAD = 3000
+NOOP = "def noop(x):\n    return x\n"
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def raw_worker() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tests.benchmarks.raw_celery",
+            "worker",
+            "-P",
+            "prefork",
+            "-c",
+            "2",
+            "-Q",
+            "bench.raw",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            "WARNING",
+        ],
+        cwd=BASE_DIR,
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def raw_chain_latency() -> list[float]:
+    client = broker.client()
+    per_hop = []
+    for i in range(CHAINS + 10):
+        key = f"bench:raw:chain:{uuid.uuid4().hex}"
+        started = time.time()
+        chain(*[raw_celery.noop.s(i)] + [raw_celery.noop.s() for _ in range(8)], raw_celery.mark.s(key)).apply_async()
+        _, ended = client.blpop([key], timeout=30)
+        if i >= 10:  # warm-up
+            per_hop.append((float(ended) - started) * 1000 / 10)
+    return per_hop
+
+
+def raw_throughput() -> float:
+    client = broker.client()
+    key = f"bench:raw:count:{uuid.uuid4().hex}"
+    with raw_celery.app.producer_or_acquire() as producer:
+        started = time.time()
+        for i in range(LOAD):
+            raw_celery.count.apply_async((i, key), producer=producer)
+    while int(client.get(key) or 0) < LOAD:
+        time.sleep(0.02)
+    return LOAD / (time.time() - started)
+
+
+def ec_chain_latency(first: Socket) -> list[float]:
+    per_hop = []
+    for i in range(CHAINS + 10):
+        envelope = new_envelope(flow_id=str(first.flow_id), socket_id=str(first.pk), payload=i, tracked=True)
+        started = time.time()
+        traces.open_messages(envelope["trace_id"], [envelope["id"]])
+        broker.publish([(str(first.queue_id), envelope)])
+        outcome = traces.wait(envelope["trace_id"], 30)
+        ended = time.time()
+        assert outcome and outcome.get("results") == [i], outcome
+        if i >= 10:
+            per_hop.append((ended - started) * 1000 / 10)
+    return per_hop
+
+
+def ec_throughput(first: Socket, plugs: list[str]) -> float:
+    client = broker.client()
+    envelopes = [new_envelope(flow_id=str(first.flow_id), socket_id=str(first.pk), payload=i) for i in range(LOAD)]
+    last_ids = []
+    for env in envelopes:
+        mid = child_id(env["id"], plugs[0], 0)
+        last_ids.append(keys.done(child_id(mid, plugs[1], 0)))
+    started = time.time()
+    broker.publish((str(first.queue_id), env) for env in envelopes)
+    pending = last_ids
+    while pending:
+        pipe = client.pipeline()
+        for key in pending:
+            pipe.exists(key)
+        pending = [key for key, there in zip(pending, pipe.execute(), strict=True) if not there]
+        if pending:
+            time.sleep(0.05)
+    return LOAD * 3 / (time.time() - started)
+
+
+def build(owner: Any, repo: str) -> tuple[Processor, Socket, Processor, Socket, list[str]]:
+    flow = make_flow(owner, "bench")
+    chain_proc = ProcessorFactory(flow=flow, name="chain", git_url=repo, module="ecnoop", concurrency=2, retries=0)
+    sockets = [SocketFactory(processor=chain_proc, name=f"hop{i}", function="noop") for i in range(10)]
+    for a, b in itertools.pairwise(sockets):
+        PlugFactory(source=a, target=b, name=f"{a.name}-{b.name}")
+    load_proc = ProcessorFactory(flow=flow, name="load", git_url=repo, module="ecnoop", concurrency=2, retries=0)
+    three = [SocketFactory(processor=load_proc, name=f"load{i}", function="noop") for i in range(3)]
+    plugs = [str(PlugFactory(source=a, target=b, name=f"{a.name}-{b.name}").pk) for a, b in itertools.pairwise(three)]
+    return chain_proc, sockets[0], load_proc, three[0], plugs
+
+
+def report(name: str, values: list[float]) -> tuple[float, float]:
+    p50, p95 = statistics.median(values), pct(values, 95)
+    print(f"{name}: p50 {p50:.2f} ms  p95 {p95:.2f} ms  (n={len(values)})")
+    return p50, p95
+
+
+@pytest.mark.django_db(transaction=True)
+def test_message_path_against_raw_celery(runtime: Runtime, tmp_path: Any) -> None:  # noqa: F811
+    owner = make_user("bench", "CREATE")
+    repo = tmp_path / "noop"
+    make_repo(repo, package_files("ecnoop", NOOP))
+    chain_proc, first, load_proc, load_first, plugs = build(owner, f"file://{repo}")
+
+    worker = raw_worker()
+    try:
+        time.sleep(3)
+        raw_hops = raw_chain_latency()
+        raw_rate = raw_throughput()
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+    results: dict[str, float] = {}
+    for lineage in ("1", "0"):
+        runtime.overrides["ELASTICCODE_LINEAGE"] = lineage
+        start(chain_proc, load_proc)
+        runtime.start_agent()
+        runtime.wait_status(chain_proc, "running")
+        runtime.wait_status(load_proc, "running")
+        if lineage == "1":
+            ec_hops = ec_chain_latency(first)
+        results[lineage] = ec_throughput(load_first, plugs)
+        runtime.stop_agents()
+        runtime.agents.clear()
+        Processor.objects.update(requested_status="stopped", status="stopped")
+
+    raw_p50, raw_p95 = report("raw Celery chain, per hop", raw_hops)
+    ec_p50, ec_p95 = report("ElasticCode flow, per hop", ec_hops)
+    print(f"raw Celery fire-and-forget: {raw_rate:.0f} tasks/s")
+    print(f"ElasticCode 3-socket flow: {results['1']:.0f} hops/s with lineage, {results['0']:.0f} hops/s without")
+    print(f"per-hop p50 ratio (ElasticCode / raw chain): {ec_p50 / raw_p50:.2f}   p95 ratio: {ec_p95 / raw_p95:.2f}")
+    print(f"throughput ratio (ElasticCode with lineage / raw): {results['1'] / raw_rate:.2f}")
+    print(f"lineage on / off: {results['1'] / results['0']:.2f}")
