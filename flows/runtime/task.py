@@ -42,7 +42,7 @@ def socket_task(self: Task, envelope: Envelope) -> None:
     if tag:
         context.in_flight.add(tag)
     try:
-        handle(context, envelope)
+        handle(context, envelope, redelivered=bool((self.request.delivery_info or {}).get("redelivered")))
     except Reject:
         raise
     except Exception:
@@ -57,7 +57,7 @@ def socket_task(self: Task, envelope: Envelope) -> None:
             context.in_flight.discard(tag)
 
 
-def handle(context: WorkerContext, envelope: Envelope) -> None:
+def handle(context: WorkerContext, envelope: Envelope, *, redelivered: bool = False) -> None:
     info = context.topology.socket(envelope["flow_id"], envelope["socket_id"])
     if info is None:
         _dead_letter_unknown(envelope)
@@ -66,7 +66,9 @@ def handle(context: WorkerContext, envelope: Envelope) -> None:
         # A queue shared with a socket of another processor: leave the message for that processor's worker.
         time.sleep(0.05)
         raise Reject("message for another processor", requeue=True)
-    if traces.is_done(envelope["id"]):
+    # Completion is atomic with publishing the children, so only a redelivered message can be one that already
+    # completed; checking first saves running the function again.
+    if redelivered and traces.is_done(envelope["id"]):
         traces.complete(message_id=envelope["id"], trace_id=envelope["trace_id"], tracked=envelope["tracked"])
         return
     started = time.time()
@@ -176,17 +178,16 @@ def _finish(
     error: dict[str, Any] | None = None,
     dead_letter: tuple[str, dict[str, Any]] | None = None,
 ) -> None:
-    if envelope["tracked"] and children:
-        traces.open_messages(envelope["trace_id"], [env["id"] for _, env in children])
-    if children:
-        broker.publish(children)
+    lineage = _lineage(context, info, envelope, outcome, started, status=status) if context.lineage else None
+
     traces.complete(
         message_id=envelope["id"],
         trace_id=envelope["trace_id"],
         tracked=envelope["tracked"],
+        children=children,
         result=result,
         error=error,
-        lineage=_lineage(context, info, envelope, outcome, started, status=status) if context.lineage else None,
+        lineage=lineage,
         dead_letter=dead_letter,
     )
 

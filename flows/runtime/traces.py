@@ -16,19 +16,26 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from flows.runtime import keys
+from flows.runtime import broker, keys
 from flows.runtime.broker import client, patient
+from flows.runtime.envelope import Envelope
 
 _COMPLETE = """
--- KEYS: done, open, results, error, notify, lineage, dead letters
+-- KEYS: done, open, results, error, notify, lineage, dead letters, then one queue key per child
 -- ARGV: message id, ttl, result ('' when not a sink), error ('' when none), lineage record ('' when off),
---       tracked ('1'/'0'), dead letter ('' when none)
-local first = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2])
+--       tracked ('1'/'0'), dead letter ('' when none), then per child: its queue entry and its id
+local children = #KEYS - 7
 if ARGV[5] ~= '' then redis.call('RPUSH', KEYS[6], ARGV[5]) end
-if not first then
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
+  -- Already complete (a redelivery): its children went out with the first completion.
   if ARGV[6] == '1' then redis.call('SREM', KEYS[2], ARGV[1]) end
   return 0
 end
+for i = 1, children do
+  if ARGV[6] == '1' then redis.call('SADD', KEYS[2], ARGV[7 + 2 * i]) end
+  redis.call('LPUSH', KEYS[7 + i], ARGV[6 + 2 * i])
+end
+if ARGV[6] == '1' and children > 0 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
 if ARGV[7] ~= '' then redis.call('RPUSH', KEYS[7], ARGV[7]) end
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
@@ -65,16 +72,14 @@ def is_done(message_id: str) -> bool:
 
 
 def open_messages(trace_id: str, message_ids: Sequence[str]) -> None:
-    if not message_ids:
-        return
-
     def add() -> None:
-        pipe = client().pipeline()
+        pipe = client().pipeline(transaction=True)
         pipe.sadd(keys.trace_open(trace_id), *message_ids)
         pipe.expire(keys.trace_open(trace_id), keys.RESULT_TTL)
         pipe.execute()
 
-    patient(add)
+    if message_ids:
+        patient(add)
 
 
 def complete(
@@ -82,14 +87,19 @@ def complete(
     message_id: str,
     trace_id: str,
     tracked: bool,
+    children: Sequence[tuple[str, Envelope]] = (),
     result: list[Any] | None = None,
     error: dict[str, Any] | None = None,
     lineage: dict[str, Any] | None = None,
     dead_letter: tuple[str, dict[str, Any]] | None = None,
 ) -> bool:
-    """Mark a message complete; True the first time. `result` is set for sinks, `error` when the trace fails,
-    `dead_letter` (socket id, entry) when the message goes to its socket's dead-letter list (once, even if redelivered).
+    """Complete a message in one atomic step; True the first time, False for a redelivered duplicate.
+
+    The first completion queues `children` (queue id, envelope) and opens them in the trace, stores a sink's
+    `result`, records a trace's `error`, and puts `dead_letter` (socket id, entry) on that socket's list. A crash
+    before this leaves nothing behind (the message is redelivered and runs again); after it, all of it is there.
     """
+    encoded = [broker.encode(queue_id, envelope) for queue_id, envelope in children]
     trace_keys = [
         keys.done(message_id),
         keys.trace_open(trace_id),
@@ -98,8 +108,9 @@ def complete(
         keys.trace_notify(trace_id),
         keys.LINEAGE,
         keys.dead_letters(dead_letter[0] if dead_letter else "none"),
+        *(name for name, _ in encoded),
     ]
-    argv = [
+    argv: list[Any] = [
         message_id,
         keys.DONE_TTL,
         json.dumps(result) if result is not None else "",
@@ -108,6 +119,8 @@ def complete(
         "1" if tracked else "0",
         json.dumps(dead_letter[1]) if dead_letter else "",
     ]
+    for (_, entry), (_, envelope) in zip(encoded, children, strict=True):
+        argv += [entry, envelope["id"]]
     return bool(patient(lambda: _script()(keys=trace_keys, args=argv)))
 
 
