@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery.schedules import crontab
 from rest_framework import serializers
 
 from backend.api.serializers import StrictMixin
 from flows.models import Call, Flow, Plug, PlugKind, Processor, Queue, Socket
+from flows.runtime.schedules import ScheduleError, parse_cron
 from flows.validators import address_name, function_name, module_path
 
 
@@ -22,13 +22,11 @@ def validate_schedule(value: Any) -> Any:
         if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0.1:
             raise serializers.ValidationError("interval is a number of seconds, at least 0.1.")
     else:
-        fields = str(value["cron"]).split()
-        if len(fields) != 5:
-            raise serializers.ValidationError("cron needs five fields: minute hour day-of-month month day-of-week.")
+        # Celery's crontab takes day-of-week before day-of-month: parse_cron maps the five fields by name.
         try:
-            crontab(*fields)
-        except (ValueError, TypeError) as error:
-            raise serializers.ValidationError(f"cron expression is not valid: {error}") from None
+            parse_cron(str(value["cron"]))
+        except ScheduleError as error:
+            raise serializers.ValidationError(str(error)) from None
     return value
 
 

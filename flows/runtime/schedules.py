@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celery.schedules import crontab
@@ -40,13 +40,31 @@ def parse_cron(expression: str) -> crontab:
         raise ScheduleError(f'cron "{expression}" is not valid: {exc}') from exc
 
 
+def _next_cron(cron: crontab, after: datetime) -> datetime:
+    """The first minute after `after` that the expression matches (UTC). Day of month and day of week must both
+    match, as in Celery's crontab."""
+    t = after.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    limit = after + timedelta(days=366 * 5)
+    while t < limit:
+        if t.month not in cron.month_of_year:
+            t = (t.replace(day=1, hour=0, minute=0) + timedelta(days=32)).replace(day=1)
+        elif t.day not in cron.day_of_month or (t.weekday() + 1) % 7 not in cron.day_of_week:
+            t = t.replace(hour=0, minute=0) + timedelta(days=1)
+        elif t.hour not in cron.hour:
+            t = t.replace(minute=0) + timedelta(hours=1)
+        elif t.minute not in cron.minute:
+            t += timedelta(minutes=1)
+        else:
+            return t
+    raise ScheduleError("the cron expression never fires")
+
+
 def next_due(schedule: dict[str, Any], after: float) -> float:
     """Epoch seconds of the first firing strictly after `after`."""
     if "interval" in schedule:
         return after + float(schedule["interval"])
     cron = parse_cron(str(schedule["cron"]))
-    last = datetime.fromtimestamp(after, tz=UTC)
-    return after + max(cron.remaining_estimate(last).total_seconds(), 1.0)
+    return _next_cron(cron, datetime.fromtimestamp(after, tz=UTC)).timestamp()
 
 
 def fire_due(now: float | None = None) -> int:
