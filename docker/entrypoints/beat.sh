@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# beat: Celery beat, the single scheduler: interval/cron sources, metric rollups, stale-agent detection and other
-# housekeeping. Run exactly one.
+# beat: housekeeping — interval/cron sources, lineage to PostgreSQL, due retries, stale-agent detection. Safe to run
+# beside agents (they share the chores under Redis locks and once-only keys); one is enough.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."   # the project root (/app in the image)
 
@@ -20,6 +20,4 @@ until output="$(python manage.py migrate --check --noinput 2>&1)"; do
   sleep 2
 done
 
-# The schedule state file goes to the data volume: the code directory is read-only for the runtime user.
-exec celery -A backend beat --loglevel "${LOG_LEVEL:-INFO}" \
-  --schedule "${ELASTICCODE_DATA_DIR:-/data}/celerybeat-schedule"
+exec python manage.py housekeeping
