@@ -1,14 +1,22 @@
 """The host side of the executor: a warm subprocess, started with the processor's venv python, that runs user code.
 
-One Executor belongs to one worker thread at a time (it is not thread-safe, and needs no lock). User code gets a
-scrubbed environment (never the database, broker or secret settings), its own working directory, resource limits
-(address space, open files, CPU seconds per call) and a wall-clock timeout per call; an executor that hangs or dies
-is killed and started again on the next call, and the call is reported as a timeout or crash so it can be retried.
+The protocol (frames of 4-byte big-endian length + UTF-8 JSON over the child's stdin/stdout) is documented in
+runner.py, the child side.
+
+Thread-safety: an Executor is used by one thread at a time (the socket task's worker thread owns one; see
+context.py). It holds no lock and no global state; `close` from another thread is safe only when no call is running.
+
+Isolation of user code: a new session (so a process group we can kill as a whole, with whatever user code spawned),
+a scrubbed environment built from nothing (never the database, broker or secret settings), its own working
+directory with a tmp/, resource limits (address space, open files, CPU seconds per call, no core files) and a
+wall-clock timeout per call. An executor that hangs or dies is killed; the call is reported as a timeout or crash
+(so the task can retry it) and the next call starts a fresh process.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import resource
@@ -17,25 +25,44 @@ import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
-from flows.runtime.runner import HEADER
+from flows.runtime.runner import CAPTURE_FILES, HEADER, TRUNCATED
 
 RUNNER = Path(__file__).with_name("runner.py")
-START_TIMEOUT = 60.0
-SECRET_MARKERS = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "PASSWORD", "TOKEN", "CELERY_BROKER", "DJANGO_")
+START_TIMEOUT = 60.0  # importing a heavy module (pandas, torch) on a busy node takes a while
+INSPECT_TIMEOUT = 30.0
+STDERR_TAIL = 4000
+CRASH_GRACE = 2.0
+SECRET_MARKERS = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "PASSWORD", "TOKEN", "CELERY_BROKER")
+# The per-call CPU budget is a soft limit the runner moves before each call; the hard limit only stops user code
+# that ignores SIGXCPU. It is generous because it counts the warm process's whole life: the runner asks to be
+# replaced (`recycle`) before it comes near.
+CPU_HARD_FACTOR = 100
+CPU_HARD_MIN = 3600
+PR_SET_PDEATHSIG = 1
+READ_CHUNK = 1 << 16
+# One encoder, not json.dumps(..., options) per call: that builds a new encoder every time, on the hot path.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+# Loaded here, not in the child after fork: preexec_fn runs in a forked copy of a multi-threaded worker, where an
+# import (import lock, held by another thread at fork time) could deadlock.
+try:
+    _prctl: Any = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux
+    _prctl = None
 
 
 @dataclass(frozen=True)
 class Limits:
-    memory_mb: int = 1024
-    cpu_seconds: int = 300
-    open_files: int = 256
-    capture_bytes: int = 65536
+    memory_mb: int
+    cpu_seconds: int
+    open_files: int
+    capture_bytes: int
 
     @classmethod
     def from_settings(cls) -> Limits:
@@ -50,9 +77,9 @@ class Limits:
 @dataclass
 class Outcome:
     ok: bool
-    values: list[Any] = field(default_factory=list)
-    named: dict[str, Any] = field(default_factory=dict)
-    kind: str = "ok"  # ok | error | invalid_result | timeout | crash
+    values: list[Any]
+    named: dict[str, Any]
+    kind: str  # ok | error | invalid_result | timeout | crash
     error: str = ""
     error_type: str = ""
     traceback: str = ""
@@ -62,11 +89,21 @@ class Outcome:
 
 
 class ExecutorError(Exception):
-    """The executor could not start (module missing, import error, bad interpreter): a message a person can act on."""
+    """The executor could not start, or could not answer describe/source: a message a person can act on."""
+
+    def __init__(self, message: str, *, traceback: str = "") -> None:
+        super().__init__(message)
+        self.traceback = traceback
 
 
-def scrubbed_env(python: Path, workdir: Path, extra: Mapping[str, str] | None) -> dict[str, str]:
-    """Built from nothing, so no variable of the worker (database, broker, secrets) can leak into user code."""
+def is_secret(key: str) -> bool:
+    upper = key.upper()
+    return any(marker in upper for marker in SECRET_MARKERS)
+
+
+def scrubbed_env(python: Path, workdir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Built from nothing, so no variable of the worker (database, broker, secrets) can leak into user code;
+    `extra` entries whose name looks like a secret are dropped, so they cannot be passed in on purpose either."""
     env = {
         "PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(workdir),
@@ -74,24 +111,67 @@ def scrubbed_env(python: Path, workdir: Path, extra: Mapping[str, str] | None) -
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
         "PYTHONNOUSERSITE": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
     }
     for key, value in (extra or {}).items():
-        if not any(marker in key.upper() for marker in SECRET_MARKERS):
-            env[key] = value
+        if not is_secret(key):
+            env[key] = str(value)
     return env
 
 
-def _signal_name(code: int) -> str:
-    name = signal.Signals(-code).name
-    return (
-        name
-        + (" (CPU time limit exceeded)" if name == "SIGXCPU" else "")
-        + (" (killed; out of memory?)" if name == "SIGKILL" else "")
-    )
+def describe_exit(returncode: int) -> str:
+    """'SIGXCPU (CPU time limit exceeded)' or 'exit code 3'."""
+    if returncode >= 0:
+        return f"exit code {returncode}"
+    try:
+        sig = signal.Signals(-returncode)
+    except ValueError:
+        return f"signal {-returncode}"
+    reason = {
+        signal.SIGKILL: "killed: out of memory, or by an operator",
+        signal.SIGXCPU: "CPU time limit exceeded",
+    }.get(sig) or signal.strsignal(sig)
+    return f"{sig.name} ({reason})" if reason else sig.name
+
+
+class _Frames:
+    """Reads whole frames from the child's stdout with a deadline (poll, not select: worker fds can pass 1024)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = bytearray()
+        self.poller = select.poll()
+        self.poller.register(fd, select.POLLIN)
+
+    def read(self, deadline: float) -> dict[str, Any] | None:
+        """The next frame; None when the deadline passed. Raises EOFError when the child closed its end."""
+        need = HEADER.size
+        size = -1
+        while True:
+            if size < 0 and len(self.buffer) >= HEADER.size:
+                size = HEADER.unpack_from(self.buffer)[0]
+                need = HEADER.size + size
+            if size >= 0 and len(self.buffer) >= need:
+                body = bytes(self.buffer[HEADER.size : need])
+                del self.buffer[:need]
+                reply: dict[str, Any] = json.loads(body)
+                return reply
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.poller.poll(left * 1000):
+                return None
+            chunk = os.read(self.fd, max(READ_CHUNK, need - len(self.buffer)))
+            if not chunk:
+                raise EOFError
+            self.buffer += chunk
+
+    def write(self, fd: int, body: bytes) -> None:
+        view = memoryview(HEADER.pack(len(body)) + body)
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 class Executor:
+    """One warm runner subprocess for one module. Not thread-safe: one thread at a time (see the module doc)."""
+
     def __init__(
         self,
         python: str | Path,
@@ -104,150 +184,247 @@ class Executor:
     ) -> None:
         self.python = Path(python)
         self.module = module
-        self.workdir = Path(workdir)
+        self.workdir = Path(workdir).absolute()
         self.limits = limits
-        self.extra_path = list(extra_path)
+        self.extra_path = [str(p) for p in extra_path]
         self.env = dict(env or {})
         self._proc: subprocess.Popen[bytes] | None = None
+        self._frames: _Frames | None = None
+        self._recycle = False
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc and self._proc.poll() is None else None
+        return self._proc.pid if self._proc is not None and self._running(self._proc) else None
 
-    def _preexec(self) -> None:
+    @staticmethod
+    def _running(proc: subprocess.Popen[bytes]) -> bool:
+        """Alive, checked without reaping: an unreaped leader keeps its pid, so killpg cannot hit a stranger."""
+        if proc.returncode is not None:
+            return False
+        try:
+            return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+        except ChildProcessError:
+            return proc.poll() is None
+
+    # -- life cycle --------------------------------------------------------------------------------------------
+
+    def _preexec(self, rlimits: Sequence[tuple[int, tuple[int, int]]]) -> None:
+        """Runs in the child between fork and exec: no imports, no allocation-heavy work (see _prctl)."""
+        for which, limit in rlimits:
+            resource.setrlimit(which, limit)
+        if _prctl is not None:
+            # Die with the worker: an orphaned executor would hold memory and file handles for nothing. (Linux ties
+            # this to the thread that forks; worker pool threads live as long as the worker, as the executors do.)
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    def _rlimits(self) -> list[tuple[int, tuple[int, int]]]:
+        """Computed in the parent; a limit is never raised above the worker's own hard limit (that would fail)."""
+
+        def capped(which: int, value: int) -> tuple[int, int]:
+            hard = resource.getrlimit(which)[1]
+            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+            return value, value
+
         memory = self.limits.memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (self.limits.open_files, self.limits.open_files))
-        # Die with the worker: an orphaned executor would hold memory and file handles for nothing.
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)
+        cpu_hard = max(self.limits.cpu_seconds * CPU_HARD_FACTOR, CPU_HARD_MIN)
+        cpu_soft = cpu_hard
+        current_cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+        if current_cpu_hard != resource.RLIM_INFINITY:
+            cpu_hard = cpu_soft = min(cpu_hard, current_cpu_hard)
+        return [
+            (resource.RLIMIT_AS, capped(resource.RLIMIT_AS, memory)),
+            (resource.RLIMIT_NOFILE, capped(resource.RLIMIT_NOFILE, self.limits.open_files)),
+            (resource.RLIMIT_CPU, (cpu_soft, cpu_hard)),
+            (resource.RLIMIT_CORE, (0, 0)),  # a SIGXCPU or SIGSEGV must not leave a core file the size of memory
+        ]
 
     def start(self) -> None:
+        """Spawn the runner and wait until the module is imported. Raises ExecutorError with the reason."""
         self.close()
         (self.workdir / "tmp").mkdir(parents=True, exist_ok=True)
-        argv = [str(self.python), str(RUNNER), "--module", self.module]
+        argv = [str(self.python), "-I", "-u", str(RUNNER), "--module", self.module]
         argv += ["--capture-bytes", str(self.limits.capture_bytes), "--cpu-seconds", str(self.limits.cpu_seconds)]
         for path in self.extra_path:
             argv += ["--path", path]
+        rlimits = self._rlimits()
         try:
-            self._proc = subprocess.Popen(
+            proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                stderr=subprocess.PIPE,  # only the runner's own start-up errors: it redirects fd 2 right away
                 cwd=self.workdir,
                 env=scrubbed_env(self.python, self.workdir, self.env),
-                preexec_fn=self._preexec,
+                preexec_fn=lambda: self._preexec(rlimits),
                 start_new_session=True,
+                close_fds=True,
             )
         except OSError as exc:
-            raise ExecutorError(f"cannot start {self.python}: {exc.strerror}") from exc
-        reply = self._receive(START_TIMEOUT)
-        if reply is None or not reply.get("ok"):
-            detail = (reply or {}).get("error") or self._stderr() or "the executor exited before it was ready"
+            raise ExecutorError(f"cannot start {self.python}: {exc.strerror or exc}") from exc
+        self._proc = proc
+        assert proc.stdout is not None
+        self._frames = _Frames(proc.stdout.fileno())
+        try:
+            ready = self._frames.read(time.monotonic() + START_TIMEOUT)
+        except (EOFError, ValueError):
+            self._kill()
+            detail = self._startup_output(proc)
             self.close()
-            raise ExecutorError(detail)
+            raise ExecutorError(
+                f"the executor for module {self.module} exited with {describe_exit(proc.returncode or 0)} "
+                f"before it was ready, at {self.python}" + (f": {detail}" if detail else "")
+            ) from None
+        if ready is None:
+            self.close()
+            raise ExecutorError(f"module {self.module} did not load within {START_TIMEOUT:g} s at {self.python}")
+        if not ready.get("ok"):
+            self.close()
+            error = str(ready.get("error") or "unknown error")
+            message = (
+                f"{error} at {self.python}"
+                if error == f"module {self.module} not found"
+                else f"importing {self.module} failed: {error}"
+            )
+            raise ExecutorError(message, traceback=str(ready.get("traceback") or ""))
+        # The runner writes nothing more to this pipe (its fd 2 is a capture file now): do not keep an fd for it.
+        if proc.stderr is not None:
+            proc.stderr.close()
 
-    def _stderr(self) -> str:
-        if self._proc is None or self._proc.stderr is None:
+    def _startup_output(self, proc: subprocess.Popen[bytes]) -> str:
+        """What the dead runner said: its stderr pipe (before it redirected fd 2), else its stderr capture file."""
+        text = ""
+        if proc.stderr is not None and not proc.stderr.closed:
+            # Non-blocking: a stray holder of the pipe's write end must not hang the worker here.
+            fd = proc.stderr.fileno()
+            os.set_blocking(fd, False)
+            chunks = []
+            with contextlib.suppress(BlockingIOError):
+                while chunk := os.read(fd, READ_CHUNK):
+                    chunks.append(chunk)
+            text = b"".join(chunks).decode(errors="replace").strip()
+        if not text:
+            text = self._capture_file(1).strip()
+        return text[-STDERR_TAIL:]
+
+    def _capture_file(self, index: int) -> str:
+        """A capture file read from the host, for a call whose runner died before it could reply."""
+        limit = self.limits.capture_bytes
+        try:
+            with open(self.workdir / CAPTURE_FILES[index], "rb") as f:
+                data = f.read(limit + 1)
+        except OSError:
             return ""
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-        return self._proc.stderr.read().decode(errors="replace").strip()[-2000:]
+        if len(data) > limit:
+            return data[:limit].decode(errors="replace") + f"\n{TRUNCATED}"
+        return data.decode(errors="replace")
+
+    def _kill(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            # The whole group (whatever user code started), while the unreaped leader still holds the group id.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
     def close(self) -> None:
-        proc, self._proc = self._proc, None
+        """Idempotent: kill the process group if it still runs, reap it, close the pipes."""
+        self._kill()
+        proc, self._proc, self._frames, self._recycle = self._proc, None, None, False
         if proc is None:
             return
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
         for stream in (proc.stdin, proc.stdout, proc.stderr):
-            if stream:
-                stream.close()
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
 
-    # -- frames ------------------------------------------------------------------------------------------------
+    def __enter__(self) -> Executor:
+        return self
 
-    def _send(self, message: dict[str, Any]) -> None:
-        assert self._proc is not None and self._proc.stdin is not None
-        body = json.dumps(message, separators=(",", ":")).encode()
-        self._proc.stdin.write(HEADER.pack(len(body)) + body)
-        self._proc.stdin.flush()
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
-    def _read_exact(self, n: int, deadline: float) -> bytes | None:
-        assert self._proc is not None and self._proc.stdout is not None
-        fd = self._proc.stdout.fileno()
-        chunks = []
-        while n:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                return None
-            chunk = os.read(fd, n)
-            if not chunk:
-                raise EOFError
-            chunks.append(chunk)
-            n -= len(chunk)
-        return b"".join(chunks)
+    # -- requests ----------------------------------------------------------------------------------------------
 
-    def _receive(self, timeout: float) -> dict[str, Any] | None:
-        """The next frame; None on timeout. Raises EOFError when the process died."""
-        deadline = time.monotonic() + timeout
-        header = self._read_exact(HEADER.size, deadline)
-        if header is None:
-            return None
-        body = self._read_exact(HEADER.unpack(header)[0], deadline)
-        return None if body is None else json.loads(body)
-
-    def _request(self, message: dict[str, Any], timeout: float) -> dict[str, Any] | Outcome:
-        if self._proc is None or self._proc.poll() is not None:
+    def _ensure_started(self) -> None:
+        if self._recycle or self._proc is None or not self._running(self._proc):
             self.start()
+
+    def _exchange(self, body: bytes, what: str, timeout: float) -> dict[str, Any] | Outcome:
+        """Send one request body, wait for its reply; a dead or hung child becomes a crash/timeout Outcome."""
+        self._ensure_started()
+        proc, frames = self._proc, self._frames
+        assert proc is not None and proc.stdin is not None and frames is not None
         started = time.perf_counter()
         try:
-            self._send(message)
-            reply = self._receive(timeout)
-        except (EOFError, BrokenPipeError):
-            proc = self._proc
-            code = proc.wait() if proc else 0
-            self.close()
-            how = _signal_name(code) if code < 0 else f"exit code {code}"
-            return Outcome(
-                ok=False,
-                kind="crash",
-                error=f"the executor died with {how} while running {message.get('function', message['op'])}",
-                error_type="ExecutorCrash",
-                duration_ms=(time.perf_counter() - started) * 1000,
-            )
+            frames.write(proc.stdin.fileno(), body)
+            reply = frames.read(time.monotonic() + timeout)
+        except (EOFError, BrokenPipeError, ValueError):
+            return self._crashed(what, started)
         if reply is None:
-            self.close()
-            return Outcome(
-                ok=False,
-                kind="timeout",
-                error=f"{message.get('function', message['op'])} did not finish within {timeout:g} s; "
-                "the executor was restarted",
-                error_type="Timeout",
-                duration_ms=(time.perf_counter() - started) * 1000,
+            self._kill()
+            outcome = self._failure(
+                "timeout", f"{what} did not finish within {timeout:g} s; the executor was restarted", started
             )
+            self.close()
+            return outcome
+        if reply.pop("recycle", False):
+            self._recycle = True
         return reply
+
+    def _crashed(self, what: str, started: float) -> Outcome:
+        proc = self._proc
+        assert proc is not None
+        # EOF normally means the process is exiting; wait for that without reaping it, so that _kill can still
+        # signal its process group (user code's children). User code closing the protocol fd leaves it alive.
+        deadline = time.monotonic() + CRASH_GRACE
+        while self._running(proc) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        exited = not self._running(proc)
+        self._kill()
+        how = describe_exit(proc.returncode or 0) if exited else "its protocol pipe closed (killed)"
+        outcome = self._failure("crash", f"executor died with {how} while running {what}", started)
+        self.close()
+        return outcome
+
+    def _failure(self, kind: str, error: str, started: float) -> Outcome:
+        return Outcome(
+            ok=False,
+            values=[],
+            named={},
+            kind=kind,
+            error=error,
+            error_type="ExecutorTimeout" if kind == "timeout" else "ExecutorCrash",
+            stdout=self._capture_file(0),
+            stderr=self._capture_file(1),
+            duration_ms=(time.perf_counter() - started) * 1000,
+        )
 
     # -- API ---------------------------------------------------------------------------------------------------
 
     def call(self, function: str, payload: Any, args: Sequence[Any] = (), *, timeout: float) -> Outcome:
-        request = {"op": "call", "function": function, "payload": payload, "args": list(args)}
-        size = len(json.dumps(request))
-        if size > settings.ELASTICCODE_MAX_MESSAGE_BYTES + 1024:
+        """Run function(payload, *args) in the warm process (started if needed: may raise ExecutorError)."""
+        try:
+            data = _encode(payload).encode()
+            extra = _encode(list(args)).encode()
+        except (TypeError, ValueError) as exc:
             return Outcome(
-                ok=False,
-                kind="error",
-                error=f"the message is {size:,} bytes; the limit is {settings.ELASTICCODE_MAX_MESSAGE_BYTES:,}",
-                error_type="TooLarge",
+                False, [], {}, "error", error=f"the payload of {function} is not JSON: {exc}", error_type="TypeError"
             )
-        reply = self._request(request, timeout)
+        limit = settings.ELASTICCODE_MAX_MESSAGE_BYTES
+        size = len(data) + (len(extra) if args else 0)
+        if size > limit:
+            return Outcome(
+                False,
+                [],
+                {},
+                "error",
+                error=f"the payload of {function} is {size:,} bytes as JSON; "
+                f"the limit is {limit:,} (ELASTICCODE_MAX_MESSAGE_BYTES)",
+                error_type="PayloadTooLarge",
+            )
+        # Assembled by hand so the payload is encoded once, and measured exactly, on the hot path.
+        body = b'{"op":"call","function":%s,"args":%s,"payload":%s}' % (_encode(function).encode(), extra, data)
+        reply = self._exchange(body, function, timeout)
         if isinstance(reply, Outcome):
             return reply
         if reply.get("ok"):
@@ -255,12 +432,15 @@ class Executor:
                 ok=True,
                 values=reply.get("values", []),
                 named=reply.get("named") or {},
+                kind="ok",
                 stdout=reply.get("stdout", ""),
                 stderr=reply.get("stderr", ""),
                 duration_ms=reply.get("duration_ms", 0.0),
             )
         return Outcome(
             ok=False,
+            values=[],
+            named={},
             kind=reply.get("kind", "error"),
             error=reply.get("error", ""),
             error_type=reply.get("error_type", ""),
@@ -270,14 +450,19 @@ class Executor:
             duration_ms=reply.get("duration_ms", 0.0),
         )
 
+    def _inspect(self, request: dict[str, Any], what: str) -> dict[str, Any]:
+        reply = self._exchange(json.dumps(request).encode(), what, INSPECT_TIMEOUT)
+        if isinstance(reply, Outcome):
+            raise ExecutorError(reply.error)
+        if not reply.get("ok"):
+            raise ExecutorError(str(reply.get("error") or f"{what} failed"))
+        return reply
+
     def describe(self) -> list[dict[str, Any]]:
-        reply = self._request({"op": "describe"}, START_TIMEOUT)
-        if isinstance(reply, Outcome) or not reply.get("ok"):
-            raise ExecutorError(reply.error if isinstance(reply, Outcome) else reply.get("error", "describe failed"))
-        return list(reply["functions"])
+        """The module's public functions: name, signature, parameters, accepts_plugs, generator, doc."""
+        return list(self._inspect({"op": "describe"}, "describe")["functions"])
 
     def source(self, function: str) -> dict[str, Any]:
-        reply = self._request({"op": "source", "function": function}, START_TIMEOUT)
-        if isinstance(reply, Outcome) or not reply.get("ok"):
-            raise ExecutorError(reply.error if isinstance(reply, Outcome) else reply.get("error", "source failed"))
-        return reply
+        """{"source", "file" (relative to its sys.path entry), "line"} of one function."""
+        reply = self._inspect({"op": "source", "function": function}, f"source of {function}")
+        return {"source": reply["source"], "file": reply["file"], "line": reply["line"]}

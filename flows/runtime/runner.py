@@ -1,16 +1,41 @@
-"""The executor's child side: stdlib only, run by the processor's own virtualenv python.
+"""The executor's child side: stdlib only, run by the processor's own virtualenv python as a script.
 
-    python runner.py --module pkg.mod [--path DIR ...] [--capture-bytes N] [--cpu-seconds N]
+    python -I -u runner.py --module pkg.mod [--path DIR ...] [--capture-bytes N] [--cpu-seconds N]
 
-It moves the protocol off fds 0 and 1 first (so a print, or a C library writing to fd 1, cannot corrupt it), points
-fds 1 and 2 at capture files in the working directory, imports the module, and answers frames: a 4-byte big-endian
-length and UTF-8 JSON, both ways. Requests: {"op": "call", "function", "payload", "args"}, {"op": "describe"},
-{"op": "source", "function"}. This file must not import anything outside the standard library.
+This file must not import anything outside the standard library: it runs under a foreign interpreter whose venv has
+only the processor's packages. (`-I` keeps this file's directory, flows/runtime/, off sys.path, so a user module named
+like one of ours, `worker` or `keys`, is not shadowed; `main` also drops it if the runner is started without `-I`.)
+
+Start-up: the protocol moves off fds 0 and 1 to private descriptors (so a print, a C library writing to fd 1, or a
+subprocess inheriting fd 1 cannot corrupt it), fd 0 becomes /dev/null and fds 1 and 2 become the capture files
+`.ec-stdout` / `.ec-stderr` in the working directory; then the module is imported.
+
+Frames, both ways: a 4-byte big-endian length, then that many bytes of UTF-8 JSON (one object).
+
+First frame, child to host:
+    {"ok": true, "kind": "ready", "pid": 123}
+    {"ok": false, "kind": "load", "error": "module ext.sample not found", "error_type": ..., "traceback": ...}
+    (after a load failure the process exits)
+
+Requests and replies:
+    {"op": "call", "function": "f", "payload": <json>, "args": [<json>, ...]}
+        calls f(payload, *args[, plugs={}]) and consumes a returned generator;
+        -> {"ok": true, "values": [...], "named": {plug: value}, "stdout", "stderr", "duration_ms"[, "recycle": true]}
+        -> {"ok": false, "kind": "error" | "invalid_result", "error", "error_type", "traceback", "stdout", "stderr",
+            "duration_ms"}
+    {"op": "describe"} -> {"ok": true, "functions": [{"name", "signature", "parameters", "accepts_plugs",
+                                                      "generator", "doc"}, ...]}
+    {"op": "source", "function": "f"} -> {"ok": true, "source", "file", "line"}
+
+`recycle` asks the host to replace this process before the next call: it has used so much CPU in total that the
+hard RLIMIT_CPU would cut the next call's budget short.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import faulthandler
 import importlib
 import inspect
 import json
@@ -23,77 +48,104 @@ import traceback
 from typing import Any
 
 HEADER = struct.Struct(">I")
+READ_CHUNK = 1 << 16
+CAPTURE_FILES = (".ec-stdout", ".ec-stderr")
+TRUNCATED = "[… truncated]"
+RUNNER_FILE = os.path.abspath(__file__)
+_encode = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode
 
 
 class Channel:
-    def __init__(self, read_fd: int, write_fd: int) -> None:
-        self.reader = os.fdopen(read_fd, "rb", buffering=0)
-        self.writer = os.fdopen(write_fd, "wb", buffering=0)
+    """Blocking framed JSON on two private descriptors. Requests strictly alternate with replies, so one read
+    usually brings a whole frame."""
 
-    def _read_exact(self, n: int) -> bytes:
-        chunks = []
-        while n:
-            chunk = self.reader.read(n)
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        self.read_fd = read_fd
+        self.write_fd = write_fd
+        self.buffer = b""
+
+    def _fill(self, n: int) -> None:
+        while len(self.buffer) < n:
+            chunk = os.read(self.read_fd, max(READ_CHUNK, n - len(self.buffer)))
             if not chunk:
                 raise EOFError
-            chunks.append(chunk)
-            n -= len(chunk)
-        return b"".join(chunks)
+            self.buffer += chunk
 
-    def receive(self) -> dict[str, Any]:
-        (size,) = HEADER.unpack(self._read_exact(HEADER.size))
-        return json.loads(self._read_exact(size))
+    def receive(self) -> Any:
+        self._fill(HEADER.size)
+        end = HEADER.size + HEADER.unpack_from(self.buffer)[0]
+        self._fill(end)
+        body, self.buffer = self.buffer[HEADER.size : end], self.buffer[end:]
+        return json.loads(body)
+
+    def send_body(self, body: bytes) -> None:
+        view = memoryview(HEADER.pack(len(body)) + body)
+        while view:
+            view = view[os.write(self.write_fd, view) :]
 
     def send(self, message: dict[str, Any]) -> None:
-        body = json.dumps(message, allow_nan=False, separators=(",", ":")).encode()
-        self.writer.write(HEADER.pack(len(body)) + body)
+        self.send_body(_encode(message).encode())
 
 
 class Capture:
-    """fd-level capture of stdout and stderr, per call, bounded."""
+    """fd-level capture of stdout and stderr, per call, bounded to `limit` bytes each."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.files = {fd: open(f".ec-{name}", "w+b") for fd, name in ((1, "stdout"), (2, "stderr"))}  # noqa: SIM115
-        for fd, f in self.files.items():
-            os.dup2(f.fileno(), fd)
+        self.fds: list[int] = []
+        for target, name in ((1, CAPTURE_FILES[0]), (2, CAPTURE_FILES[1])):
+            fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(fd, target)  # fds 1 and 2 share the file offset with `fd`, so seeking one moves both
+            self.fds.append(fd)
 
     def reset(self) -> None:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        for f in self.files.values():
-            f.seek(0)
-            f.truncate()
-            os.lseek(f.fileno(), 0, os.SEEK_SET)
+        _flush()
+        for fd in self.fds:
+            if os.fstat(fd).st_size:
+                os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
 
     def collect(self) -> tuple[str, str]:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        _flush()
         out = []
-        for fd in (1, 2):
-            size = os.lseek(fd, 0, os.SEEK_CUR)
-            if size == 0:
+        for fd in self.fds:
+            size = os.fstat(fd).st_size
+            if not size:
                 out.append("")
                 continue
-            data = os.pread(fd, min(size, self.limit), 0)
-            text = data.decode(errors="replace")
+            text = os.pread(fd, min(size, self.limit), 0).decode(errors="replace")
             if size > self.limit:
-                text += f"\n[… truncated: {size - self.limit} more bytes]"
+                text += f"\n{TRUNCATED} {size - self.limit} more bytes"
             out.append(text)
         return out[0], out[1]
 
 
-def _trimmed_traceback(exc: BaseException) -> str:
-    """The user's frames only: drop the runner's own frames at the top."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    keep = [f for f in frames if os.path.abspath(f.filename) != os.path.abspath(__file__)]
-    lines = ["Traceback (most recent call last):\n", *traceback.format_list(keep)]
-    lines.extend(traceback.format_exception_only(type(exc), exc))
-    return "".join(lines)
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # user code may have replaced or closed them
+            stream.flush()
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The formatted traceback (with chained exceptions) without the runner's own frames at the top."""
+    tb = exc.__traceback__
+    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) == RUNNER_FILE:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
 def _one_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _json_default(value: Any) -> Any:
+    """A parameter default as JSON if it is JSON, else its repr."""
+    try:
+        _encode(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
 
 
 class Runner:
@@ -101,54 +153,88 @@ class Runner:
         self.module = module
         self.capture = capture
         self.cpu_seconds = cpu_seconds
+        self._takes_plugs: dict[str, bool] = {}
+        self._functions: dict[str, tuple[Any, bool]] = {}
+
+    def _function(self, name: Any) -> tuple[Any, bool] | None:
+        """(function, accepts_plugs), cached: inspect.signature costs more than the rest of a call."""
+        cached = self._functions.get(name) if isinstance(name, str) else None
+        if cached is not None:
+            return cached
+        if not isinstance(name, str) or not name or name.startswith("_"):
+            return None
+        fn = getattr(self.module, name, None)
+        if fn is None or inspect.isclass(fn) or inspect.ismodule(fn) or not callable(fn):
+            return None
+        try:
+            accepts_plugs = "plugs" in inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            accepts_plugs = False
+        self._functions[name] = (fn, accepts_plugs)
+        return fn, accepts_plugs
+
+    def _cpu_used(self) -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
 
     def _limit_cpu(self) -> None:
+        """The soft limit counts the process's whole life, so move it to `now + budget` before every call."""
         if self.cpu_seconds <= 0:
             return
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        used = int(usage.ru_utime + usage.ru_stime) + 1
         _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
-        soft = used + self.cpu_seconds
+        soft = int(self._cpu_used()) + 1 + self.cpu_seconds
         if hard != resource.RLIM_INFINITY:
             soft = min(soft, hard)
         resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
-    def call(self, request: dict[str, Any]) -> dict[str, Any]:
-        name = request.get("function", "")
-        fn = getattr(self.module, name, None) if not name.startswith("_") else None
-        if not callable(fn):
-            return {
-                "ok": False,
-                "kind": "error",
-                "error": f"function {name} not found in module {self.module.__name__}",
-                "error_type": "LookupError",
-                "traceback": "",
-            }
-        kwargs: dict[str, Any] = {}
+    def _needs_recycle(self) -> bool:
+        if self.cpu_seconds <= 0:
+            return False
+        hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+        return hard != resource.RLIM_INFINITY and self._cpu_used() + 1 + self.cpu_seconds > hard
+
+    def call(self, request: dict[str, Any]) -> bytes:
+        """The reply frame's body, encoded once (the JSON check of the result is that same encoding)."""
+        name = request.get("function")
+        found = self._function(name)
+        if found is None:
+            return _encode(
+                {
+                    "ok": False,
+                    "kind": "error",
+                    "error": f"function {name} not found in module {self.module.__name__}",
+                    "error_type": "LookupError",
+                    "traceback": "",
+                    "stdout": "",
+                    "stderr": "",
+                    "duration_ms": 0.0,
+                }
+            ).encode()
+        fn, accepts_plugs = found
         plugs: dict[str, Any] = {}
-        try:
-            if "plugs" in inspect.signature(fn).parameters:
-                kwargs["plugs"] = plugs
-        except (TypeError, ValueError):
-            pass
+        kwargs = {"plugs": plugs} if accepts_plugs else {}
+        args = request.get("args") or ()
         self.capture.reset()
         self._limit_cpu()
         started = time.perf_counter()
         try:
-            value = fn(request.get("payload"), *(request.get("args") or []), **kwargs)
+            value = fn(request.get("payload"), *args, **kwargs)
             values = list(value) if inspect.isgenerator(value) else [value]
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt from user code are its errors, not ours
+            duration = (time.perf_counter() - started) * 1000
             stdout, stderr = self.capture.collect()
-            return {
-                "ok": False,
-                "kind": "error",
-                "error": _one_line(exc),
-                "error_type": type(exc).__name__,
-                "traceback": _trimmed_traceback(exc),
-                "stdout": stdout,
-                "stderr": stderr,
-                "duration_ms": (time.perf_counter() - started) * 1000,
-            }
+            return _encode(
+                {
+                    "ok": False,
+                    "kind": "error",
+                    "error": _one_line(exc),
+                    "error_type": type(exc).__name__,
+                    "traceback": _user_traceback(exc),
+                    "stdout": stdout,
+                    "stderr": stderr,
+                    "duration_ms": duration,
+                }
+            ).encode()
         duration = (time.perf_counter() - started) * 1000
         stdout, stderr = self.capture.collect()
         reply = {
@@ -159,20 +245,36 @@ class Runner:
             "stderr": stderr,
             "duration_ms": duration,
         }
+        if self._needs_recycle():
+            reply["recycle"] = True
         try:
-            json.dumps(reply, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            return {
+            return _encode(reply).encode()
+        except (TypeError, ValueError, RecursionError):
+            pass
+        return _encode(
+            {
                 "ok": False,
                 "kind": "invalid_result",
-                "error": f"result of {name} is not JSON: {exc}",
-                "error_type": "TypeError",
+                "error": self._invalid(str(name), values, plugs),
+                "error_type": "InvalidResult",
                 "traceback": "",
                 "stdout": stdout,
                 "stderr": stderr,
                 "duration_ms": duration,
             }
-        return reply
+        ).encode()
+
+    @staticmethod
+    def _invalid(name: str, values: list[Any], plugs: dict[str, Any]) -> str:
+        """Which value is not JSON, for the error message (the slow path only)."""
+        candidates: list[tuple[str, Any]] = [(f"result of {name}", v) for v in values]
+        candidates += [(f"plugs[{key!r}] of {name}", v) for key, v in plugs.items()]
+        for label, value in candidates:
+            try:
+                _encode(value)
+            except (TypeError, ValueError, RecursionError) as exc:
+                return f"{label} is not JSON: {exc}"
+        return f"result of {name} is not JSON"
 
     def describe(self) -> dict[str, Any]:
         functions = []
@@ -184,11 +286,7 @@ class Runner:
             for p in signature.parameters.values():
                 entry: dict[str, Any] = {"name": p.name, "kind": p.kind.name.lower()}
                 if p.default is not inspect.Parameter.empty:
-                    try:
-                        json.dumps(p.default)
-                        entry["default"] = p.default
-                    except (TypeError, ValueError):
-                        entry["default"] = repr(p.default)
+                    entry["default"] = _json_default(p.default)
                 parameters.append(entry)
             functions.append(
                 {
@@ -203,58 +301,97 @@ class Runner:
         return {"ok": True, "functions": functions}
 
     def source(self, request: dict[str, Any]) -> dict[str, Any]:
-        fn = getattr(self.module, request.get("function", ""), None)
+        name = request.get("function")
+        fn = getattr(self.module, name, None) if isinstance(name, str) and not name.startswith("_") else None
         if not inspect.isfunction(fn):
-            return {"ok": False, "kind": "error", "error": f"function {request.get('function')} not found"}
-        lines, line = inspect.getsourcelines(fn)
-        return {"ok": True, "source": "".join(lines), "file": inspect.getsourcefile(fn) or "", "line": line}
+            return {
+                "ok": False,
+                "kind": "error",
+                "error": f"function {name} not found in module {self.module.__name__}",
+            }
+        try:
+            lines, line = inspect.getsourcelines(fn)
+        except (OSError, TypeError) as exc:
+            return {"ok": False, "kind": "error", "error": f"no source for {name}: {exc}"}
+        return {
+            "ok": True,
+            "source": "".join(lines),
+            "file": _display_path(inspect.getsourcefile(fn) or ""),
+            "line": line,
+        }
+
+
+def _display_path(filename: str) -> str:
+    """The file relative to the sys.path entry it was imported from (`ext/sample.py`), never a host path."""
+    if not filename:
+        return ""
+    filename = os.path.abspath(filename)
+    best = ""
+    for entry in sys.path:
+        root = os.path.abspath(entry or ".")
+        if filename.startswith(root.rstrip(os.sep) + os.sep) and len(root) > len(best):
+            best = root
+    return os.path.relpath(filename, best) if best else filename
+
+
+def _load(module_name: str) -> tuple[Any, dict[str, Any] | None]:
+    try:
+        return importlib.import_module(module_name), None
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        # Only when the module itself (or a parent package) is missing; a missing dependency keeps its own message.
+        if missing and (module_name == missing or module_name.startswith(missing + ".")):
+            error = f"module {module_name} not found"
+        else:
+            error = _one_line(exc)
+        return None, {"error": error, "error_type": type(exc).__name__, "traceback": _user_traceback(exc)}
+    except BaseException as exc:  # whatever the module raised at import, SystemExit included
+        return None, {"error": _one_line(exc), "error_type": type(exc).__name__, "traceback": _user_traceback(exc)}
 
 
 def main() -> int:
+    here = os.path.dirname(RUNNER_FILE)
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     parser = argparse.ArgumentParser()
     parser.add_argument("--module", required=True)
     parser.add_argument("--path", action="append", default=[])
     parser.add_argument("--capture-bytes", type=int, default=65536)
     parser.add_argument("--cpu-seconds", type=int, default=0)
-    args = parser.parse_args()
+    options = parser.parse_args()
+
+    # Private, non-inheritable protocol descriptors: user subprocesses get /dev/null and the capture files instead.
     channel = Channel(os.dup(0), os.dup(1))
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
-    capture = Capture(args.capture_bytes)
-    sys.path[:0] = args.path
-    try:
-        module = importlib.import_module(args.module)
-    except ModuleNotFoundError as exc:
-        missing = exc.name or args.module
-        error = f"module {args.module} not found" if args.module.startswith(missing) else _one_line(exc)
-        channel.send({"ok": False, "kind": "load", "error": error, "traceback": _trimmed_traceback(exc)})
+    os.close(devnull)
+    capture = Capture(options.capture_bytes)
+    faulthandler.enable()  # a segfault in an extension leaves a Python traceback in the call's stderr
+    sys.path[:0] = options.path
+
+    module, failure = _load(options.module)
+    if failure is not None:
+        channel.send({"ok": False, "kind": "load", **failure})
         return 1
-    except BaseException as exc:  # a module that fails at import: report it, whatever it raised
-        channel.send(
-            {
-                "ok": False,
-                "kind": "load",
-                "error": f"importing {args.module} failed: {_one_line(exc)}",
-                "traceback": _trimmed_traceback(exc),
-            }
-        )
-        return 1
-    runner = Runner(module, capture, args.cpu_seconds)
+    runner = Runner(module, capture, options.cpu_seconds)
     channel.send({"ok": True, "kind": "ready", "pid": os.getpid()})
     while True:
         try:
             request = channel.receive()
         except EOFError:
             return 0
-        op = request.get("op")
-        if op == "call":
-            reply = runner.call(request)
-        elif op == "describe":
-            reply = runner.describe()
-        elif op == "source":
-            reply = runner.source(request)
-        else:
-            reply = {"ok": False, "kind": "error", "error": f"unknown op {op!r}"}
+        try:
+            op = request.get("op") if isinstance(request, dict) else None
+            if op == "call":
+                channel.send_body(runner.call(request))
+                continue
+            if op == "describe":
+                reply = runner.describe()
+            elif op == "source":
+                reply = runner.source(request)
+            else:
+                reply = {"ok": False, "kind": "error", "error": f"unknown op {op!r}"}
+        except Exception as exc:  # a bug here must not take the warm process down
+            reply = {"ok": False, "kind": "error", "error": f"runner: {_one_line(exc)}"}
         channel.send(reply)
 
 

@@ -40,9 +40,9 @@ def parse_cron(expression: str) -> crontab:
         raise ScheduleError(f'cron "{expression}" is not valid: {exc}') from exc
 
 
-def _next_cron(cron: crontab, after: datetime) -> datetime:
+def _next_cron(cron: Any, after: datetime) -> datetime:
     """The first minute after `after` that the expression matches (UTC). Day of month and day of week must both
-    match, as in Celery's crontab."""
+    match, as in Celery's crontab. (`cron` is a crontab: its fields are sets, untyped in celery-types.)"""
     t = after.replace(second=0, microsecond=0) + timedelta(minutes=1)
     limit = after + timedelta(days=366 * 5)
     while t < limit:
