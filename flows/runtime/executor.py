@@ -244,6 +244,7 @@ class Executor:
         (self.workdir / "tmp").mkdir(parents=True, exist_ok=True)
         argv = [str(self.python), "-I", "-u", str(RUNNER), "--module", self.module]
         argv += ["--capture-bytes", str(self.limits.capture_bytes), "--cpu-seconds", str(self.limits.cpu_seconds)]
+        argv += ["--max-result-bytes", str(settings.ELASTICCODE_MAX_MESSAGE_BYTES)]
         for path in self.extra_path:
             argv += ["--path", path]
         rlimits = self._rlimits()

@@ -149,7 +149,8 @@ def _json_default(value: Any) -> Any:
 
 
 class Runner:
-    def __init__(self, module: Any, capture: Capture, cpu_seconds: int) -> None:
+    def __init__(self, module: Any, capture: Capture, cpu_seconds: int, max_result_bytes: int = 0) -> None:
+        self.max_result_bytes = max_result_bytes
         self.module = module
         self.capture = capture
         self.cpu_seconds = cpu_seconds
@@ -248,9 +249,31 @@ class Runner:
         if self._needs_recycle():
             reply["recycle"] = True
         try:
-            return _encode(reply).encode()
+            encoded = _encode(reply).encode()
         except (TypeError, ValueError, RecursionError):
-            pass
+            encoded = b""
+        if encoded and self.max_result_bytes and len(encoded) > self.max_result_bytes:
+            # Only the slow path measures each value: every value becomes its own message downstream.
+            for label, value in [(f"result of {name}", v) for v in values] + [
+                (f"plugs[{key!r}] of {name}", v) for key, v in plugs.items()
+            ]:
+                size = len(_encode(value).encode())
+                if size > self.max_result_bytes:
+                    return _encode(
+                        {
+                            "ok": False,
+                            "kind": "invalid_result",
+                            "error": f"{label} is {size:,} bytes of JSON; the limit is {self.max_result_bytes:,} "
+                            "(ELASTICCODE_MAX_MESSAGE_BYTES): pass a reference to the data instead",
+                            "error_type": "ResultTooLarge",
+                            "traceback": "",
+                            "stdout": stdout,
+                            "stderr": stderr,
+                            "duration_ms": duration,
+                        }
+                    ).encode()
+        if encoded:
+            return encoded
         return _encode(
             {
                 "ok": False,
@@ -357,6 +380,7 @@ def main() -> int:
     parser.add_argument("--path", action="append", default=[])
     parser.add_argument("--capture-bytes", type=int, default=65536)
     parser.add_argument("--cpu-seconds", type=int, default=0)
+    parser.add_argument("--max-result-bytes", type=int, default=0)
     options = parser.parse_args()
 
     # Private, non-inheritable protocol descriptors: user subprocesses get /dev/null and the capture files instead.
@@ -372,7 +396,7 @@ def main() -> int:
     if failure is not None:
         channel.send({"ok": False, "kind": "load", **failure})
         return 1
-    runner = Runner(module, capture, options.cpu_seconds)
+    runner = Runner(module, capture, options.cpu_seconds, options.max_result_bytes)
     channel.send({"ok": True, "kind": "ready", "pid": os.getpid()})
     while True:
         try:

@@ -21,6 +21,9 @@ from flows.runtime import executor as executor_module
 from flows.runtime.executor import Executor, ExecutorError, Limits
 
 MODULE = '''
+def repeat(n):
+    return "y" * n
+
 import os
 import signal
 import sys
@@ -303,6 +306,20 @@ def test_it_rejects_a_payload_over_the_message_limit_before_sending(
     assert "ELASTICCODE_MAX_MESSAGE_BYTES" in outcome.error
     assert executor.pid is None  # nothing was started for it
     assert executor.call("echo", "x" * 900, timeout=10).values == ["x" * 900]
+
+
+def test_it_rejects_a_result_over_the_message_limit(make: Callable[..., Executor], settings: Any) -> None:
+    settings.ELASTICCODE_MAX_MESSAGE_BYTES = 1000
+    executor = make()
+    grown = executor.call("count", 3, timeout=10)  # small values pass
+    assert grown.ok
+    big = executor.call("echo", "x" * 900, timeout=10)
+    assert big.ok
+    outcome = executor.call("repeat", 5000, timeout=10)
+    assert outcome.kind == "invalid_result"
+    assert (
+        "result of repeat is 5,002 bytes of JSON" in outcome.error and "ELASTICCODE_MAX_MESSAGE_BYTES" in outcome.error
+    )
 
 
 # -- start ---------------------------------------------------------------------------------------------------------
