@@ -191,6 +191,8 @@ class CallSerializer(serializers.ModelSerializer):
             "duration_ms",
             "error",
             "traceback",
+            "stdout",
+            "stderr",
             "worker",
             "attempt",
         ]

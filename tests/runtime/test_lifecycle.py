@@ -114,6 +114,11 @@ def test_dead_letters_and_replay(runtime: Runtime, alice: Any, sink_repo: str) -
     assert error["socket"] == "out" and "RuntimeError: boom 7" in error["error"]
     assert "ecsink.py" in error["traceback"]
     client = client_for(alice)
+    trace = response.json()["id"]
+    runtime.calls(trace, 2)
+    failed = client.get(f"/api/calls/?trace_id={trace}&status=dead").json()["results"]
+    assert [(c["socket_name"], c["error"]) for c in failed] == [("out", "RuntimeError: boom 7")]
+    assert "ecsink.py" in failed[0]["traceback"]
     dead = client.get(f"/api/queues/{s2.queue_id}/dead-letters").json()
     assert dead["count"] == 1 and dead["results"][0]["error"] == "RuntimeError: boom 7"
     replay = client.post(f"/api/queues/{s2.queue_id}/dead-letters/replay", {}, format="json")
