@@ -27,18 +27,17 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from backend.celery import app
 from backend.cluster import placement
 from backend.cluster.models import Agent, Deployment, Health, Node, Worker
 from backend.devstack import die_with_parent
 from flows.models import Processor, Socket
 from flows.models.processor import RequestedStatus, Status
-from flows.runtime import broker, keys, schedules
+from flows.runtime import broker, schedules
 from flows.runtime.executor import Executor, ExecutorError, Limits
 from flows.runtime.housekeeping import Housekeeper
 from flows.runtime.repos import CodeError, check_trusted, checkout, resolve
 from flows.runtime.venvs import ensure_venv
-from flows.runtime.worker import hostname
+from flows.runtime.worker import hostname, ready_key
 
 log = logging.getLogger("elasticcode.agent")
 HEARTBEAT_EVERY = 5.0
@@ -83,10 +82,6 @@ def signature(processor: Processor, sockets: list[tuple[str, str, str]]) -> tupl
         processor.concurrency,
         tuple(sorted(sockets)),
     )
-
-
-def ready_key(worker_hostname: str) -> str:
-    return f"{keys.PREFIX}:ready:{worker_hostname}"
 
 
 class AgentLoop:
@@ -354,6 +349,9 @@ class AgentLoop:
             "--name",
             name,
         ]
+        paused = processor.requested_status == RequestedStatus.PAUSED
+        if paused:
+            command.append("--paused")
         with open(log_path, "ab") as log_file:
             managed.proc = subprocess.Popen(
                 command,
@@ -366,7 +364,7 @@ class AgentLoop:
         managed.started_at = timezone.now()
         managed.started_mono = time.monotonic()
         managed.ready = False
-        managed.paused = False
+        managed.paused = paused
         Worker.objects.update_or_create(
             name=name,
             defaults={
@@ -411,22 +409,21 @@ class AgentLoop:
             return ""
         return "Last log lines: " + " | ".join(text[-lines:]) if text else ""
 
-    def _control(self, managed: Managed, command: str) -> bool:
-        destination = [hostname(managed.processor_id, self.node_name)]
-        ok = True
-        for queue_id in managed.queue_ids:
-            method = app.control.cancel_consumer if command == "cancel" else app.control.add_consumer
-            replies = method(keys.queue(queue_id), destination=destination, reply=True, timeout=2.0)
-            ok = ok and bool(replies)
-        return ok
+    def _signal(self, managed: Managed, signum: signal.Signals) -> bool:
+        """Pause and resume are signals to the worker (flows/runtime/consumer.py); it is started paused when
+        the processor is paused, so a respawn never takes a message it should hold."""
+        if managed.proc is None or managed.proc.poll() is not None:
+            return False
+        managed.proc.send_signal(signum)
+        return True
 
     def _pause(self, managed: Managed, processor: Processor) -> None:
-        if self._control(managed, "cancel"):
+        if managed.paused or self._signal(managed, signal.SIGUSR1):
             managed.paused = True
             self._status(processor, Status.PAUSED, "paused: messages wait in the queue until it resumes")
 
     def _resume(self, managed: Managed, processor: Processor) -> None:
-        if self._control(managed, "add"):
+        if self._signal(managed, signal.SIGUSR2):
             managed.paused = False
             self._status(processor, Status.RUNNING, self._running_message(managed))
 
@@ -438,7 +435,7 @@ class AgentLoop:
         if managed.stopping_since is None:
             managed.stopping_since = time.monotonic()
             if managed.proc is not None and managed.proc.poll() is None:
-                managed.proc.terminate()  # Celery's warm shutdown: running calls finish, prefetched ones go back
+                managed.proc.terminate()  # warm stop: running calls finish, taken-but-waiting messages go back
             if processor is not None and not then_restart and managed.proc is not None:
                 self._status(processor, processor.status, "stopping: running calls finish, queued messages stay")
         managed.signature = ("restart",) if then_restart else managed.signature
@@ -449,7 +446,7 @@ class AgentLoop:
         if managed.proc is not None and managed.proc.poll() is None:
             if time.monotonic() - managed.stopping_since < STOP_GRACE:
                 return
-            managed.proc.kill()  # its unacked messages are redelivered after the visibility timeout
+            managed.proc.kill()  # its in-flight messages go back once its alive key lapses
             managed.proc.wait()
         del self.managed[managed.processor_id]
         Worker.objects.filter(processor_id=managed.processor_id, agent=self.agent).update(status="stopped", pid=None)

@@ -174,21 +174,12 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_IGNORE_RESULT = True
-# The message path's guarantees (DESIGN §4): ack only after the children are published; a worker that dies
-# mid-message leaves it unacked, and the broker hands it out again after the visibility timeout. A short timeout is
-# safe because workers renew the lease of messages they still hold (flows/runtime/housekeeping.py), and the restore
-# sweep runs every few seconds, so a SIGKILLed worker's messages run again within ~25 s.
-CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("ELASTICCODE_VISIBILITY_TIMEOUT", 20),
-    "unacked_restore_interval": 5,
-    "unacked_restore_throttle": 1,
-}
-CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("ELASTICCODE_PREFETCH", 8)
-CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Processor workers run ElasticCode's own consumer (flows/runtime/consumer.py), not a Celery worker; messages keep
+# Celery's format. A worker takes at most concurrency * ELASTICCODE_PREFETCH messages ahead; each taken message sits
+# in the worker's in-flight list until the completion script acknowledges it, and a worker whose alive key lapses
+# (10 s) has its in-flight messages put back by any housekeeper, so a SIGKILLed worker's messages run again in ~12 s.
+ELASTICCODE_PREFETCH = env_int("ELASTICCODE_PREFETCH", 8)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Lineage (Call rows) from worker buffers; off only to measure what it costs.
 ELASTICCODE_LINEAGE = env_bool("ELASTICCODE_LINEAGE", True)
 

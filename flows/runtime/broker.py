@@ -123,7 +123,10 @@ def publish(messages: Iterable[tuple[str, Envelope]]) -> None:
 
 def decode(raw: bytes) -> dict[str, Any]:
     """A kombu Redis list entry → {"envelope": ..., "headers": ...} (for peeking at a queue)."""
-    message = json.loads(raw)
+    return decode_message(json.loads(raw))
+
+
+def decode_message(message: dict[str, Any]) -> dict[str, Any]:
     body = message.get("body", "")
     if message.get("properties", {}).get("body_encoding") == "base64":
         body = base64.b64decode(body)

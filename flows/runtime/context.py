@@ -1,7 +1,7 @@
-"""What a processor worker process serves: set once at start by `manage.py worker`, read by the socket task.
+"""What a processor worker process serves: set once at start by `manage.py worker`, read by the handler.
 
-Each worker thread (Celery's thread pool: user code already runs in the executor subprocess, so the worker needs
-no process pool of its own) owns one warm executor; they are all closed when the worker stops.
+Each of the consumer's runner threads (user code already runs in the executor subprocess, so the worker needs no
+process pool of its own) owns one warm executor; they are all closed when the worker stops.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ class WorkerContext:
     commit: str = ""
     lineage: bool = True
     topology: TopologyCache = field(default_factory=TopologyCache)
-    in_flight: set[str] = field(default_factory=set)
     _local: threading.local = field(default_factory=threading.local)
     _executors: list[Executor] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -1,7 +1,8 @@
-"""Background chores of a worker (and the agent): lineage to PostgreSQL, due retries back to their queues, and
-lease renewal of messages still being worked on.
+"""Background chores of a worker (and the agent): lineage to PostgreSQL, due retries back to their queues, the
+messages of dead consumers back to their queues.
 
-Each chore is safe to run from several processes at once: lineage and retries are taken under a short Redis lock.
+Each chore is safe to run from several processes at once: lineage and retries are taken under a short Redis lock,
+restoring a dead consumer is one atomic script.
 """
 
 from __future__ import annotations
@@ -12,22 +13,32 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, connection, transaction
+from psycopg2.extras import execute_values
 
 from flows.models import Call, Flow, Socket
 from flows.runtime import broker, keys
+from flows.runtime.delivery import restore_dead
 
 log = logging.getLogger(__name__)
 LINEAGE_BATCH = 2000
-# kombu's Redis transport keeps unacked deliveries in this sorted set, scored by delivery time; a score older than
-# the visibility timeout is redelivered. Renewing the score of a message still running keeps a long call from being
-# handed out twice, which is what lets the visibility timeout be short enough to recover a killed worker in 30 s.
-UNACKED_INDEX = "unacked_index"
+# A consumer refreshes its alive key (TTL keys.ALIVE_TTL) this often; dead consumers are looked for as often, so a
+# killed worker's messages are back in their queues within ALIVE_TTL + BEAT_EVERY seconds.
+BEAT_EVERY = 2.0
 
+_TRIM_IF_LOCKED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('LTRIM', KEYS[2], ARGV[2], -1)
+return 1
+"""
+# Epoch seconds and uuid strings as they come from the records; PostgreSQL converts them.
+_ROW = (
+    "(%s::uuid, %s::uuid, %s::uuid, %s::uuid, %s::uuid, %s, %s, to_timestamp(%s), to_timestamp(%s), to_timestamp(%s),"
+    " %s, %s, %s, %s, %s, %s, %s)"
+)
 _CALL_FIELDS = [
     "trace_id",
     "parent_id",
@@ -48,11 +59,8 @@ _CALL_FIELDS = [
 ]
 
 
-def _when(epoch: Any) -> datetime | None:
-    return datetime.fromtimestamp(float(epoch), tz=UTC) if epoch else None
-
-
-def _calls(records: Iterable[dict[str, Any]]) -> list[Call]:
+def _rows(records: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Lineage records → rows in the column order of _UPSERT; a deleted flow or socket becomes NULL."""
     latest: dict[str, dict[str, Any]] = {}
     for record in records:
         latest[record["id"]] = record  # later records of a call (a retry that then succeeded) win
@@ -61,36 +69,52 @@ def _calls(records: Iterable[dict[str, Any]]) -> list[Call]:
     live_sockets = {str(pk) for pk in Socket.objects.filter(pk__in=socket_ids).values_list("pk", flat=True)}
     live_flows = {str(pk) for pk in Flow.objects.filter(pk__in=flow_ids).values_list("pk", flat=True)}
     return [
-        Call(
-            id=uuid.UUID(r["id"]),
-            trace_id=uuid.UUID(r["trace_id"]),
-            parent_id=uuid.UUID(r["parent_id"]) if r.get("parent_id") else None,
-            flow_id=r["flow_id"] if r.get("flow_id") in live_flows else None,
-            socket_id=r["socket_id"] if r.get("socket_id") in live_sockets else None,
-            socket_name=r.get("socket_name") or "",
-            status=r["status"],
-            received_at=_when(r.get("received_at")),
-            started_at=_when(r.get("started_at")),
-            finished_at=_when(r.get("finished_at")),
-            duration_ms=r.get("duration_ms"),
-            error=r.get("error") or "",
-            traceback=r.get("traceback") or "",
-            stdout=r.get("stdout") or "",
-            stderr=r.get("stderr") or "",
-            worker=r.get("worker") or "",
-            attempt=int(r.get("attempt") or 1),
+        (
+            r["id"],
+            r["trace_id"],
+            r.get("parent_id") or None,
+            r["flow_id"] if r.get("flow_id") in live_flows else None,
+            r["socket_id"] if r.get("socket_id") in live_sockets else None,
+            r.get("socket_name") or "",
+            r["status"],
+            r.get("received_at") or None,
+            r.get("started_at") or None,
+            r.get("finished_at") or None,
+            r.get("duration_ms"),
+            r.get("error") or "",
+            r.get("traceback") or "",
+            r.get("stdout") or "",
+            r.get("stderr") or "",
+            r.get("worker") or "",
+            int(r.get("attempt") or 1),
         )
         for r in latest.values()
     ]
 
 
-def _locked(name: str, seconds: int, fn: Callable[[], int]) -> int:
+def _upsert(rows: list[tuple[Any, ...]]) -> None:
+    """One multi-row INSERT … ON CONFLICT per page, built by psycopg2 from plain tuples: the ORM's bulk_create
+    spent more CPU building model instances than PostgreSQL spent storing them, on the worker's own GIL."""
+    table = connection.ops.quote_name(Call._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(c) for c in ["id", *_CALL_FIELDS])
+    updates = ", ".join(
+        f"{connection.ops.quote_name(c)} = EXCLUDED.{connection.ops.quote_name(c)}" for c in _CALL_FIELDS
+    )
+    sql = f"INSERT INTO {table} ({columns}) VALUES %s ON CONFLICT (id) DO UPDATE SET {updates}"
+    with transaction.atomic(), connection.cursor() as cursor:
+        execute_values(cursor.cursor, sql, rows, template=_ROW, page_size=1000)
+
+
+def _locked(name: str, seconds: int, fn: Callable[[str], int]) -> int:
+    """Run fn(token) if the lock is free. Short locks, so a process killed while holding one (SIGKILL, a node
+    lost) blocks the chore for seconds, not minutes; fn uses the token to check it still holds the lock before
+    anything that must not happen twice."""
     client = broker.client()
     token = uuid.uuid4().hex
     if not client.set(name, token, nx=True, ex=seconds):
         return 0
     try:
-        return fn()
+        return fn(token)
     finally:
         # Release only our own lock (it may have expired and been taken by someone else meanwhile).
         client.eval(
@@ -101,24 +125,28 @@ def _locked(name: str, seconds: int, fn: Callable[[], int]) -> int:
 def flush_lineage(batch: int = LINEAGE_BATCH) -> int:
     """Move up to `batch` lineage records from Redis into Call rows; they leave Redis only once written."""
 
-    def flush() -> int:
+    lock = f"{keys.LINEAGE}:lock"
+
+    def flush(token: str) -> int:
         client = broker.client()
         raw = client.lrange(keys.LINEAGE, 0, batch - 1)
         if not raw:
             return 0
-        calls = _calls(json.loads(item) for item in raw)
-        Call.objects.bulk_create(calls, update_conflicts=True, unique_fields=["id"], update_fields=_CALL_FIELDS)
-        client.ltrim(keys.LINEAGE, len(raw), -1)
+        _upsert(_rows(json.loads(item) for item in raw))
+        # Trimmed only while the lock is still ours: if a slow write outlived it, another flusher has read (and
+        # will trim) the same records, and trimming them twice would drop records nobody wrote. Writing twice is
+        # harmless (an upsert).
+        client.eval(_TRIM_IF_LOCKED, 2, lock, keys.LINEAGE, token, len(raw))
         return len(raw)
 
-    return _locked(f"{keys.LINEAGE}:lock", 60, flush)
+    return _locked(lock, 15, flush)
 
 
 def release_due_retries(limit: int = 500) -> int:
     """Publish retries whose backoff has passed. Published before removal: a crash in between republishes an id
     the receiving socket may already have completed, which it then drops."""
 
-    def release() -> int:
+    def release(_token: str) -> int:
         client = broker.client()
         due = client.zrangebyscore(keys.DELAYED, "-inf", time.time(), start=0, num=limit)
         if not due:
@@ -128,25 +156,20 @@ def release_due_retries(limit: int = 500) -> int:
         client.zrem(keys.DELAYED, *due)
         return len(due)
 
-    return _locked(f"{keys.DELAYED}:lock", 30, release)
-
-
-def renew_leases(tags: Iterable[str]) -> None:
-    tags = list(tags)
-    if tags:
-        now = time.time()
-        broker.client().zadd(UNACKED_INDEX, {tag: now for tag in tags}, xx=True)
+    return _locked(f"{keys.DELAYED}:lock", 10, release)
 
 
 class Housekeeper(threading.Thread):
     """Runs the chores every `interval` seconds until stopped; a failing chore is logged and tried again."""
 
-    def __init__(self, *, in_flight: set[str] | None = None, interval: float = 0.5) -> None:
+    def __init__(self, *, interval: float = 0.5, lineage: bool = True) -> None:
         super().__init__(name="ec-housekeeping", daemon=True)
-        self.in_flight = in_flight
         self.interval = interval
+        # Workers leave lineage to the node's agent (and `manage.py housekeeping`): writing Call rows would take
+        # the worker's GIL away from the message path.
+        self.lineage = lineage
         self.stopping = threading.Event()
-        self._last_lease = 0.0
+        self._last_restore = 0.0
 
     def run(self) -> None:
         while not self.stopping.wait(self.interval):
@@ -154,12 +177,14 @@ class Housekeeper(threading.Thread):
 
     def tick(self) -> None:
         try:
+            if time.monotonic() - self._last_restore >= BEAT_EVERY:
+                restore_dead()
+                self._last_restore = time.monotonic()
             release_due_retries()
-            if self.in_flight is not None and time.monotonic() - self._last_lease > 5:
-                renew_leases(set(self.in_flight))
-                self._last_lease = time.monotonic()
         except redis.RedisError as exc:
             log.warning("housekeeping: redis unavailable (%s)", exc)
+        if not self.lineage:
+            return
         try:
             while flush_lineage() >= LINEAGE_BATCH:
                 pass
@@ -170,5 +195,8 @@ class Housekeeper(threading.Thread):
         except redis.RedisError as exc:
             log.warning("lineage: redis unavailable (%s)", exc)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the chore in progress, so that no lock is left held by a process about to exit."""
         self.stopping.set()
+        if self.is_alive() and self is not threading.current_thread():
+            self.join(timeout)

@@ -14,17 +14,22 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.runtime import broker, keys
 from flows.runtime.broker import client, patient
 from flows.runtime.envelope import Envelope
 
+if TYPE_CHECKING:
+    from flows.runtime.delivery import Delivery
+
 _COMPLETE = """
--- KEYS: done, open, results, error, notify, lineage, dead letters, then one queue key per child
+-- KEYS: done, open, results, error, notify, lineage, dead letters, in-flight list, then one queue key per child
 -- ARGV: message id, ttl, result ('' when not a sink), error ('' when none), lineage record ('' when off),
---       tracked ('1'/'0'), dead letter ('' when none), then per child: its queue entry and its id
-local children = #KEYS - 7
+--       tracked ('1'/'0'), dead letter ('' when none), the taken entry to acknowledge ('' when none),
+--       then per child: its queue entry and its id
+local children = #KEYS - 8
+if ARGV[8] ~= '' then redis.call('LREM', KEYS[8], 1, ARGV[8]) end
 if ARGV[5] ~= '' then redis.call('RPUSH', KEYS[6], ARGV[5]) end
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
   -- Already complete (a redelivery): its children went out with the first completion.
@@ -32,8 +37,8 @@ if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
   return 0
 end
 for i = 1, children do
-  if ARGV[6] == '1' then redis.call('SADD', KEYS[2], ARGV[7 + 2 * i]) end
-  redis.call('LPUSH', KEYS[7 + i], ARGV[6 + 2 * i])
+  if ARGV[6] == '1' then redis.call('SADD', KEYS[2], ARGV[8 + 2 * i]) end
+  redis.call('LPUSH', KEYS[8 + i], ARGV[7 + 2 * i])
 end
 if ARGV[6] == '1' and children > 0 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
 if ARGV[7] ~= '' then redis.call('RPUSH', KEYS[7], ARGV[7]) end
@@ -57,14 +62,22 @@ return 1
 """
 
 
-def _script() -> Any:
-    global _complete
-    if _complete is None:
-        _complete = client().register_script(_COMPLETE)
-    return _complete
+_RETRY = """
+-- KEYS: delayed set, lineage, in-flight list; ARGV: retry entry, when it is due, lineage record ('' when off),
+--       the taken entry to acknowledge ('' when none)
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+if ARGV[3] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('LREM', KEYS[3], 1, ARGV[4]) end
+return 1
+"""
+_scripts: dict[str, Any] = {}
 
 
-_complete: Any = None
+def _script(source: str) -> Any:
+    script = _scripts.get(source)
+    if script is None:
+        script = _scripts[source] = client().register_script(source)
+    return script
 
 
 def is_done(message_id: str) -> bool:
@@ -92,12 +105,14 @@ def complete(
     error: dict[str, Any] | None = None,
     lineage: dict[str, Any] | None = None,
     dead_letter: tuple[str, dict[str, Any]] | None = None,
+    ack: Delivery | None = None,
 ) -> bool:
     """Complete a message in one atomic step; True the first time, False for a redelivered duplicate.
 
     The first completion queues `children` (queue id, envelope) and opens them in the trace, stores a sink's
     `result`, records a trace's `error`, and puts `dead_letter` (socket id, entry) on that socket's list. A crash
-    before this leaves nothing behind (the message is redelivered and runs again); after it, all of it is there.
+    before this leaves nothing behind (the message is redelivered and runs again); after it, all of it is there,
+    and `ack`, the delivery being completed, has left its consumer's in-flight list.
     """
     encoded = [broker.encode(queue_id, envelope) for queue_id, envelope in children]
     trace_keys = [
@@ -108,6 +123,7 @@ def complete(
         keys.trace_notify(trace_id),
         keys.LINEAGE,
         keys.dead_letters(dead_letter[0] if dead_letter else "none"),
+        ack.inflight if ack else keys.NOTHING,
         *(name for name, _ in encoded),
     ]
     argv: list[Any] = [
@@ -118,10 +134,18 @@ def complete(
         json.dumps(lineage) if lineage is not None else "",
         "1" if tracked else "0",
         json.dumps(dead_letter[1]) if dead_letter else "",
+        ack.raw if ack else "",
     ]
     for (_, entry), (_, envelope) in zip(encoded, children, strict=True):
         argv += [entry, envelope["id"]]
-    return bool(patient(lambda: _script()(keys=trace_keys, args=argv)))
+    return bool(patient(lambda: _script(_COMPLETE)(keys=trace_keys, args=argv)))
+
+
+def retry(entry: str, due: float, *, lineage: dict[str, Any] | None = None, ack: Delivery | None = None) -> None:
+    """Schedule a retry (an entry of keys.DELAYED), record its lineage and acknowledge the delivery, atomically."""
+    retry_keys = [keys.DELAYED, keys.LINEAGE, ack.inflight if ack else keys.NOTHING]
+    argv = [entry, due, json.dumps(lineage) if lineage is not None else "", ack.raw if ack else ""]
+    patient(lambda: _script(_RETRY)(keys=retry_keys, args=argv))
 
 
 def record(lineage: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Runtime tests run the real thing: a `manage.py agent` subprocess on the test database starts real Celery
+"""Runtime tests run the real thing: a `manage.py agent` subprocess on the test database starts real processor
 workers that run code from git repositories made in a temp dir, through the real Redis."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The demo flow end to end: real agent, real Celery workers, real git repository, through the REST API."""
+"""The demo flow end to end: real agent, real processor workers, real git repository, through the REST API."""
 
 from __future__ import annotations
 

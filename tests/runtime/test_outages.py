@@ -66,9 +66,14 @@ def test_redis_restart_mid_flow_loses_nothing(runtime: Runtime, alice: Any, sink
         stack.children.clear()
         time.sleep(3)
         stack.start_redis(port)  # same data dir: the append-only file brings every queued message back
-        runtime.wait_for(
-            lambda: sum(own.exists(keys.done(i)) for i in sink_ids) == MESSAGES, 180, "every message at the sink"
-        )
+
+        def all_at_sink() -> bool:
+            try:
+                return sum(own.exists(keys.done(i)) for i in sink_ids) == MESSAGES
+            except (redislib.ConnectionError, redislib.exceptions.BusyLoadingError):
+                return False  # still loading its append-only file
+
+        runtime.wait_for(all_at_sink, 180, "every message at the sink")
         runtime.wait_for(
             lambda: Call.objects.filter(socket=s2, status="succeeded").count() >= MESSAGES, 60, "lineage of every call"
         )

@@ -1,4 +1,4 @@
-"""`manage.py worker PROCESSOR_ID`: the Celery worker of one processor. Started by the agent, not by hand."""
+"""`manage.py worker PROCESSOR_ID`: the worker process of one processor. Started by the agent, not by hand."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from flows.runtime.executor import Limits
 
 
 class Command(BaseCommand):
-    help = "Run the Celery worker of one processor (the agent starts these)."
+    help = "Run the worker of one processor (the agent starts these)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("processor_id")
@@ -23,6 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--workdir", required=True, type=Path)
         parser.add_argument("--node", required=True)
         parser.add_argument("--name", required=True, help="The Worker row's name.")
+        parser.add_argument("--paused", action="store_true", help="Start without taking messages (SIGUSR2 resumes).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -40,9 +41,12 @@ class Command(BaseCommand):
             commit=processor.commit,
             lineage=settings.ELASTICCODE_LINEAGE,
         )
-        worker.run(
+        code = worker.run(
             context=context,
             queue_ids=queue_ids,
             concurrency=processor.concurrency,
             node=options["node"],
+            paused=options["paused"],
         )
+        if code:
+            raise SystemExit(code)

@@ -1,24 +1,24 @@
-"""The socket task: run one message through the processor's function and route what comes out (DESIGN §4).
+"""Run one taken message through the processor's function and route what comes out (DESIGN §4).
 
-Order matters for the guarantees: the function runs, the children are opened and published, then one Lua script
-marks the message complete (sink result, lineage, dead letter, trace bookkeeping), and only then does Celery ack
-(acks_late). A crash anywhere before the ack redelivers the message; the deterministic child ids and the completion
-mark make that harmless downstream. Nothing here writes to PostgreSQL.
+Order matters for the guarantees: the function runs, then one Lua script publishes the children, marks the message
+complete (sink result, lineage, dead letter, trace bookkeeping) and acknowledges it (removes it from the consumer's
+in-flight list). A crash anywhere before that leaves the message in flight, and it runs again once its consumer is
+known to be gone; the deterministic child ids and the completion mark make that harmless downstream. Nothing here
+writes to PostgreSQL.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
 
-from celery import Task
-from celery.exceptions import Reject
-
-from backend.celery import app
-from flows.runtime import broker, keys, traces
-from flows.runtime.context import WorkerContext, current
-from flows.runtime.envelope import TASK_NAME, Envelope, child
+from flows.runtime import delivery as deliveries
+from flows.runtime import traces
+from flows.runtime.context import WorkerContext
+from flows.runtime.delivery import Delivery
+from flows.runtime.envelope import Envelope, child
 from flows.runtime.executor import Outcome
 from flows.runtime.topology import SocketInfo
 
@@ -26,62 +26,45 @@ log = logging.getLogger(__name__)
 RETRY_BACKOFF_MAX = 30.0
 
 
+class Requeued(Exception):
+    """The message went back to its queue (it is not for this worker)."""
+
+
 def backoff(attempt: int) -> float:
     """Seconds before attempt `attempt + 1`: 1, 2, 4 … capped."""
     return min(2.0 ** (attempt - 1), RETRY_BACKOFF_MAX)
 
 
-@app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def socket_task(self: Task, envelope: Envelope) -> None:
-    context = current()
-    if context is None:
-        # Not an ElasticCode processor worker (a misconfigured consumer): never drop the message.
-        time.sleep(1)
-        raise Reject("no processor context in this worker", requeue=True)
-    tag = str((self.request.delivery_info or {}).get("delivery_tag") or "") or None
-    if tag:
-        context.in_flight.add(tag)
-    try:
-        handle(context, envelope, redelivered=bool((self.request.delivery_info or {}).get("redelivered")))
-    except Reject:
-        raise
-    except Exception:
-        # Infrastructure trouble (broker or database gone for longer than we wait): put the message back.
-        log.exception(
-            "message %s of socket %s put back after an internal error", envelope.get("id"), envelope.get("socket_id")
-        )
-        time.sleep(1)
-        raise Reject("internal error; message requeued", requeue=True) from None
-    finally:
-        if tag:
-            context.in_flight.discard(tag)
-
-
-def handle(context: WorkerContext, envelope: Envelope, *, redelivered: bool = False) -> None:
+def handle(context: WorkerContext, delivery: Delivery) -> None:
+    envelope = delivery.envelope
     info = context.topology.socket(envelope["flow_id"], envelope["socket_id"])
     if info is None:
-        _dead_letter_unknown(envelope)
+        _dead_letter_unknown(envelope, delivery)
         return
     if info.processor_id != context.processor_id:
         # A queue shared with a socket of another processor: leave the message for that processor's worker.
+        deliveries.requeue(delivery, front=False)
         time.sleep(0.05)
-        raise Reject("message for another processor", requeue=True)
+        raise Requeued(f"message {envelope['id']} is for processor {info.processor_id}")
     # Completion is atomic with publishing the children, so only a redelivered message can be one that already
     # completed; checking first saves running the function again.
-    if redelivered and traces.is_done(envelope["id"]):
-        traces.complete(message_id=envelope["id"], trace_id=envelope["trace_id"], tracked=envelope["tracked"])
+    if delivery.redelivered and traces.is_done(envelope["id"]):
+        traces.complete(
+            message_id=envelope["id"], trace_id=envelope["trace_id"], tracked=envelope["tracked"], ack=delivery
+        )
         return
     started = time.time()
     outcome = context.executor().call(
         info.function, envelope["payload"], envelope.get("args") or [], timeout=float(info.time_limit)
     )
     if outcome.ok:
-        _succeeded(context, info, envelope, outcome, started)
+        _succeeded(context, info, delivery, outcome, started)
     else:
-        _failed(context, info, envelope, outcome, started)
+        _failed(context, info, delivery, outcome, started)
 
 
-def _succeeded(context: WorkerContext, info: SocketInfo, envelope: Envelope, outcome: Outcome, started: float) -> None:
+def _succeeded(context: WorkerContext, info: SocketInfo, delivery: Delivery, outcome: Outcome, started: float) -> None:
+    envelope = delivery.envelope
     by_name = {route.name: route for route in info.results}
     unknown = sorted(set(outcome.named) - set(by_name))
     if unknown:
@@ -97,7 +80,7 @@ def _succeeded(context: WorkerContext, info: SocketInfo, envelope: Envelope, out
             stderr=outcome.stderr,
             duration_ms=outcome.duration_ms,
         )
-        _failed(context, info, envelope, outcome, started)
+        _failed(context, info, delivery, outcome, started)
         return
     children: list[tuple[str, Envelope]] = []
     for route in info.results:
@@ -115,7 +98,7 @@ def _succeeded(context: WorkerContext, info: SocketInfo, envelope: Envelope, out
     _finish(
         context,
         info,
-        envelope,
+        delivery,
         outcome,
         started,
         children,
@@ -124,16 +107,17 @@ def _succeeded(context: WorkerContext, info: SocketInfo, envelope: Envelope, out
     )
 
 
-def _failed(context: WorkerContext, info: SocketInfo, envelope: Envelope, outcome: Outcome, started: float) -> None:
+def _failed(context: WorkerContext, info: SocketInfo, delivery: Delivery, outcome: Outcome, started: float) -> None:
+    envelope = delivery.envelope
     attempt = int(envelope.get("attempt") or 1)
     if outcome.kind != "invalid_result" and attempt <= info.retries:
         retry = Envelope(**{**envelope, "attempt": attempt + 1})  # type: ignore[typeddict-item]
-        delay = backoff(attempt)
-        broker.patient(
-            lambda: broker.client().zadd(keys.DELAYED, {broker_entry(info.queue_id, retry): time.time() + delay})
+        traces.retry(
+            retry_entry(info.queue_id, retry),
+            time.time() + backoff(attempt),
+            lineage=_lineage(context, info, envelope, outcome, started, status="retrying") if context.lineage else None,
+            ack=delivery,
         )
-        if context.lineage:
-            traces.record(_lineage(context, info, envelope, outcome, started, status="retrying"))
         return
     failure = {
         "socket": info.name,
@@ -159,16 +143,16 @@ def _failed(context: WorkerContext, info: SocketInfo, envelope: Envelope, outcom
             )
             for route in info.errors
         ]
-        _finish(context, info, envelope, outcome, started, children, status="failed")
+        _finish(context, info, delivery, outcome, started, children, status="failed")
         return
     dead = {**failure, "envelope": envelope, "failed_at": time.time()}
-    _finish(context, info, envelope, outcome, started, [], status="dead", error=failure, dead_letter=(info.id, dead))
+    _finish(context, info, delivery, outcome, started, [], status="dead", error=failure, dead_letter=(info.id, dead))
 
 
 def _finish(
     context: WorkerContext,
     info: SocketInfo,
-    envelope: Envelope,
+    delivery: Delivery,
     outcome: Outcome,
     started: float,
     children: list[tuple[str, Envelope]],
@@ -178,8 +162,8 @@ def _finish(
     error: dict[str, Any] | None = None,
     dead_letter: tuple[str, dict[str, Any]] | None = None,
 ) -> None:
+    envelope = delivery.envelope
     lineage = _lineage(context, info, envelope, outcome, started, status=status) if context.lineage else None
-
     traces.complete(
         message_id=envelope["id"],
         trace_id=envelope["trace_id"],
@@ -189,13 +173,14 @@ def _finish(
         error=error,
         lineage=lineage,
         dead_letter=dead_letter,
+        ack=delivery,
     )
 
 
 def _lineage(
     context: WorkerContext, info: SocketInfo, envelope: Envelope, outcome: Outcome, started: float, *, status: str
 ) -> dict[str, Any]:
-    return {
+    record = {
         "id": envelope["id"],
         "trace_id": envelope["trace_id"],
         "parent_id": envelope["parent_id"],
@@ -207,22 +192,22 @@ def _lineage(
         "started_at": started,
         "finished_at": time.time(),
         "duration_ms": outcome.duration_ms,
-        "error": outcome.error,
-        "traceback": outcome.traceback,
-        "stdout": outcome.stdout,
-        "stderr": outcome.stderr,
         "worker": context.name,
         "attempt": int(envelope.get("attempt") or 1),
     }
+    # Text fields only when there is something in them: most calls print nothing and succeed.
+    for name in ("error", "traceback", "stdout", "stderr"):
+        if value := getattr(outcome, name):
+            record[name] = value
+    return record
 
 
-def broker_entry(queue_id: str, envelope: Envelope) -> str:
-    import json
-
+def retry_entry(queue_id: str, envelope: Envelope) -> str:
+    """A member of keys.DELAYED; canonical JSON, so scheduling the same retry twice keeps one entry."""
     return json.dumps({"queue_id": queue_id, "envelope": envelope}, sort_keys=True)
 
 
-def _dead_letter_unknown(envelope: Envelope) -> None:
+def _dead_letter_unknown(envelope: Envelope, delivery: Delivery) -> None:
     error = {
         "socket": "",
         "socket_id": envelope["socket_id"],
@@ -238,4 +223,5 @@ def _dead_letter_unknown(envelope: Envelope) -> None:
         tracked=envelope["tracked"],
         error=error,
         dead_letter=(envelope["socket_id"], {**error, "envelope": envelope, "failed_at": time.time()}),
+        ack=delivery,
     )
