@@ -21,7 +21,11 @@ class Call(models.Model):
     trace_id = models.UUIDField(db_index=True)
     parent_id = models.UUIDField(null=True, blank=True, db_index=True)
     flow = models.ForeignKey("flows.Flow", null=True, on_delete=models.SET_NULL, related_name="calls")
-    socket = models.ForeignKey("flows.Socket", null=True, on_delete=models.SET_NULL, related_name="calls")
+    # No index of its own: call_socket_recent (socket, -started_at) serves every lookup by socket, and each index
+    # is paid for on every lineage write.
+    socket = models.ForeignKey(
+        "flows.Socket", null=True, on_delete=models.SET_NULL, related_name="calls", db_index=False
+    )
     socket_name = models.CharField(max_length=200, blank=True, default="")
     status = models.CharField(max_length=16, choices=CallStatus.choices, default=CallStatus.RECEIVED)
     received_at = models.DateTimeField(null=True, blank=True)
