@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 TASK_NAME = "ec.socket"
 
@@ -26,6 +26,8 @@ class Envelope(TypedDict):
     # True when somebody waits for the trace's results (ingest ?wait, the SDK): only then is the set of open
     # messages of the trace kept, so fire-and-forget flows pay nothing for it.
     tracked: bool
+    # Set by a plug with an `argument`: the payload goes to the function as that keyword, not as the first argument.
+    argument: NotRequired[str]
 
 
 def new_envelope(
@@ -51,8 +53,10 @@ def child_id(parent_id: str, plug_id: str, index: int = 0) -> str:
     return str(uuid.uuid5(uuid.UUID(parent_id), f"{plug_id}:{index}"))
 
 
-def child(parent: Envelope, *, plug_id: str, index: int, flow_id: str, socket_id: str, payload: Any) -> Envelope:
-    return Envelope(
+def child(
+    parent: Envelope, *, plug_id: str, index: int, flow_id: str, socket_id: str, payload: Any, argument: str = ""
+) -> Envelope:
+    envelope = Envelope(
         id=child_id(parent["id"], plug_id, index),
         trace_id=parent["trace_id"],
         parent_id=parent["id"],
@@ -64,3 +68,6 @@ def child(parent: Envelope, *, plug_id: str, index: int, flow_id: str, socket_id
         sent_at=time.time(),
         tracked=parent["tracked"],
     )
+    if argument:
+        envelope["argument"] = argument
+    return envelope

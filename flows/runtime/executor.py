@@ -402,8 +402,11 @@ class Executor:
 
     # -- API ---------------------------------------------------------------------------------------------------
 
-    def call(self, function: str, payload: Any, args: Sequence[Any] = (), *, timeout: float) -> Outcome:
-        """Run function(payload, *args) in the warm process (started if needed: may raise ExecutorError)."""
+    def call(
+        self, function: str, payload: Any, args: Sequence[Any] = (), *, timeout: float, argument: str = ""
+    ) -> Outcome:
+        """Run function(payload, *args), or function(*args, <argument>=payload), in the warm process (started if
+        needed: may raise ExecutorError)."""
         try:
             data = _encode(payload).encode()
             extra = _encode(list(args)).encode()
@@ -424,7 +427,12 @@ class Executor:
                 error_type="PayloadTooLarge",
             )
         # Assembled by hand so the payload is encoded once, and measured exactly, on the hot path.
-        body = b'{"op":"call","function":%s,"args":%s,"payload":%s}' % (_encode(function).encode(), extra, data)
+        body = b'{"op":"call","function":%s,"args":%s,"payload":%s%s}' % (
+            _encode(function).encode(),
+            extra,
+            data,
+            b',"argument":%s' % _encode(argument).encode() if argument else b"",
+        )
         reply = self._exchange(body, function, timeout)
         if isinstance(reply, Outcome):
             return reply

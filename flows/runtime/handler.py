@@ -55,7 +55,11 @@ def handle(context: WorkerContext, delivery: Delivery) -> None:
         return
     started = time.time()
     outcome = context.executor().call(
-        info.function, envelope["payload"], envelope.get("args") or [], timeout=float(info.time_limit)
+        info.function,
+        envelope["payload"],
+        envelope.get("args") or [],
+        timeout=float(info.time_limit),
+        argument=envelope.get("argument") or "",
     )
     if outcome.ok:
         _succeeded(context, info, delivery, outcome, started)
@@ -93,6 +97,7 @@ def _succeeded(context: WorkerContext, info: SocketInfo, delivery: Delivery, out
                 flow_id=info.flow_id,
                 socket_id=route.target_socket_id,
                 payload=value,
+                argument=route.argument,
             )
             children.append((route.target_queue_id, env))
     _finish(
@@ -139,6 +144,7 @@ def _failed(context: WorkerContext, info: SocketInfo, delivery: Delivery, outcom
                     flow_id=info.flow_id,
                     socket_id=route.target_socket_id,
                     payload={**failure, "payload": envelope["payload"]},
+                    argument=route.argument,
                 ),
             )
             for route in info.errors

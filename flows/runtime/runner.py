@@ -18,8 +18,9 @@ First frame, child to host:
     (after a load failure the process exits)
 
 Requests and replies:
-    {"op": "call", "function": "f", "payload": <json>, "args": [<json>, ...]}
-        calls f(payload, *args[, plugs={}]) and consumes a returned generator;
+    {"op": "call", "function": "f", "payload": <json>, "args": [<json>, ...][, "argument": "name"]}
+        calls f(payload, *args[, plugs={}]), or with "argument" f(*args, name=payload[, plugs={}]) (a plug that
+        feeds a named argument), and consumes a returned generator;
         -> {"ok": true, "values": [...], "named": {plug: value}, "stdout", "stderr", "duration_ms"[, "recycle": true]}
         -> {"ok": false, "kind": "error" | "invalid_result", "error", "error_type", "traceback", "stdout", "stderr",
             "duration_ms"}
@@ -213,13 +214,16 @@ class Runner:
             ).encode()
         fn, accepts_plugs = found
         plugs: dict[str, Any] = {}
-        kwargs = {"plugs": plugs} if accepts_plugs else {}
+        kwargs: dict[str, Any] = {"plugs": plugs} if accepts_plugs else {}
         args = request.get("args") or ()
+        argument = request.get("argument")
+        if argument:
+            kwargs[argument] = request.get("payload")
         self.capture.reset()
         self._limit_cpu()
         started = time.perf_counter()
         try:
-            value = fn(request.get("payload"), *args, **kwargs)
+            value = fn(*args, **kwargs) if argument else fn(request.get("payload"), *args, **kwargs)
             values = list(value) if inspect.isgenerator(value) else [value]
         except BaseException as exc:  # SystemExit and KeyboardInterrupt from user code are its errors, not ours
             duration = (time.perf_counter() - started) * 1000

@@ -25,6 +25,7 @@ class Route:
     name: str
     target_socket_id: str
     target_queue_id: str
+    argument: str = ""  # the target function's parameter that receives the value ("" = the first)
 
 
 @dataclass(frozen=True)
@@ -65,10 +66,12 @@ def load(flow_id: str) -> Topology:
     )
     queue_of = {str(r[0]): str(r[4]) for r in rows}
     routes: dict[tuple[str, str], list[Route]] = {}
-    for plug_id, name, source, target, kind in Plug.objects.filter(flow_id=flow_id).values_list(
-        "id", "name", "source_id", "target_id", "kind"
+    for plug_id, name, source, target, kind, argument in Plug.objects.filter(flow_id=flow_id).values_list(
+        "id", "name", "source_id", "target_id", "kind", "argument"
     ):
-        routes.setdefault((str(source), kind), []).append(Route(str(plug_id), name, str(target), queue_of[str(target)]))
+        routes.setdefault((str(source), kind), []).append(
+            Route(str(plug_id), name, str(target), queue_of[str(target)], argument)
+        )
     topology = Topology(version=version)
     for socket_id, name, function, processor_id, queue_id in rows:
         retries, time_limit = processors[str(processor_id)]

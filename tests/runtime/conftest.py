@@ -53,6 +53,13 @@ def env_leak(_):
 
 def boom(n):
     raise RuntimeError(f"boom {n}")
+
+def fan(n, plugs):
+    plugs["double"] = 2 * n
+    return n
+
+def scaled(factor=3, value=0):
+    return factor * value
 """
 
 

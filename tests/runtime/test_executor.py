@@ -226,6 +226,15 @@ def test_it_passes_args_after_the_payload(make: Callable[..., Executor]) -> None
     assert executor.call("add", 1, [10], timeout=10).values == [11]
 
 
+def test_a_named_argument_takes_the_payload_and_args_fill_the_positions(make: Callable[..., Executor]) -> None:
+    executor = make()
+    assert executor.call("add", 100, [1, 10], timeout=10, argument="b").values == [111]
+    missing = executor.call("add", 5, [], timeout=10, argument="payload")
+    assert not missing.ok and "missing 1 required positional argument: 'a'" in missing.error
+    outcome = executor.call("add", 5, [], timeout=10, argument="nope")
+    assert not outcome.ok and "unexpected keyword argument 'nope'" in outcome.error
+
+
 def test_it_consumes_a_generator_into_one_result_per_value(make: Callable[..., Executor]) -> None:
     executor = make()
     assert executor.call("count", 3, timeout=10).values == [0, 1, 2]

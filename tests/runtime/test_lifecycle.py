@@ -103,6 +103,22 @@ def child_of(message_id: str, flow: Flow) -> str:
     return child_id(message_id, str(plug.pk), 0)
 
 
+def test_named_plugs_and_a_plug_into_a_named_argument(runtime: Runtime, alice: Any, sink_repo: str) -> None:
+    flow = make_flow(alice, "fan")
+    proc = ProcessorFactory(flow=flow, name="fan", git_url=sink_repo, ref="main", module="ecsink", retries=0)
+    fan = SocketFactory(processor=proc, name="fan", function="fan")
+    double = SocketFactory(processor=proc, name="double", function="relay")
+    same = SocketFactory(processor=proc, name="same", function="scaled")
+    PlugFactory(source=fan, target=double, name="double")  # takes plugs["double"]
+    PlugFactory(source=fan, target=same, name="same", argument="value")  # the return value, as scaled(value=…)
+    start(proc)
+    runtime.start_agent()
+    runtime.wait_status(proc, "running")
+    response = send(alice, flow, "fan", 5, wait=30)
+    assert response.status_code == 200, response.content
+    assert sorted(response.json()["results"]) == [10, 15]  # 2 * 5 along "double", scaled(value=5) along "same"
+
+
 def test_dead_letters_and_replay(runtime: Runtime, alice: Any, sink_repo: str) -> None:
     flow, p1, p2, _s1, s2 = two_step(alice, sink_repo, second="boom")
     start(p1, p2)
