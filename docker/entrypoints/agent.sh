@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# agent: one per node. Reconciles the processors placed on this node (git checkout, virtualenv, Celery worker per
+# agent: one per node. Reconciles the processors placed on this node (git checkout, virtualenv, a worker per
 # processor) and heartbeats its Node/Agent/Worker rows.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."   # the project root (/app in the image)
