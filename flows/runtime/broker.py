@@ -44,6 +44,17 @@ def client() -> redis.Redis:
     )
 
 
+_scripts: dict[str, Any] = {}
+
+
+def script(source: str) -> Any:
+    """A registered Lua script (EVALSHA, loaded again by redis-py after a broker restart), one per source."""
+    registered = _scripts.get(source)
+    if registered is None:
+        registered = _scripts[source] = client().register_script(source)
+    return registered
+
+
 def patient(fn: Callable[[], T], *, seconds: float = REDIS_OUTAGE_SECONDS) -> T:
     """Run a Redis operation, retrying through a broker restart for up to `seconds`."""
     deadline = time.monotonic() + seconds

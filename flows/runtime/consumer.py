@@ -21,7 +21,6 @@ import signal
 import threading
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import redis
 
@@ -213,11 +212,10 @@ class Consumer:
             pass
         except Exception:
             # Infrastructure trouble (broker or database gone for longer than we wait): put the message back.
-            envelope: dict[str, Any] = dict(delivery.envelope)
             log.exception(
                 "message %s of socket %s put back after an internal error",
-                envelope.get("id"),
-                envelope.get("socket_id"),
+                delivery.envelope["id"],
+                delivery.envelope["socket_id"],
             )
             try:
                 deliveries.requeue(delivery, front=True)

@@ -16,7 +16,6 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from flows.runtime import broker, keys
 from flows.runtime.envelope import Envelope
@@ -72,15 +71,6 @@ if ARGV[2] == '1' then redis.call('DEL', KEYS[1]) end
 return moved
 """
 
-_scripts: dict[str, Any] = {}
-
-
-def _script(source: str) -> Any:
-    script = _scripts.get(source)
-    if script is None:
-        script = _scripts[source] = broker.client().register_script(source)
-    return script
-
 
 @dataclass(frozen=True)
 class Delivery:
@@ -115,7 +105,7 @@ def parse(queue_id: str, inflight: str, raw: bytes) -> Delivery:
 
 def fetch(queue_id: str, inflight: str, count: int) -> list[bytes]:
     """Take up to `count` messages without waiting."""
-    return list(_script(_FETCH)(keys=[keys.queue(queue_id), inflight], args=[count]))
+    return list(broker.script(_FETCH)(keys=[keys.queue(queue_id), inflight], args=[count]))
 
 
 def wait(queue_id: str, inflight: str, timeout: int) -> bytes | None:
@@ -128,7 +118,7 @@ def requeue(delivery: Delivery, *, front: bool = True) -> bool:
     """Give a message back: to be taken next (`front`), or behind everything waiting."""
     return bool(
         broker.patient(
-            lambda: _script(_REQUEUE)(
+            lambda: broker.script(_REQUEUE)(
                 keys=[delivery.inflight, keys.queue(delivery.queue_id)], args=[delivery.raw, "1" if front else "0"]
             )
         )
@@ -136,7 +126,7 @@ def requeue(delivery: Delivery, *, front: bool = True) -> bool:
 
 
 def quarantine(queue_id: str, inflight: str, raw: bytes) -> None:
-    _script(_QUARANTINE)(keys=[inflight, keys.quarantine(queue_id)], args=[raw])
+    broker.script(_QUARANTINE)(keys=[inflight, keys.quarantine(queue_id)], args=[raw])
 
 
 def beat(consumer_id: str, queue_ids: Sequence[str]) -> None:
@@ -153,24 +143,25 @@ def restore(consumer_id: str, queue_ids: Sequence[str], *, force: bool = False) 
     restore_keys = [keys.consumer_alive(consumer_id), keys.CONSUMERS]
     for queue_id in queue_ids:
         restore_keys += [keys.inflight(consumer_id, queue_id), keys.queue(queue_id)]
-    return int(_script(_RESTORE)(keys=restore_keys, args=[consumer_id, "1" if force else "0"]))
+    return int(broker.script(_RESTORE)(keys=restore_keys, args=[consumer_id, "1" if force else "0"]))
 
 
 def restore_dead() -> int:
     """Restore the in-flight messages of every consumer whose alive key has expired; the number moved back."""
     client = broker.client()
-    registered = client.hgetall(keys.CONSUMERS)
+    registered = {
+        cid.decode() if isinstance(cid, bytes) else cid: json.loads(queues)
+        for cid, queues in client.hgetall(keys.CONSUMERS).items()
+    }
     if not registered:
         return 0
-    ids = [cid.decode() if isinstance(cid, bytes) else str(cid) for cid in registered]
     pipe = client.pipeline(transaction=False)
-    for consumer_id in ids:
+    for consumer_id in registered:
         pipe.exists(keys.consumer_alive(consumer_id))
     moved = 0
-    for consumer_id, alive in zip(ids, pipe.execute(), strict=True):
+    for (consumer_id, queue_ids), alive in zip(registered.items(), pipe.execute(), strict=True):
         if alive:
             continue
-        queue_ids = json.loads(registered[consumer_id.encode()])
         count = restore(consumer_id, queue_ids)
         if count > 0:
             log.warning("consumer %s is gone: %d of its messages went back to their queues", consumer_id, count)

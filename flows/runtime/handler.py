@@ -39,7 +39,7 @@ def handle(context: WorkerContext, delivery: Delivery) -> None:
     envelope = delivery.envelope
     info = context.topology.socket(envelope["flow_id"], envelope["socket_id"])
     if info is None:
-        _dead_letter_unknown(envelope, delivery)
+        _dead_letter_unknown(delivery)
         return
     if info.processor_id != context.processor_id:
         # A queue shared with a socket of another processor: leave the message for that processor's worker.
@@ -213,7 +213,8 @@ def retry_entry(queue_id: str, envelope: Envelope) -> str:
     return json.dumps({"queue_id": queue_id, "envelope": envelope}, sort_keys=True)
 
 
-def _dead_letter_unknown(envelope: Envelope, delivery: Delivery) -> None:
+def _dead_letter_unknown(delivery: Delivery) -> None:
+    envelope = delivery.envelope
     error = {
         "socket": "",
         "socket_id": envelope["socket_id"],

@@ -60,7 +60,7 @@ _CALL_FIELDS = [
 
 
 def _rows(records: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """Lineage records → rows in the column order of _UPSERT; a deleted flow or socket becomes NULL."""
+    """Lineage records → rows in the column order of _upsert; a deleted flow or socket becomes NULL."""
     latest: dict[str, dict[str, Any]] = {}
     for record in records:
         latest[record["id"]] = record  # later records of a call (a retry that then succeeded) win

@@ -70,14 +70,6 @@ if ARGV[3] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[3]) end
 if ARGV[4] ~= '' then redis.call('LREM', KEYS[3], 1, ARGV[4]) end
 return 1
 """
-_scripts: dict[str, Any] = {}
-
-
-def _script(source: str) -> Any:
-    script = _scripts.get(source)
-    if script is None:
-        script = _scripts[source] = client().register_script(source)
-    return script
 
 
 def is_done(message_id: str) -> bool:
@@ -138,19 +130,14 @@ def complete(
     ]
     for (_, entry), (_, envelope) in zip(encoded, children, strict=True):
         argv += [entry, envelope["id"]]
-    return bool(patient(lambda: _script(_COMPLETE)(keys=trace_keys, args=argv)))
+    return bool(patient(lambda: broker.script(_COMPLETE)(keys=trace_keys, args=argv)))
 
 
 def retry(entry: str, due: float, *, lineage: dict[str, Any] | None = None, ack: Delivery | None = None) -> None:
     """Schedule a retry (an entry of keys.DELAYED), record its lineage and acknowledge the delivery, atomically."""
     retry_keys = [keys.DELAYED, keys.LINEAGE, ack.inflight if ack else keys.NOTHING]
     argv = [entry, due, json.dumps(lineage) if lineage is not None else "", ack.raw if ack else ""]
-    patient(lambda: _script(_RETRY)(keys=retry_keys, args=argv))
-
-
-def record(lineage: dict[str, Any]) -> None:
-    """Queue a lineage record that does not complete the message (a retry, a dead letter already counted)."""
-    patient(lambda: client().rpush(keys.LINEAGE, json.dumps(lineage)))
+    patient(lambda: broker.script(_RETRY)(keys=retry_keys, args=argv))
 
 
 def wait(trace_id: str, timeout: float) -> dict[str, Any] | None:
