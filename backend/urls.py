@@ -1,9 +1,10 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from backend.views import home
+from backend.views import app
 
 
 def not_found(request, exception=None):  # type: ignore[no-untyped-def]
@@ -11,7 +12,10 @@ def not_found(request, exception=None):  # type: ignore[no-untyped-def]
 
 
 urlpatterns = [
-    path("", home, name="home"),
+    path("", app, name="home"),
+    path("flows/<uuid:flow_id>/", app, name="designer"),
+    path("login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", include("backend.accounts.urls")),
     path("api/", include("backend.cluster.urls")),

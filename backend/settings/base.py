@@ -112,7 +112,11 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # WhiteNoise serves static files from Daphne; in development straight from the apps (no collectstatic needed).
 WHITENOISE_USE_FINDERS = DEBUG
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+# The designer's build (frontend/ -> static/app/): Vite's manifest names the hashed files the page links.
+ELASTICCODE_FRONTEND_MANIFEST = BASE_DIR / "static" / "app" / "manifest.json"
 
 # Bodies larger than this get 413 with a JSON error (backend/api/parsers.py); Django's own form limit matches it.
 ELASTICCODE_MAX_BODY_BYTES = env_int("ELASTICCODE_MAX_BODY_BYTES", 10 * 1024 * 1024)

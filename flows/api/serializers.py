@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from backend.api.serializers import StrictMixin
@@ -30,13 +31,26 @@ def validate_schedule(value: Any) -> Any:
     return value
 
 
+class RightsSerializer(serializers.Serializer):
+    change = serializers.BooleanField()
+    delete = serializers.BooleanField()
+    reason = serializers.CharField(help_text="Why the flow is read-only for the caller; empty when it is not.")
+
+
 class FlowSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
+    rights = serializers.SerializerMethodField(help_text="What the caller may do with this flow.")
 
     class Meta:
         model = Flow
-        fields = ["id", "name", "description", "owner", "layout", "version", "created_at", "updated_at"]
+        fields = ["id", "name", "description", "owner", "layout", "version", "created_at", "updated_at", "rights"]
         read_only_fields = ["id", "owner", "version", "created_at", "updated_at"]
+
+    @extend_schema_field(RightsSerializer)
+    def get_rights(self, flow: Flow) -> dict[str, Any] | None:
+        """From the view's context ("rights": {flow id: rights}), computed for a whole page at once."""
+        rights = self.context.get("rights")
+        return rights.get(flow.pk) if rights is not None else None
 
 
 class FlowInputSerializer(StrictMixin, serializers.Serializer):
@@ -230,7 +244,7 @@ class GraphPlugSerializer(StrictMixin, serializers.Serializer):
 
 
 class GraphInputSerializer(StrictMixin, serializers.Serializer):
-    ignored_fields = ("id",)
+    ignored_fields = ("id", "rights")  # what GET answers and PUT cannot change, so a GET document can be PUT back
     version = serializers.IntegerField(min_value=1, help_text="The version you edited; a stale one answers 409.")
     name = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(allow_blank=True, required=False)
@@ -277,4 +291,21 @@ class ReplayInputSerializer(StrictMixin, serializers.Serializer):
         child=serializers.UUIDField(format="hex_verbose"),
         required=False,
         help_text="Dead letters to replay (their message ids); all of them when absent.",
+    )
+
+
+class DiscoverInputSerializer(StrictMixin, serializers.Serializer):
+    """POST /api/flows/{id}/discover: where a processor's code is, before the processor is saved."""
+
+    git_url = serializers.CharField(max_length=1000)
+    ref = serializers.CharField(max_length=255, required=False, default="main")
+    module = serializers.CharField(max_length=255, validators=[module_path])
+    subdirectory = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+    validate_subdirectory = ProcessorFieldsSerializer.validate_subdirectory  # the same rule as a saved processor's
+
+
+class CodeQuerySerializer(serializers.Serializer):
+    function = serializers.CharField(
+        max_length=200, required=False, validators=[function_name], help_text="Only this function."
     )

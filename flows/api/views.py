@@ -20,9 +20,11 @@ from rest_framework.response import Response
 from backend.errors import Forbidden
 from flows.api import serializers as s
 from flows.models import Call, Flow, Plug, Processor, Queue, Socket
-from flows.permissions import flows_for, processors_for
+from flows.permissions import flows_for, processors_for, require_flow_perm, require_processor_perm
 from flows.selectors.calls import call_tree
+from flows.selectors.code import module_functions, processor_code
 from flows.selectors.graph import flow_export, flow_graph_get
+from flows.selectors.rights import flow_rights, flow_rights_many
 from flows.services import flows as flow_services
 from flows.services import messages as message_services
 from flows.services import processors as processor_services
@@ -49,12 +51,27 @@ class FlowViewSet(viewsets.ModelViewSet):
     def get_queryset(self) -> QuerySet[Flow]:
         return flows_for(self.request.user).select_related("owner").order_by("name", "id")
 
+    def _out(self, flows: list[Flow], **kwargs: Any) -> Any:
+        """Flows with the caller's rights on them, computed for all of them at once."""
+        rights = flow_rights_many(user=self.request.user, flows=flows)
+        return s.FlowSerializer(flows if kwargs.get("many") else flows[0], context={"rights": rights}, **kwargs).data
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        if page is not None:
+            return self.get_paginated_response(self._out(list(page), many=True))
+        return Response(self._out(list(queryset), many=True))
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return Response(self._out([self.get_object()]))
+
     @extend_schema(request=s.FlowInputSerializer, responses={201: s.FlowSerializer, 400: ERROR, 409: ERROR})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = _validated(s.FlowInputSerializer, request.data)
         data.pop("version", None)
         flow = flow_services.flow_create(user=request.user, **data)
-        return Response(s.FlowSerializer(flow).data, status=status.HTTP_201_CREATED)
+        return Response(self._out([flow]), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.FlowInputSerializer, responses={200: s.FlowSerializer, 409: ERROR})
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -62,7 +79,7 @@ class FlowViewSet(viewsets.ModelViewSet):
         data = _validated(s.FlowInputSerializer, request.data, partial=kwargs.get("partial", False))
         version = data.pop("version", None)
         flow = flow_services.flow_update(user=request.user, flow=flow, data=data, expected_version=version)
-        return Response(s.FlowSerializer(flow).data)
+        return Response(self._out([flow]))
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         flow_services.flow_delete(user=request.user, flow=self.get_object())
@@ -76,12 +93,45 @@ class FlowViewSet(viewsets.ModelViewSet):
     )
     @action(detail=True, methods=["get", "put"])
     def graph(self, request: Request, pk: str | None = None) -> Response:
-        """The whole graph in one document. PUT replaces it atomically if `version` is still current."""
+        """The whole graph in one document, with the caller's `rights` on it. PUT replaces it atomically if
+        `version` is still current."""
         flow = self.get_object()
         if request.method == "PUT":
             doc = _validated(s.GraphInputSerializer, request.data)
             flow = flow_graph_replace(user=request.user, flow=flow, doc=doc)
-        return Response(flow_graph_get(flow=flow))
+        return Response({**flow_graph_get(flow=flow), "rights": flow_rights(user=request.user, flow=flow)})
+
+    def _run(self, request: Request, action: str) -> Response:
+        processors = flow_services.flow_request(user=request.user, flow=self.get_object(), action=action)
+        return Response({"processors": s.ProcessorSerializer(processors, many=True).data})
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR})
+    @action(detail=True, methods=["post"], url_path="start")
+    def start_all(self, request: Request, pk: str | None = None) -> Response:
+        """Start every processor of the flow (all or none: a missing right on one refuses the request)."""
+        return self._run(request, "start")
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR})
+    @action(detail=True, methods=["post"], url_path="stop")
+    def stop_all(self, request: Request, pk: str | None = None) -> Response:
+        """Stop every processor of the flow; their messages wait in the queues."""
+        return self._run(request, "stop")
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR})
+    @action(detail=True, methods=["post"], url_path="pause")
+    def pause_all(self, request: Request, pk: str | None = None) -> Response:
+        return self._run(request, "pause")
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR})
+    @action(detail=True, methods=["post"], url_path="resume")
+    def resume_all(self, request: Request, pk: str | None = None) -> Response:
+        """Resume the paused processors of the flow; the others stay as they are."""
+        return self._run(request, "resume")
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR})
+    @action(detail=True, methods=["post"], url_path="restart")
+    def restart_all(self, request: Request, pk: str | None = None) -> Response:
+        return self._run(request, "restart")
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])
@@ -96,6 +146,18 @@ class FlowViewSet(viewsets.ModelViewSet):
         data = _validated(s.ImportInputSerializer, request.data)
         flow = flow_import(user=request.user, doc=dict(data["document"]), name=data.get("name"))
         return Response(flow_graph_get(flow=flow), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.DiscoverInputSerializer, responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR, 404: ERROR}
+    )
+    @action(detail=True, methods=["post"])
+    def discover(self, request: Request, pk: str | None = None) -> Response:
+        """The public functions of a module at the commit `ref` resolves to, read without running it: for a
+        processor being configured. {"git_url", "ref", "commit", "module", "path", "functions": [...]}."""
+        flow = self.get_object()
+        require_flow_perm(request.user, "change_flow", flow)
+        data = _validated(s.DiscoverInputSerializer, request.data)
+        return Response(module_functions(**data))
 
 
 class _ProcessorScoped(viewsets.GenericViewSet):
@@ -161,6 +223,18 @@ class ProcessorViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def restart(self, request: Request, pk: str | None = None) -> Response:
         return self._act(request, "restart")
+
+    @extend_schema(
+        parameters=[s.CodeQuerySerializer], responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR, 404: ERROR}
+    )
+    @action(detail=True, methods=["get"])
+    def code(self, request: Request, pk: str | None = None) -> Response:
+        """The processor's public functions with their source, at its pinned commit (`pinned`: false when it was
+        never deployed and its ref was resolved now); ?function=name for one."""
+        processor = self.get_object()
+        require_processor_perm(request.user, "view_code", processor)
+        query = _validated(s.CodeQuerySerializer, request.query_params)
+        return Response(processor_code(processor=processor, function=query.get("function")))
 
 
 class SocketViewSet(_ProcessorScoped, viewsets.ModelViewSet):

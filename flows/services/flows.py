@@ -74,3 +74,21 @@ def flow_delete(*, user: Any, flow: Flow) -> None:
     queues_delete_unused(queue_ids=queue_ids)
     privileges_forget(model=Flow, pks=[flow_pk])
     privileges_forget(model=Processor, pks=processor_ids)
+
+
+@transaction.atomic
+def flow_request(*, user: Any, flow: Flow, action: str) -> list[Processor]:
+    """Start, stop, pause, resume or restart every processor of the flow, all or none: a right missing on any
+    processor refuses the whole request. `resume` leaves processors that are not paused as they are."""
+    from flows.services.processors import processor_request
+
+    processors = list(Processor.objects.filter(flow=flow).order_by("name", "id"))
+    if not processors:
+        raise ApplicationError(f"Flow {flow.name} has no processors to {action}; add one first.")
+    done = []
+    for processor in processors:
+        if action == "resume" and processor.requested_status != "paused":
+            done.append(processor)
+            continue
+        done.append(processor_request(user=user, processor=processor, action=action))
+    return done
