@@ -1,0 +1,109 @@
+// The one typed client of the REST API. Session cookie auth with Django's CSRF token; every failure becomes an
+// ApiError whose message says what went wrong and what to do.
+import { MSG } from "../messages";
+import type {
+  CallTree,
+  DeadLetter,
+  FlowSummary,
+  GraphDoc,
+  Me,
+  ModuleCode,
+  Page,
+  Peek,
+  ProcessorRow,
+  QueueRow,
+  SendAnswer,
+} from "./types";
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string = "",
+    readonly fields: Record<string, string[]> = {},
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+function csrfToken(): string {
+  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+function flattenFields(value: unknown, prefix = "", out: Record<string, string[]> = {}): Record<string, string[]> {
+  if (Array.isArray(value) && value.every((v) => typeof v === "string")) {
+    out[prefix] = value as string[];
+  } else if (value && typeof value === "object") {
+    for (const [key, inner] of Object.entries(value)) flattenFields(inner, prefix ? `${prefix}.${key}` : key, out);
+  }
+  return out;
+}
+
+export async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      credentials: "same-origin",
+      headers: {
+        Accept: "application/json",
+        ...(body !== undefined ? { "Content-Type": "application/json" } : {}),
+        ...(method !== "GET" ? { "X-CSRFToken": csrfToken() } : {}),
+      },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+  } catch {
+    throw new ApiError(MSG.network, 0, "network");
+  }
+  if (response.status === 204) return undefined as T;
+  const text = await response.text();
+  let data: unknown = undefined;
+  try {
+    data = text ? JSON.parse(text) : undefined;
+  } catch {
+    data = undefined;
+  }
+  if (response.ok) return data as T;
+  const error = (data as { error?: { code?: string; message?: string; fields?: unknown } } | undefined)?.error;
+  if (response.status === 401 || (response.status === 403 && error?.code === "not_authenticated")) {
+    throw new ApiError(MSG.sessionExpired, response.status, "not_authenticated");
+  }
+  const message = error?.message ?? (response.status >= 500 ? MSG.serverError(response.status) : text.slice(0, 300));
+  const extra = { ...(error as Record<string, unknown> | undefined) };
+  throw new ApiError(message, response.status, error?.code ?? "", flattenFields(error?.fields), extra);
+}
+
+const q = encodeURIComponent;
+
+export const api = {
+  me: () => request<Me>("GET", "/api/users/me/"),
+  flows: () => request<Page<FlowSummary>>("GET", "/api/flows/?limit=1000"),
+  flowCreate: (name: string, description = "") => request<FlowSummary>("POST", "/api/flows/", { name, description }),
+  flowRename: (id: string, name: string, version: number) =>
+    request<FlowSummary>("PATCH", `/api/flows/${id}/`, { name, version }),
+  flowDelete: (id: string) => request<void>("DELETE", `/api/flows/${id}/`),
+  flowExport: (id: string) => request<Record<string, unknown>>("GET", `/api/flows/${id}/export/`),
+  flowImport: (document: unknown, name?: string) =>
+    request<GraphDoc>("POST", "/api/flows/import/", name ? { document, name } : { document }),
+  graph: (id: string) => request<GraphDoc>("GET", `/api/flows/${id}/graph/`),
+  graphSave: (id: string, doc: unknown) => request<GraphDoc>("PUT", `/api/flows/${id}/graph/`, doc),
+  flowAction: (id: string, action: string) =>
+    request<{ processors: ProcessorRow[] }>("POST", `/api/flows/${id}/${action}/`),
+  discover: (flowId: string, config: { git_url: string; ref: string; module: string; subdirectory: string }) =>
+    request<ModuleCode>("POST", `/api/flows/${flowId}/discover/`, config),
+  processorCode: (id: string, fn?: string) =>
+    request<ModuleCode>("GET", `/api/processors/${id}/code/${fn ? `?function=${q(fn)}` : ""}`),
+  processors: (flowId: string) => request<Page<ProcessorRow>>("GET", `/api/processors/?flow=${flowId}&limit=1000`),
+  processorAction: (id: string, action: string) => request<ProcessorRow>("POST", `/api/processors/${id}/${action}/`),
+  send: (socketId: string, data: unknown, wait: number) =>
+    request<SendAnswer>("POST", `/api/sockets/${socketId}/messages/?wait=${wait}`, { data }),
+  trace: (callId: string) => request<CallTree>("GET", `/api/calls/${callId}/graph/`),
+  queueByName: (name: string) => request<Page<QueueRow>>("GET", `/api/queues/?name=${q(name)}`),
+  peek: (queueId: string, limit = 20) => request<Peek>("GET", `/api/queues/${queueId}/messages/?limit=${limit}`),
+  deadLetters: (queueId: string) =>
+    request<{ count: number; results: DeadLetter[] }>("GET", `/api/queues/${queueId}/dead-letters/?limit=100`),
+  replay: (queueId: string, ids?: string[]) =>
+    request<{ replayed: string[] }>("POST", `/api/queues/${queueId}/dead-letters/replay/`, ids ? { ids } : {}),
+};

@@ -1,0 +1,184 @@
+// JSON shapes of the REST API (field names are DESIGN.md §3's). Only what the designer reads or writes.
+
+export type RunStatus =
+  | "stopped"
+  | "pending"
+  | "building"
+  | "starting"
+  | "running"
+  | "paused"
+  | "stopping"
+  | "error"
+  | string;
+
+export interface Position {
+  x: number;
+  y: number;
+}
+
+export interface Parameter {
+  name: string;
+  kind: string;
+  default?: unknown;
+}
+
+export interface SocketDoc {
+  id: string;
+  name: string;
+  function: string;
+  queue?: string;
+  arguments?: Parameter[] | unknown;
+  schedule?: unknown;
+  max_queue_length?: number | null;
+}
+
+export interface ProcessorDoc {
+  id: string;
+  name: string;
+  git_url: string;
+  ref: string;
+  commit?: string;
+  module: string;
+  subdirectory: string;
+  requirements: string;
+  concurrency: number;
+  retries: number;
+  time_limit: number;
+  rate_limit?: string;
+  requested_status?: RunStatus;
+  status?: RunStatus;
+  status_message?: string;
+  position: Position | null;
+  sockets: SocketDoc[];
+}
+
+export type PlugKind = "result" | "error";
+
+export interface PlugDoc {
+  id: string;
+  name: string;
+  source: string;
+  target: string;
+  kind: PlugKind;
+  argument: string;
+}
+
+export interface Rights {
+  change: boolean;
+  delete: boolean;
+  reason: string;
+}
+
+export interface GraphDoc {
+  id: string;
+  name: string;
+  description: string;
+  version: number;
+  layout: Record<string, unknown>;
+  processors: ProcessorDoc[];
+  plugs: PlugDoc[];
+  rights?: Rights;
+}
+
+export interface FlowSummary {
+  id: string;
+  name: string;
+  description: string;
+  owner: string;
+  version: number;
+  created_at: string;
+  updated_at: string;
+  rights?: Rights;
+}
+
+export interface Page<T> {
+  count: number;
+  next: string | null;
+  previous: string | null;
+  results: T[];
+}
+
+export interface Me {
+  id: number;
+  username: string;
+  is_superuser?: boolean;
+}
+
+export interface FunctionInfo {
+  name: string;
+  signature: string;
+  parameters: Parameter[];
+  accepts_plugs: boolean;
+  generator: boolean;
+  doc: string;
+  line: number;
+  source: string;
+}
+
+export interface ModuleCode {
+  git_url: string;
+  ref: string;
+  commit: string;
+  module: string;
+  path: string;
+  pinned?: boolean;
+  functions: FunctionInfo[];
+}
+
+export interface ProcessorRow {
+  id: string;
+  name: string;
+  requested_status: RunStatus;
+  status: RunStatus;
+  status_message: string;
+  commit: string;
+}
+
+export interface SendAnswer {
+  id: string;
+  results?: unknown[];
+  error?: { code?: string; message: string; traceback?: string } | string;
+}
+
+export interface CallNode {
+  id: string;
+  trace_id: string;
+  parent_id: string | null;
+  socket: string | null;
+  socket_name: string;
+  status: string;
+  started_at: string | null;
+  finished_at: string | null;
+  duration_ms: number | null;
+  error: string;
+  traceback: string;
+  worker: string;
+  attempt: number;
+  children: CallNode[];
+}
+
+export interface CallTree {
+  trace_id: string;
+  calls: number;
+  roots: CallNode[];
+}
+
+export interface QueueRow {
+  id: string;
+  name: string;
+  max_length: number | null;
+}
+
+export interface Peek {
+  queue: string;
+  depth: number;
+  messages: Record<string, unknown>[];
+}
+
+export interface DeadLetter {
+  envelope: Record<string, unknown> & { id: string };
+  error?: string;
+  traceback?: string;
+  socket?: string;
+  [key: string]: unknown;
+}

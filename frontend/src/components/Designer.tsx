@@ -1,0 +1,360 @@
+// The flow designer: the canvas, its toolbar, and the panel of the selected processor or plug.
+import {
+  Background,
+  Controls,
+  MiniMap,
+  ReactFlow,
+  ReactFlowProvider,
+  useReactFlow,
+  type Connection,
+  type NodeTypes,
+} from "@xyflow/react";
+import "@xyflow/react/dist/style.css";
+import { useCallback, useEffect, useRef, useState } from "react";
+import { api } from "../api/client";
+import { downloadJson } from "./download";
+import { layout } from "../graph/layout";
+import { searchNodes, toDocument } from "../graph/model";
+import { MSG } from "../messages";
+import { navigate, setLeaveGuard } from "../router";
+import { selectDirty, selectReadOnly, useDesigner } from "../stores/designer";
+import { useSearch } from "../stores/search";
+import { pollStatus, useStatus } from "../stores/status";
+import { notifyError, notifyInfo } from "../stores/toasts";
+import { Help } from "./Help";
+import { PlugPanel } from "./PlugPanel";
+import { ProcessorNode } from "./ProcessorNode";
+import { ProcessorPanel } from "./ProcessorPanel";
+
+const NODE_TYPES: NodeTypes = { processor: ProcessorNode };
+const FLOW_ACTIONS = ["start", "stop", "pause", "resume", "restart"] as const;
+
+function typingIn(target: EventTarget | null): boolean {
+  const el = target as HTMLElement | null;
+  return !!el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable);
+}
+
+function Toolbar({ onLayout, onAdd, onHelp, searchRef }: {
+  onLayout: () => void;
+  onAdd: () => void;
+  onHelp: () => void;
+  searchRef: React.RefObject<HTMLInputElement | null>;
+}) {
+  const base = useDesigner((s) => s.base);
+  const flowId = useDesigner((s) => s.flowId);
+  const dirty = useDesigner(selectDirty);
+  const readOnly = useDesigner(selectReadOnly);
+  const saving = useDesigner((s) => s.saving);
+  const canUndo = useDesigner((s) => s.past.length > 0);
+  const canRedo = useDesigner((s) => s.future.length > 0);
+  const { save, undo, redo } = useDesigner.getState();
+  const { fitView, setCenter, getNode } = useReactFlow();
+  const search = useSearch();
+  const [acting, setActing] = useState("");
+
+  async function flowAction(action: string) {
+    if (!flowId) return;
+    if (dirty && action !== "stop" && action !== "pause") notifyInfo("The flow has unsaved changes: the server runs what is saved.");
+    setActing(action);
+    try {
+      const answer = await api.flowAction(flowId, action);
+      useStatus.getState().set(answer.processors);
+    } catch (error) {
+      notifyError(error);
+    } finally {
+      setActing("");
+    }
+  }
+
+  function goTo(id: string | null) {
+    const node = id ? getNode(id) : undefined;
+    if (!node) return;
+    setCenter(node.position.x + (node.measured?.width ?? 240) / 2, node.position.y + (node.measured?.height ?? 100) / 2, {
+      zoom: 1.1,
+      duration: 300,
+    });
+  }
+
+  return (
+    <div className="toolbar" role="toolbar">
+      <button type="button" onClick={() => navigate("/")} title="All flows">
+        ← Flows
+      </button>
+      <strong className="flow-title">{base?.name}</strong>
+      <span className={`save-state ${dirty ? "dirty" : ""}`} data-testid="save-state">
+        {saving ? "saving…" : dirty ? "● unsaved changes" : `saved · v${base?.version ?? ""}`}
+      </span>
+      {!readOnly && (
+        <>
+          <button type="button" className="primary" disabled={!dirty || saving} onClick={() => void save()}>
+            Save
+          </button>
+          <button type="button" disabled={!canUndo} onClick={undo} title="Undo (Ctrl+Z)">↶</button>
+          <button type="button" disabled={!canRedo} onClick={redo} title="Redo (Ctrl+Shift+Z)">↷</button>
+          <button type="button" onClick={onAdd} title="Add a processor (N)">
+            + Processor
+          </button>
+          <button type="button" onClick={onLayout} title="Auto-layout (L)">
+            Layout
+          </button>
+        </>
+      )}
+      <button type="button" onClick={() => void fitView({ duration: 300 })} title="Fit (F)">
+        Fit
+      </button>
+      <input
+        ref={searchRef}
+        className="search"
+        type="search"
+        placeholder="Search (Ctrl+F)"
+        aria-label="Search processors"
+        value={search.text}
+        onChange={(e) => {
+          const matches = searchNodes(useDesigner.getState().nodes, e.target.value);
+          search.set(e.target.value, matches);
+          goTo(matches[0] ?? null);
+        }}
+        onKeyDown={(e) => {
+          if (e.key === "Enter") goTo(search.step(e.shiftKey ? -1 : 1));
+          if (e.key === "Escape") {
+            search.set("", []);
+            (e.target as HTMLInputElement).blur();
+          }
+        }}
+      />
+      {search.text && (
+        <span className="muted">
+          {search.matches.length ? `${search.current + 1}/${search.matches.length}` : "no match"}
+        </span>
+      )}
+      <span className="spacer" />
+      <span className="flow-actions" aria-label="Run the whole flow">
+        {FLOW_ACTIONS.map((action) => (
+          <button key={action} type="button" disabled={!!acting} onClick={() => void flowAction(action)}
+            title={`${action} every processor of the flow`}>
+            {acting === action ? `${action}…` : `${action[0].toUpperCase()}${action.slice(1)} all`}
+          </button>
+        ))}
+      </span>
+      <button type="button" onClick={onHelp} title="Keyboard shortcuts (?)">
+        ?
+      </button>
+    </div>
+  );
+}
+
+function Canvas({ flowId }: { flowId: string }) {
+  const nodes = useDesigner((s) => s.nodes);
+  const edges = useDesigner((s) => s.edges);
+  const loading = useDesigner((s) => s.loading);
+  const loadError = useDesigner((s) => s.loadError);
+  const readOnly = useDesigner(selectReadOnly);
+  const rights = useDesigner((s) => s.rights);
+  const panel = useDesigner((s) => s.panel);
+  const saveError = useDesigner((s) => s.saveError);
+  const stale = useDesigner((s) => s.stale);
+  const statusError = useStatus((s) => s.error);
+  const store = useDesigner.getState();
+  const { fitView, screenToFlowPosition } = useReactFlow();
+  const [help, setHelp] = useState(false);
+  const searchRef = useRef<HTMLInputElement>(null);
+  const wrapper = useRef<HTMLDivElement>(null);
+  const fitted = useRef(false);
+  const selectedEdge = edges.length && !panel ? edges.find((e) => e.selected) : undefined;
+
+  useEffect(() => {
+    fitted.current = false;
+    void useDesigner.getState().load(flowId);
+    const stop = pollStatus(flowId);
+    return stop;
+  }, [flowId]);
+
+  useEffect(() => {
+    if (!loading && nodes.length && !fitted.current) {
+      fitted.current = true;
+      requestAnimationFrame(() => void fitView());
+    }
+  }, [loading, nodes.length, fitView]);
+
+  useEffect(() => {
+    const beforeUnload = (e: BeforeUnloadEvent) => {
+      if (selectDirty(useDesigner.getState())) e.preventDefault();
+    };
+    window.addEventListener("beforeunload", beforeUnload);
+    setLeaveGuard(() => !selectDirty(useDesigner.getState()) || window.confirm(MSG.unsavedLeave));
+    return () => {
+      window.removeEventListener("beforeunload", beforeUnload);
+      setLeaveGuard(null);
+    };
+  }, []);
+
+  const addProcessor = useCallback(() => {
+    const box = wrapper.current?.getBoundingClientRect();
+    const center = box
+      ? screenToFlowPosition({ x: box.left + box.width / 2, y: box.top + box.height / 2 })
+      : { x: 0, y: 0 };
+    useDesigner.getState().addProcessor({ x: center.x - 120, y: center.y - 50 });
+  }, [screenToFlowPosition]);
+
+  const autoLayout = useCallback(async () => {
+    const { nodes, edges, setPositions } = useDesigner.getState();
+    try {
+      setPositions(await layout(nodes, edges));
+      requestAnimationFrame(() => void fitView({ duration: 300 }));
+    } catch (error) {
+      notifyError(error);
+    }
+  }, [fitView]);
+
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const s = useDesigner.getState();
+      const mod = e.ctrlKey || e.metaKey;
+      const key = e.key.toLowerCase();
+      if (mod && key === "s") {
+        e.preventDefault();
+        if (!selectReadOnly(s) && selectDirty(s)) void s.save();
+        return;
+      }
+      if (mod && key === "f") {
+        e.preventDefault();
+        searchRef.current?.focus();
+        return;
+      }
+      if (typingIn(e.target)) return;
+      if (mod && key === "z") {
+        e.preventDefault();
+        if (e.shiftKey) s.redo();
+        else s.undo();
+      } else if (mod && key === "y") {
+        e.preventDefault();
+        s.redo();
+      } else if (mod && key === "c") {
+        const n = s.copy();
+        if (n) notifyInfo(`Copied ${n} processor${n === 1 ? "" : "s"}.`);
+      } else if (mod && key === "v") {
+        s.paste();
+      } else if (mod && key === "a") {
+        e.preventDefault();
+        s.selectAll();
+      } else if (e.key === "Delete" || e.key === "Backspace") {
+        s.deleteSelected();
+      } else if (e.key === "Escape") {
+        s.openPanel(null);
+        s.select([]);
+        setHelp(false);
+      } else if (!mod && key === "n") {
+        addProcessor();
+      } else if (!mod && key === "f") {
+        void fitView({ duration: 300 });
+      } else if (!mod && key === "l") {
+        void autoLayout();
+      } else if (e.key === "/") {
+        e.preventDefault();
+        searchRef.current?.focus();
+      } else if (e.key === "?") {
+        setHelp((h) => !h);
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [addProcessor, autoLayout, fitView]);
+
+  const onConnect = useCallback((connection: Connection) => {
+    const problem = useDesigner.getState().connect(connection);
+    if (problem) notifyError(problem);
+  }, []);
+
+  if (loadError) {
+    return (
+      <main className="page">
+        <div className="error-box" role="alert">
+          {loadError}
+        </div>
+        <button type="button" onClick={() => navigate("/")}>Back to the flows</button>{" "}
+        <button type="button" onClick={() => void useDesigner.getState().load(flowId)}>Try again</button>
+      </main>
+    );
+  }
+
+  return (
+    <div className="designer">
+      <Toolbar onLayout={() => void autoLayout()} onAdd={addProcessor} onHelp={() => setHelp(true)} searchRef={searchRef} />
+      {readOnly && !loading && (
+        <div className="banner banner-readonly" data-testid="readonly-banner">
+          {MSG.readOnly(rights.reason)}
+        </div>
+      )}
+      {stale && (
+        <div className="banner banner-error" role="alert" data-testid="stale-banner">
+          {MSG.stale(stale.mine, stale.theirs)}{" "}
+          <button type="button" onClick={() => {
+            const s = useDesigner.getState();
+            if (s.base) downloadJson(`${s.base.name}.unsaved.json`, toDocument(s.base, s.nodes, s.edges));
+          }}>
+            Export my changes
+          </button>{" "}
+          <button type="button" onClick={() => {
+            if (window.confirm("Discard your unsaved changes and load the saved flow?")) void useDesigner.getState().load(flowId);
+          }}>
+            Reload theirs
+          </button>
+        </div>
+      )}
+      {saveError && !stale && (
+        <div className="banner banner-error" role="alert" data-testid="save-error">
+          {saveError}
+        </div>
+      )}
+      {statusError && <div className="banner banner-warn">Run status is not updating: {statusError}</div>}
+      <div className="workspace">
+        <div className="canvas" ref={wrapper} data-testid="canvas">
+          {loading && <div className="loading">Loading the flow…</div>}
+          <ReactFlow
+            nodes={nodes}
+            edges={edges}
+            nodeTypes={NODE_TYPES}
+            onNodesChange={store.onNodesChange}
+            onEdgesChange={store.onEdgesChange}
+            onConnect={onConnect}
+            onNodeDragStart={store.dragStart}
+            onNodeDragStop={store.dragStop}
+            onNodeDoubleClick={(_, node) => store.openPanel(node.id)}
+            onNodeClick={(_, node) => store.openPanel(node.id)}
+            onPaneClick={() => store.openPanel(null)}
+            nodesDraggable={!readOnly}
+            nodesConnectable={!readOnly}
+            edgesReconnectable={false}
+            deleteKeyCode={null}
+            selectionKeyCode="Shift"
+            multiSelectionKeyCode={["Meta", "Control"]}
+            onlyRenderVisibleElements
+            minZoom={0.05}
+            maxZoom={2}
+            proOptions={{ hideAttribution: true }}
+          >
+            <Background gap={20} />
+            <Controls showInteractive={false} />
+            <MiniMap pannable zoomable nodeStrokeWidth={3} />
+          </ReactFlow>
+          {!loading && nodes.length === 0 && (
+            <div className="empty-canvas">
+              {readOnly ? "This flow is empty." : "An empty flow. Add a processor (+ Processor or N) to start."}
+            </div>
+          )}
+        </div>
+        {panel && <ProcessorPanel id={panel} />}
+        {!panel && selectedEdge && <PlugPanel id={selectedEdge.id} />}
+      </div>
+      {help && <Help onClose={() => setHelp(false)} />}
+    </div>
+  );
+}
+
+export function Designer({ flowId }: { flowId: string }) {
+  return (
+    <ReactFlowProvider>
+      <Canvas flowId={flowId} />
+    </ReactFlowProvider>
+  );
+}

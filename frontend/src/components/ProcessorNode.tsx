@@ -1,0 +1,72 @@
+// A processor on the canvas: one row per socket with its input on the left and its result (●) and error (▲)
+// outputs on the right. Run status comes from the status store, so a status change re-renders only this badge.
+import { Handle, Position, type NodeProps } from "@xyflow/react";
+import { memo } from "react";
+import { inHandle, outHandle, type ProcessorNode as ProcessorNodeType } from "../graph/model";
+import { useSearch } from "../stores/search";
+import { useStatus } from "../stores/status";
+
+export function StatusBadge({ id }: { id: string }) {
+  const row = useStatus((s) => s.byId[id]);
+  if (!row) return <span className="badge badge-new" title="Not saved yet: save the flow to run it.">new</span>;
+  const label = row.status === row.requested_status || row.status === "error" ? row.status : `${row.status} → ${row.requested_status}`;
+  return (
+    <span className={`badge badge-${row.status}`} title={row.status_message} data-testid="status-badge">
+      {label}
+    </span>
+  );
+}
+
+function StatusMessage({ id }: { id: string }) {
+  const row = useStatus((s) => s.byId[id]);
+  if (!row?.status_message || row.status !== "error") return null;
+  return <div className="node-error">{row.status_message}</div>;
+}
+
+function ProcessorNodeView({ id, data, selected }: NodeProps<ProcessorNodeType>) {
+  const p = data.processor;
+  const matched = useSearch((s) => s.matches.includes(id));
+  const current = useSearch((s) => s.matches[s.current] === id);
+  return (
+    <div
+      className={`processor-node${selected ? " selected" : ""}${matched ? " matched" : ""}${current ? " current" : ""}`}
+      data-testid={`node-${p.name}`}
+    >
+      <header>
+        <strong className="node-name">{p.name}</strong>
+        <StatusBadge id={id} />
+      </header>
+      <div className="node-module" title={`${p.git_url} @ ${p.ref}`}>
+        {p.module || "no module yet"}
+      </div>
+      <StatusMessage id={id} />
+      {p.sockets.length === 0 && <div className="node-empty">no sockets</div>}
+      {p.sockets.map((s) => (
+        <div className="socket-row" key={s.id} data-testid={`socket-${s.name}`}>
+          <Handle type="target" position={Position.Left} id={inHandle(s.id)} className="handle-in" title={`input of ${s.name}`} />
+          <span className="socket-name" title={s.name}>
+            {s.function}
+          </span>
+          <Handle
+            type="source"
+            position={Position.Right}
+            id={outHandle("result", s.id)}
+            className="handle-result"
+            title={`result of ${s.name}`}
+            style={{ top: "35%" }}
+          />
+          <Handle
+            type="source"
+            position={Position.Right}
+            id={outHandle("error", s.id)}
+            className="handle-error"
+            title={`errors of ${s.name}`}
+            style={{ top: "80%" }}
+          />
+        </div>
+      ))}
+    </div>
+  );
+}
+
+export const ProcessorNode = memo(ProcessorNodeView);

@@ -1,0 +1,262 @@
+// The side panel of one processor: its settings, the functions of its module (discovered from the code at the
+// commit its ref resolves to), which of them are sockets, their code, and what can be done to it while it runs.
+import { useEffect, useState } from "react";
+import { api } from "../api/client";
+import type { FunctionInfo, ModuleCode, SocketDoc } from "../api/types";
+import { newId, type ProcessorFields } from "../graph/model";
+import { MSG } from "../messages";
+import { selectDirty, selectReadOnly, useDesigner } from "../stores/designer";
+import { useStatus } from "../stores/status";
+import { notifyError } from "../stores/toasts";
+import { CodeView } from "./CodeView";
+import { StatusBadge } from "./ProcessorNode";
+import { SocketTools } from "./SocketTools";
+
+type TextField = "name" | "git_url" | "ref" | "module" | "subdirectory" | "requirements" | "rate_limit";
+type NumberField = "concurrency" | "retries" | "time_limit";
+
+const TEXT_FIELDS: [TextField, string, string][] = [
+  ["name", "Name", "Letters, digits, _ . : - ; unique in the flow"],
+  ["git_url", "Git repository", "https://…, git@… or a local path; must be on the trusted list"],
+  ["ref", "Ref", "Branch, tag or commit (pinned to its commit when started)"],
+  ["module", "Module", "Dotted module path, e.g. sample.processors"],
+  ["subdirectory", "Subdirectory", "Where the package lives in the repository (optional)"],
+  ["rate_limit", "Rate limit", "e.g. 10/s, 100/m (optional)"],
+];
+const NUMBER_FIELDS: [NumberField, string, number, number][] = [
+  ["concurrency", "Concurrency", 1, 64],
+  ["retries", "Retries", 0, 100],
+  ["time_limit", "Time limit (s)", 1, 86400],
+];
+const ACTIONS = ["start", "stop", "pause", "resume", "restart"] as const;
+
+function Field({ label, hint, value, error, disabled, onCommit, multiline, type = "text" }: {
+  label: string;
+  hint?: string;
+  value: string;
+  error?: string[];
+  disabled: boolean;
+  onCommit: (value: string) => void;
+  multiline?: boolean;
+  type?: string;
+}) {
+  const [draft, setDraft] = useState(value);
+  useEffect(() => setDraft(value), [value]);
+  const commit = () => {
+    if (draft !== value) onCommit(draft);
+  };
+  const props = {
+    "aria-label": label,
+    value: draft,
+    disabled,
+    title: hint,
+    onChange: (e: { target: { value: string } }) => setDraft(e.target.value),
+    onBlur: commit,
+  };
+  return (
+    <label className="field">
+      <span>{label}</span>
+      {multiline ? (
+        <textarea rows={2} {...props} />
+      ) : (
+        <input type={type} {...props} onKeyDown={(e) => e.key === "Enter" && commit()} />
+      )}
+      {error?.map((e) => (
+        <span key={e} className="field-error">
+          {e}
+        </span>
+      ))}
+    </label>
+  );
+}
+
+function FunctionRow({ fn, socket, readOnly, onToggle }: {
+  fn: FunctionInfo;
+  socket: SocketDoc | undefined;
+  readOnly: boolean;
+  onToggle: (on: boolean) => void;
+}) {
+  const [showCode, setShowCode] = useState(false);
+  return (
+    <li className="function" data-testid={`function-${fn.name}`}>
+      <label className="function-head">
+        <input type="checkbox" checked={!!socket} disabled={readOnly} onChange={(e) => onToggle(e.target.checked)}
+          aria-label={`Socket for ${fn.name}`} />
+        <code>
+          {fn.name}
+          {fn.signature}
+        </code>
+        {fn.generator && <span className="badge">generator</span>}
+        {fn.accepts_plugs && <span className="badge">plugs</span>}
+      </label>
+      {fn.doc && <div className="muted doc">{fn.doc.split("\n")[0]}</div>}
+      <button type="button" className="link" onClick={() => setShowCode(!showCode)}>
+        {showCode ? "hide code" : "view code"}
+      </button>
+      {showCode && <CodeView source={fn.source} firstLine={fn.line} />}
+    </li>
+  );
+}
+
+export function ProcessorPanel({ id }: { id: string }) {
+  const node = useDesigner((s) => s.nodes.find((n) => n.id === id));
+  const index = useDesigner((s) => s.nodes.findIndex((n) => n.id === id));
+  const flowId = useDesigner((s) => s.flowId);
+  const readOnly = useDesigner(selectReadOnly);
+  const dirty = useDesigner(selectDirty);
+  const saved = useDesigner((s) => s.savedIds.has(id));
+  const fieldErrors = useDesigner((s) => s.fieldErrors);
+  const { updateProcessor, setSockets, openPanel } = useDesigner.getState();
+  const status = useStatus((s) => s.byId[id]);
+  const [code, setCode] = useState<ModuleCode | null>(null);
+  const [discovering, setDiscovering] = useState(false);
+  const [discoverError, setDiscoverError] = useState("");
+  const [acting, setActing] = useState("");
+
+  useEffect(() => {
+    setCode(null);
+    setDiscoverError("");
+  }, [id]);
+
+  if (!node) return null;
+  const p = node.data.processor;
+  const errorsOf = (field: string) => fieldErrors[`processors[${index}].${field}`] ?? fieldErrors[`processors.${index}.${field}`];
+  const commitField = (field: keyof ProcessorFields, value: unknown) => updateProcessor(id, { [field]: value });
+
+  async function discover() {
+    if (!flowId) return;
+    setDiscovering(true);
+    setDiscoverError("");
+    try {
+      // The pinned commit's code for a saved, started processor whose settings are unchanged; otherwise what
+      // the settings in the panel point at now.
+      const pinned = saved && status?.commit && !dirty;
+      setCode(
+        pinned
+          ? await api.processorCode(id)
+          : await api.discover(flowId, { git_url: p.git_url, ref: p.ref, module: p.module, subdirectory: p.subdirectory }),
+      );
+    } catch (error) {
+      setDiscoverError((error as Error).message);
+    } finally {
+      setDiscovering(false);
+    }
+  }
+
+  function toggle(fn: FunctionInfo, on: boolean) {
+    if (on) {
+      const taken = new Set(useDesigner.getState().nodes.flatMap((n) => n.data.processor.sockets.map((s) => s.name)));
+      let name = `${p.name}.${fn.name}`;
+      for (let i = 2; taken.has(name); i++) name = `${p.name}.${fn.name}-${i}`;
+      setSockets(id, [...p.sockets, { id: newId(), name, function: fn.name }]);
+    } else {
+      setSockets(id, p.sockets.filter((s) => s.function !== fn.name));
+    }
+  }
+
+  async function act(action: string) {
+    setActing(action);
+    try {
+      useStatus.getState().merge(await api.processorAction(id, action));
+    } catch (error) {
+      notifyError(error);
+    } finally {
+      setActing("");
+    }
+  }
+
+  return (
+    <aside className="panel" aria-label={`Processor ${p.name}`} data-testid="processor-panel">
+      <header className="panel-head">
+        <h2>{p.name}</h2>
+        <StatusBadge id={id} />
+        <button type="button" aria-label="Close panel" onClick={() => openPanel(null)}>
+          ×
+        </button>
+      </header>
+      {status?.status === "error" && status.status_message && (
+        <div className="error-box" data-testid="status-message">{status.status_message}</div>
+      )}
+      {status && status.status !== "error" && status.status_message && (
+        <div className="muted">{status.status_message}</div>
+      )}
+
+      <section>
+        <h3>Run</h3>
+        {!saved ? (
+          <p className="muted">{MSG.saveFirst}</p>
+        ) : (
+          <div className="button-row">
+            {ACTIONS.map((action) => (
+              <button key={action} type="button" disabled={!!acting} onClick={() => void act(action)}>
+                {acting === action ? `${action}…` : action[0].toUpperCase() + action.slice(1)}
+              </button>
+            ))}
+          </div>
+        )}
+        {saved && dirty && <p className="muted">Unsaved changes run only after Save (and a restart).</p>}
+      </section>
+
+      <section>
+        <h3>Settings</h3>
+        {TEXT_FIELDS.map(([field, label, hint]) => (
+          <Field key={field} label={label} hint={hint} value={String(p[field] ?? "")} error={errorsOf(field)}
+            disabled={readOnly} onCommit={(v) => commitField(field, v.trim())} />
+        ))}
+        {NUMBER_FIELDS.map(([field, label, min, max]) => (
+          <Field key={field} label={label} type="number" value={String(p[field])} error={errorsOf(field)}
+            disabled={readOnly} hint={`${min}–${max}`}
+            onCommit={(v) => {
+              const n = Number(v);
+              if (!Number.isInteger(n) || n < min || n > max) notifyError(`${label}: give a whole number from ${min} to ${max}.`);
+              else commitField(field, n);
+            }} />
+        ))}
+        <Field label="Requirements" multiline value={p.requirements} error={errorsOf("requirements")}
+          hint="Extra pip requirements, one per line" disabled={readOnly} onCommit={(v) => commitField("requirements", v)} />
+      </section>
+
+      <section>
+        <h3>Functions</h3>
+        <button type="button" onClick={() => void discover()} disabled={discovering || !p.git_url || !p.module}
+          title={!p.git_url || !p.module ? "Give the git repository and the module first." : ""}>
+          {discovering ? "Reading the code…" : "Discover functions"}
+        </button>
+        {discoverError && <div className="error-box" role="alert">{discoverError}</div>}
+        {code && (
+          <>
+            <p className="muted" data-testid="code-commit">
+              {code.module} ({code.path}) at commit <code>{code.commit.slice(0, 10)}</code>
+              {code.pinned ? " (pinned)" : ` (${code.ref})`}
+            </p>
+            {code.functions.length === 0 && <p className="muted">The module has no public functions.</p>}
+            <ul className="functions">
+              {code.functions.map((fn) => (
+                <FunctionRow key={fn.name} fn={fn} socket={p.sockets.find((s) => s.function === fn.name)}
+                  readOnly={readOnly} onToggle={(on) => toggle(fn, on)} />
+              ))}
+            </ul>
+          </>
+        )}
+      </section>
+
+      <section>
+        <h3>Sockets</h3>
+        {p.sockets.length === 0 && <p className="muted">{MSG.noSockets}</p>}
+        {p.sockets.map((socket) => (
+          <details key={socket.id} className="socket" open={p.sockets.length === 1}>
+            <summary>
+              <code>{socket.name}</code> → {socket.function}
+              {socket.queue && <span className="muted"> · queue {socket.queue}</span>}
+            </summary>
+            {saved && socket.queue ? (
+              <SocketTools socket={socket} canRun={true} />
+            ) : (
+              <p className="muted">{MSG.saveFirst}</p>
+            )}
+          </details>
+        ))}
+      </section>
+    </aside>
+  );
+}

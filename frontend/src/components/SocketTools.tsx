@@ -1,0 +1,164 @@
+// What a person does with one socket of a saved flow: send a test message and see the answer and its trace,
+// peek at the queue, list and replay dead letters.
+import { useState } from "react";
+import { api } from "../api/client";
+import type { DeadLetter, Peek, SendAnswer, SocketDoc } from "../api/types";
+import { MSG } from "../messages";
+import { notifyError, notifyInfo } from "../stores/toasts";
+import { TraceView } from "./TraceView";
+
+function parseMessage(text: string): { ok: true; value: unknown } | { ok: false; error: string } {
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (error) {
+    return { ok: false, error: MSG.invalidJson((error as Error).message) };
+  }
+}
+
+async function queueId(socket: SocketDoc): Promise<string> {
+  const page = await api.queueByName(socket.queue ?? "");
+  const row = page.results.find((q) => q.name === socket.queue);
+  if (!row) throw new Error(`Queue ${socket.queue} is not visible to you, or the flow is not saved yet.`);
+  return row.id;
+}
+
+export function SocketTools({ socket, canRun }: { socket: SocketDoc; canRun: boolean }) {
+  const [text, setText] = useState('"hello"');
+  const [sending, setSending] = useState(false);
+  const [answer, setAnswer] = useState<SendAnswer | null>(null);
+  const [timedOut, setTimedOut] = useState(false);
+  const [trace, setTrace] = useState<string | null>(null);
+  const [peek, setPeek] = useState<Peek | null>(null);
+  const [dead, setDead] = useState<DeadLetter[] | null>(null);
+  const [qid, setQid] = useState<string | null>(null);
+  const parsed = parseMessage(text);
+
+  async function send() {
+    if (!parsed.ok) return;
+    setSending(true);
+    setAnswer(null);
+    setTimedOut(false);
+    try {
+      setAnswer(await api.send(socket.id, parsed.value, 20));
+    } catch (error) {
+      const e = error as Error & { status?: number; extra?: Record<string, unknown> };
+      if (e.status === 504 && e.extra) {
+        setTimedOut(true);
+      }
+      notifyError(error);
+    } finally {
+      setSending(false);
+    }
+  }
+
+  async function withQueue<T>(fn: (id: string) => Promise<T>): Promise<T | undefined> {
+    try {
+      const id = qid ?? (await queueId(socket));
+      setQid(id);
+      return await fn(id);
+    } catch (error) {
+      notifyError(error);
+      return undefined;
+    }
+  }
+
+  const errorText = answer?.error
+    ? typeof answer.error === "string"
+      ? answer.error
+      : answer.error.message
+    : "";
+
+  return (
+    <div className="socket-tools" data-testid={`tools-${socket.name}`}>
+      <label>
+        Test message (JSON)
+        <textarea
+          aria-label={`Message for ${socket.name}`}
+          rows={2}
+          value={text}
+          onChange={(e) => setText(e.target.value)}
+        />
+      </label>
+      {!parsed.ok && <div className="field-error">{parsed.error}</div>}
+      <div className="button-row">
+        <button type="button" disabled={!canRun || !parsed.ok || sending} onClick={() => void send()}
+          title={canRun ? "Send and wait up to 20 s for the answer" : "You may not send messages to this socket."}>
+          {sending ? "Waiting for the answer…" : "Send"}
+        </button>
+        <button type="button" onClick={() => void withQueue(async (id) => setPeek(await api.peek(id)))}>
+          Peek queue
+        </button>
+        <button type="button" onClick={() => void withQueue(async (id) => setDead((await api.deadLetters(id)).results))}>
+          Dead letters
+        </button>
+      </div>
+      {timedOut && <div className="muted">No answer within 20 s; the message is still queued or running.</div>}
+      {answer && (
+        <div className={`answer ${errorText ? "answer-error" : ""}`} data-testid="answer">
+          {errorText ? (
+            <div>Failed: {errorText}</div>
+          ) : (
+            <div>
+              Result: <code data-testid="answer-result">{JSON.stringify(answer.results)}</code>
+            </div>
+          )}
+          <button type="button" className="link" onClick={() => setTrace(answer.id)}>
+            Open trace
+          </button>
+        </div>
+      )}
+      {peek && (
+        <div className="peek" data-testid="peek">
+          <header>
+            Queue {socket.queue}: {peek.depth} waiting
+            <button type="button" className="link" onClick={() => setPeek(null)}>hide</button>
+          </header>
+          {peek.messages.length === 0 ? (
+            <p className="muted">The queue is empty.</p>
+          ) : (
+            <ol>
+              {peek.messages.map((m, i) => (
+                <li key={i}>
+                  <code>{JSON.stringify((m as { payload?: unknown }).payload ?? m).slice(0, 200)}</code>
+                </li>
+              ))}
+            </ol>
+          )}
+        </div>
+      )}
+      {dead && (
+        <div className="dead-letters" data-testid="dead-letters">
+          <header>
+            {dead.length} dead letter{dead.length === 1 ? "" : "s"}
+            {dead.length > 0 && (
+              <button type="button" disabled={!canRun} onClick={() => void withQueue(async (id) => {
+                const { replayed } = await api.replay(id);
+                notifyInfo(`Replayed ${replayed.length} message(s).`);
+                setDead((await api.deadLetters(id)).results);
+              })}>
+                Replay all
+              </button>
+            )}
+            <button type="button" className="link" onClick={() => setDead(null)}>hide</button>
+          </header>
+          <ol>
+            {dead.map((entry) => (
+              <li key={entry.envelope.id}>
+                <code>{JSON.stringify(entry.envelope.payload ?? null).slice(0, 120)}</code>{" "}
+                <span className="field-error">{String(entry.error ?? "")}</span>{" "}
+                <button type="button" className="link" disabled={!canRun} onClick={() => void withQueue(async (id) => {
+                  await api.replay(id, [entry.envelope.id]);
+                  notifyInfo("Replayed 1 message.");
+                  setDead((await api.deadLetters(id)).results);
+                })}>
+                  replay
+                </button>
+              </li>
+            ))}
+          </ol>
+        </div>
+      )}
+      {trace && <TraceView callId={trace} onClose={() => setTrace(null)} />}
+    </div>
+  );
+}

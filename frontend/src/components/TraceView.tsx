@@ -1,0 +1,92 @@
+// A message's trace: the tree of calls it caused. Lineage is written about a second after the calls, so the
+// view waits for it instead of showing an empty tree.
+import { useEffect, useState } from "react";
+import { api, ApiError } from "../api/client";
+import type { CallNode, CallTree } from "../api/types";
+
+function CallItem({ call }: { call: CallNode }) {
+  const [open, setOpen] = useState(false);
+  return (
+    <li className={`call call-${call.status}`} data-testid="trace-call">
+      <div className="call-line">
+        <span className={`badge badge-call-${call.status}`}>
+          {call.status}
+        </span>
+        <strong>{call.socket_name}</strong>
+        {call.duration_ms !== null && <span className="muted">{call.duration_ms.toFixed(1)} ms</span>}
+        {call.attempt > 1 && <span className="muted">attempt {call.attempt}</span>}
+        <span className="muted">{call.worker}</span>
+        {call.error && (
+          <button type="button" className="link" onClick={() => setOpen(!open)}>
+            {open ? "hide error" : "show error"}
+          </button>
+        )}
+      </div>
+      {call.error && <div className="call-error">{call.error}</div>}
+      {open && call.traceback && <pre className="traceback">{call.traceback}</pre>}
+      {call.children.length > 0 && (
+        <ul>
+          {call.children.map((child) => (
+            <CallItem key={child.id} call={child} />
+          ))}
+        </ul>
+      )}
+    </li>
+  );
+}
+
+export function TraceView({ callId, onClose }: { callId: string; onClose: () => void }) {
+  const [tree, setTree] = useState<CallTree | null>(null);
+  const [error, setError] = useState("");
+  useEffect(() => {
+    let cancelled = false;
+    const deadline = Date.now() + 15000;
+    async function load() {
+      try {
+        const answer = await api.trace(callId);
+        if (!cancelled) setTree(answer);
+      } catch (e) {
+        if (cancelled) return;
+        if (e instanceof ApiError && e.status === 404 && Date.now() < deadline) {
+          setTimeout(load, 500);
+          return;
+        }
+        setError(
+          e instanceof ApiError && e.status === 404
+            ? "No calls recorded for this message yet. It may still be waiting in a queue: is its processor running?"
+            : (e as Error).message,
+        );
+      }
+    }
+    void load();
+    return () => {
+      cancelled = true;
+    };
+  }, [callId]);
+  return (
+    <div className="modal" role="dialog" aria-label="Trace">
+      <div className="modal-body">
+        <header>
+          <h2>Trace {callId.slice(0, 8)}</h2>
+          <button type="button" onClick={onClose} aria-label="Close trace">
+            ×
+          </button>
+        </header>
+        {error && <div className="error-box">{error}</div>}
+        {!tree && !error && <p className="muted">Loading the trace…</p>}
+        {tree && (
+          <>
+            <p className="muted">
+              {tree.calls} call{tree.calls === 1 ? "" : "s"} in trace {tree.trace_id}
+            </p>
+            <ul className="trace-tree">
+              {tree.roots.map((call) => (
+                <CallItem key={call.id} call={call} />
+              ))}
+            </ul>
+          </>
+        )}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,145 @@
+import { describe, expect, it } from "vitest";
+import type { GraphDoc } from "../api/types";
+import {
+  connectionProblem,
+  copySelection,
+  inHandle,
+  outHandle,
+  pasteClipboard,
+  plugFromConnection,
+  searchNodes,
+  toCanvas,
+  toDocument,
+  uniqueName,
+} from "./model";
+
+export function sampleDoc(): GraphDoc {
+  const proc = (id: string, name: string, sockets: [string, string][], position: { x: number; y: number } | null) => ({
+    id,
+    name,
+    git_url: "file:///repo",
+    ref: "main",
+    commit: "abc",
+    module: "sample.processors",
+    subdirectory: "",
+    requirements: "",
+    concurrency: 1,
+    retries: 3,
+    time_limit: 300,
+    rate_limit: "",
+    requested_status: "stopped",
+    status: "stopped",
+    status_message: "",
+    position,
+    sockets: sockets.map(([sid, fn]) => ({ id: sid, name: `${name}.${fn}`, function: fn, queue: `q.${sid}`, arguments: [], schedule: null, max_queue_length: null })),
+  });
+  return {
+    id: "f1",
+    name: "demo",
+    description: "",
+    version: 3,
+    layout: { processors: { p1: { x: 1, y: 2 } }, zoom: 1 },
+    processors: [
+      proc("p1", "first", [["s1", "do_something"]], { x: 10, y: 20 }),
+      proc("p2", "second", [["s2", "do_this"], ["s3", "report"]], null),
+    ],
+    plugs: [{ id: "g1", name: "first.do_something-to-second.do_this", source: "s1", target: "s2", kind: "result", argument: "" }],
+    rights: { change: true, delete: true, reason: "" },
+  };
+}
+
+describe("toCanvas / toDocument", () => {
+  it("makes a node per processor and an edge per plug between socket handles", () => {
+    const { nodes, edges } = toCanvas(sampleDoc());
+    expect(nodes.map((n) => n.id)).toEqual(["p1", "p2"]);
+    expect(nodes[0].position).toEqual({ x: 10, y: 20 });
+    expect(nodes[1].position).toEqual({ x: 320, y: 0 }); // no saved position: a grid slot
+    expect(edges).toHaveLength(1);
+    expect(edges[0]).toMatchObject({ source: "p1", target: "p2", sourceHandle: "result:s1", targetHandle: "in:s2" });
+  });
+
+  it("round-trips into the PUT document with positions, sockets and plugs, and without run state", () => {
+    const doc = sampleDoc();
+    const { nodes, edges } = toCanvas(doc);
+    nodes[1].position = { x: 100.6, y: 50.2 };
+    const out = toDocument(doc, nodes, edges) as Record<string, any>;
+    expect(out.version).toBe(3);
+    expect(out.layout).toEqual({ zoom: 1 });
+    expect(out.processors[1].position).toEqual({ x: 101, y: 50 });
+    expect(out.processors[0]).not.toHaveProperty("status");
+    expect(out.processors[0]).not.toHaveProperty("commit");
+    expect(out.processors[0].sockets[0]).toEqual({ id: "s1", name: "first.do_something", function: "do_something" });
+    expect(out.plugs).toEqual([{ id: "g1", name: "first.do_something-to-second.do_this", source: "s1", target: "s2", kind: "result", argument: "" }]);
+  });
+
+  it("keeps a named shared queue but leaves automatic ones to the server", () => {
+    const doc = sampleDoc();
+    doc.processors[0].sockets[0].queue = "shared";
+    const out = toDocument(doc, ...Object.values(toCanvas(doc)) as [any, any]) as Record<string, any>;
+    expect(out.processors[0].sockets[0].queue).toBe("shared");
+    expect(out.processors[1].sockets[0]).not.toHaveProperty("queue");
+  });
+});
+
+describe("connectionProblem", () => {
+  const { nodes, edges } = toCanvas(sampleDoc());
+  const conn = (sourceHandle: string, targetHandle: string) => ({ source: "p1", target: "p2", sourceHandle, targetHandle });
+
+  it("accepts an output to an input", () => {
+    expect(connectionProblem(conn(outHandle("error", "s1"), inHandle("s2")), nodes, edges, false)).toBeNull();
+    expect(connectionProblem(conn(outHandle("result", "s1"), inHandle("s3")), nodes, edges, false)).toBeNull();
+  });
+
+  it("refuses with a reason", () => {
+    expect(connectionProblem(conn(outHandle("result", "s1"), inHandle("s2")), nodes, edges, false)).toMatch(/already have a result plug/);
+    expect(connectionProblem(conn(inHandle("s1"), inHandle("s2")), nodes, edges, false)).toMatch(/Drag from a result/);
+    expect(connectionProblem(conn(outHandle("result", "s1"), outHandle("result", "s2")), nodes, edges, false)).toMatch(/input/);
+    expect(connectionProblem(conn(outHandle("result", "s1"), inHandle("gone")), nodes, edges, false)).toMatch(/no socket/);
+    expect(connectionProblem(conn(outHandle("error", "s1"), inHandle("s2")), nodes, edges, true)).toMatch(/view-only/);
+  });
+
+  it("names a new plug after its sockets, uniquely", () => {
+    const plug = plugFromConnection(conn(outHandle("error", "s1"), inHandle("s2")), nodes, edges);
+    expect(plug).toMatchObject({ source: "s1", target: "s2", kind: "error", name: "first.do_something-error-to-second.do_this" });
+  });
+});
+
+describe("copy and paste", () => {
+  it("copies selected processors with the plugs among them, under new ids and free names", () => {
+    const { nodes, edges } = toCanvas(sampleDoc());
+    nodes.forEach((n) => (n.selected = true));
+    const clip = copySelection(nodes, edges)!;
+    const pasted = pasteClipboard(clip, nodes, edges);
+    expect(pasted.nodes.map((n) => n.data.processor.name)).toEqual(["first-2", "second-2"]);
+    expect(pasted.nodes[0].data.processor.sockets[0].name).toBe("first-2.do_something");
+    expect(pasted.nodes[0].id).not.toBe("p1");
+    expect(pasted.nodes[0].data.processor.id).toBe(pasted.nodes[0].id);
+    const [edge] = pasted.edges;
+    expect(edge.source).toBe(pasted.nodes[0].id);
+    expect(edge.data!.plug.source).toBe(pasted.nodes[0].data.processor.sockets[0].id);
+    expect(edge.data!.plug.target).toBe(pasted.nodes[1].data.processor.sockets[0].id);
+    expect(edge.sourceHandle).toBe(`result:${edge.data!.plug.source}`);
+  });
+
+  it("leaves plugs to processors outside the selection behind", () => {
+    const { nodes, edges } = toCanvas(sampleDoc());
+    nodes[0].selected = true;
+    expect(copySelection(nodes, edges)!.edges).toEqual([]);
+    expect(copySelection(nodes.map((n) => ({ ...n, selected: false })), edges)).toBeNull();
+  });
+});
+
+describe("names and search", () => {
+  it("makes names valid and free", () => {
+    expect(uniqueName("my proc", new Set())).toBe("my_proc");
+    expect(uniqueName("a", new Set(["a", "a-2"]))).toBe("a-3");
+  });
+
+  it("finds processors by name, module, socket or function", () => {
+    const { nodes } = toCanvas(sampleDoc());
+    expect(searchNodes(nodes, "SECOND")).toEqual(["p2"]);
+    expect(searchNodes(nodes, "report")).toEqual(["p2"]);
+    expect(searchNodes(nodes, "sample")).toEqual(["p1", "p2"]);
+    expect(searchNodes(nodes, "  ")).toEqual([]);
+  });
+});

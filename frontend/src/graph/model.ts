@@ -1,0 +1,291 @@
+// Graph documents (the REST API's GET/PUT /api/flows/{id}/graph) <-> the canvas's nodes and edges, and the
+// rules a connection must pass. Pure functions: the stores call them, Vitest tests them.
+import type { Connection, Edge, Node } from "@xyflow/react";
+import type { GraphDoc, PlugDoc, PlugKind, ProcessorDoc, SocketDoc } from "../api/types";
+import { MSG } from "../messages";
+
+export type ProcessorFields = Omit<ProcessorDoc, "position">;
+export type ProcessorData = { processor: ProcessorFields };
+export type PlugData = { plug: PlugDoc };
+export type ProcessorNode = Node<ProcessorData, "processor">;
+export type PlugEdge = Edge<PlugData>;
+
+export const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,199}$/;
+const GRID = { x: 320, y: 200, columns: 6 };
+
+export const inHandle = (socketId: string) => `in:${socketId}`;
+export const outHandle = (kind: PlugKind, socketId: string) => `${kind}:${socketId}`;
+
+export function parseHandle(handle: string | null | undefined): { side: "in" | PlugKind; socket: string } | null {
+  const match = handle?.match(/^(in|result|error):(.+)$/);
+  return match ? { side: match[1] as "in" | PlugKind, socket: match[2] } : null;
+}
+
+export function newId(): string {
+  return crypto.randomUUID();
+}
+
+export function plugEdge(plug: PlugDoc, owner: Map<string, string>): PlugEdge | null {
+  const source = owner.get(plug.source);
+  const target = owner.get(plug.target);
+  if (!source || !target) return null;
+  return {
+    id: plug.id,
+    source,
+    target,
+    sourceHandle: outHandle(plug.kind, plug.source),
+    targetHandle: inHandle(plug.target),
+    data: { plug },
+    className: plug.kind === "error" ? "plug-error" : "plug-result",
+    label: plug.argument ? `→ ${plug.argument}` : undefined,
+  };
+}
+
+/** Socket id -> id of the processor (node) that owns it. */
+export function socketOwners(nodes: ProcessorNode[]): Map<string, string> {
+  const owner = new Map<string, string>();
+  for (const node of nodes) for (const socket of node.data.processor.sockets) owner.set(socket.id, node.id);
+  return owner;
+}
+
+export function toCanvas(doc: GraphDoc): { nodes: ProcessorNode[]; edges: PlugEdge[] } {
+  const nodes: ProcessorNode[] = doc.processors.map((proc, i) => {
+    const { position, ...processor } = proc;
+    return {
+      id: proc.id,
+      type: "processor",
+      position: position ?? { x: (i % GRID.columns) * GRID.x, y: Math.floor(i / GRID.columns) * GRID.y },
+      data: { processor },
+    };
+  });
+  const owner = socketOwners(nodes);
+  const edges = doc.plugs.map((plug) => plugEdge(plug, owner)).filter((e): e is PlugEdge => e !== null);
+  return { nodes, edges };
+}
+
+const PROCESSOR_INPUT = [
+  "id",
+  "name",
+  "git_url",
+  "ref",
+  "module",
+  "subdirectory",
+  "requirements",
+  "concurrency",
+  "retries",
+  "time_limit",
+  "rate_limit",
+] as const;
+
+function socketInput(socket: SocketDoc): Record<string, unknown> {
+  const out: Record<string, unknown> = { id: socket.id, name: socket.name, function: socket.function };
+  if (socket.queue && !socket.queue.startsWith("q.")) out.queue = socket.queue;
+  if (socket.schedule !== undefined && socket.schedule !== null) out.schedule = socket.schedule;
+  if (socket.max_queue_length !== undefined && socket.max_queue_length !== null)
+    out.max_queue_length = socket.max_queue_length;
+  return out;
+}
+
+/** The PUT body: what the canvas holds now, against the version it was loaded at. */
+export function toDocument(
+  base: Pick<GraphDoc, "version" | "name" | "description" | "layout">,
+  nodes: ProcessorNode[],
+  edges: PlugEdge[],
+): Record<string, unknown> {
+  const { processors: _positions, ...layout } = base.layout as Record<string, unknown>;
+  return {
+    version: base.version,
+    name: base.name,
+    description: base.description,
+    layout,
+    processors: nodes.map((node) => {
+      const proc = node.data.processor as unknown as Record<string, unknown>;
+      const out: Record<string, unknown> = {};
+      for (const key of PROCESSOR_INPUT) if (proc[key] !== undefined && proc[key] !== null) out[key] = proc[key];
+      out.id = node.id;
+      out.position = { x: Math.round(node.position.x), y: Math.round(node.position.y) };
+      out.sockets = node.data.processor.sockets.map(socketInput);
+      return out;
+    }),
+    plugs: edges.map((edge) => {
+      const { id, name, source, target, kind, argument } = edge.data!.plug;
+      return { id, name, source, target, kind, argument };
+    }),
+  };
+}
+
+/** Why this connection may not become a plug, or null when it may. */
+export function connectionProblem(
+  connection: Connection,
+  nodes: ProcessorNode[],
+  edges: PlugEdge[],
+  readOnly: boolean,
+): string | null {
+  if (readOnly) return MSG.connect.readOnly;
+  const from = parseHandle(connection.sourceHandle);
+  const to = parseHandle(connection.targetHandle);
+  if (!from || from.side === "in") return MSG.connect.notOutput;
+  if (!to || to.side !== "in") return MSG.connect.notInput;
+  const owner = socketOwners(nodes);
+  if (!owner.has(from.socket) || !owner.has(to.socket)) return MSG.connect.noSocket;
+  const kind = from.side;
+  const duplicate = edges.some(
+    (e) => e.data?.plug.source === from.socket && e.data.plug.target === to.socket && e.data.plug.kind === kind,
+  );
+  return duplicate ? MSG.connect.duplicate(kind) : null;
+}
+
+export function uniqueName(wanted: string, taken: Set<string>): string {
+  const base = wanted.replace(/[^A-Za-z0-9_.:-]/g, "_").replace(/^[^A-Za-z0-9_]/, "_").slice(0, 180) || "unnamed";
+  if (!taken.has(base)) return base;
+  for (let i = 2; ; i++) if (!taken.has(`${base}-${i}`)) return `${base}-${i}`;
+}
+
+function socketNames(nodes: ProcessorNode[]): Set<string> {
+  return new Set(nodes.flatMap((n) => n.data.processor.sockets.map((s) => s.name)));
+}
+
+export function plugFromConnection(connection: Connection, nodes: ProcessorNode[], edges: PlugEdge[]): PlugDoc {
+  const from = parseHandle(connection.sourceHandle)!;
+  const to = parseHandle(connection.targetHandle)!;
+  const names = new Map(nodes.flatMap((n) => n.data.processor.sockets.map((s) => [s.id, s.name] as const)));
+  const kind = from.side as PlugKind;
+  const wanted = `${names.get(from.socket)}${kind === "error" ? "-error" : ""}-to-${names.get(to.socket)}`;
+  const taken = new Set(edges.map((e) => e.data!.plug.name));
+  return { id: newId(), name: uniqueName(wanted, taken), source: from.socket, target: to.socket, kind, argument: "" };
+}
+
+export function blankProcessor(nodes: ProcessorNode[], position: { x: number; y: number }): ProcessorNode {
+  const name = uniqueName("processor", new Set(nodes.map((n) => n.data.processor.name)));
+  const id = newId();
+  return {
+    id,
+    type: "processor",
+    position,
+    selected: true,
+    data: {
+      processor: {
+        id,
+        name,
+        git_url: "",
+        ref: "main",
+        module: "",
+        subdirectory: "",
+        requirements: "",
+        concurrency: 1,
+        retries: 3,
+        time_limit: 300,
+        rate_limit: "",
+        status: "stopped",
+        requested_status: "stopped",
+        status_message: "",
+        sockets: [],
+      },
+    },
+  };
+}
+
+export interface Clipboard {
+  nodes: ProcessorNode[];
+  edges: PlugEdge[];
+}
+
+/** The selected processors and the plugs among them. */
+export function copySelection(nodes: ProcessorNode[], edges: PlugEdge[]): Clipboard | null {
+  const picked = nodes.filter((n) => n.selected);
+  if (picked.length === 0) return null;
+  const ids = new Set(picked.map((n) => n.id));
+  return { nodes: picked, edges: edges.filter((e) => ids.has(e.source) && ids.has(e.target)) };
+}
+
+/** Copies with new ids and names that do not clash, offset so they do not hide the originals; selected. */
+export function pasteClipboard(
+  clip: Clipboard,
+  nodes: ProcessorNode[],
+  edges: PlugEdge[],
+  offset = { x: 40, y: 40 },
+): Clipboard {
+  const procNames = new Set(nodes.map((n) => n.data.processor.name));
+  const sockNames = socketNames(nodes);
+  const plugNames = new Set(edges.map((e) => e.data!.plug.name));
+  const nodeIds = new Map<string, string>();
+  const socketIds = new Map<string, string>();
+  const pasted = clip.nodes.map((node) => {
+    const id = newId();
+    nodeIds.set(node.id, id);
+    const name = uniqueName(node.data.processor.name, procNames);
+    procNames.add(name);
+    const sockets = node.data.processor.sockets.map((s) => {
+      const sid = newId();
+      socketIds.set(s.id, sid);
+      const sname = uniqueName(s.name.startsWith(`${node.data.processor.name}.`)
+        ? `${name}.${s.name.slice(node.data.processor.name.length + 1)}`
+        : s.name, sockNames);
+      sockNames.add(sname);
+      return { ...s, id: sid, name: sname, queue: undefined };
+    });
+    return {
+      ...node,
+      id,
+      selected: true,
+      position: { x: node.position.x + offset.x, y: node.position.y + offset.y },
+      data: {
+        processor: {
+          ...node.data.processor,
+          id,
+          name,
+          sockets,
+          status: "stopped",
+          requested_status: "stopped",
+          status_message: "",
+          commit: "",
+        },
+      },
+    };
+  });
+  const pastedEdges = clip.edges.map((edge) => {
+    const plug = edge.data!.plug;
+    const name = uniqueName(plug.name, plugNames);
+    plugNames.add(name);
+    const copy: PlugDoc = {
+      ...plug,
+      id: newId(),
+      name,
+      source: socketIds.get(plug.source)!,
+      target: socketIds.get(plug.target)!,
+    };
+    return {
+      ...edge,
+      id: copy.id,
+      source: nodeIds.get(edge.source)!,
+      target: nodeIds.get(edge.target)!,
+      sourceHandle: outHandle(copy.kind, copy.source),
+      targetHandle: inHandle(copy.target),
+      selected: true,
+      data: { plug: copy },
+    };
+  });
+  return { nodes: pasted, edges: pastedEdges };
+}
+
+/** Processors whose name, module or a socket matches the text (case-insensitive). */
+export function searchNodes(nodes: ProcessorNode[], text: string): string[] {
+  const needle = text.trim().toLowerCase();
+  if (!needle) return [];
+  return nodes
+    .filter((n) => {
+      const p = n.data.processor;
+      return (
+        p.name.toLowerCase().includes(needle) ||
+        p.module.toLowerCase().includes(needle) ||
+        p.sockets.some((s) => s.name.toLowerCase().includes(needle) || s.function.toLowerCase().includes(needle))
+      );
+    })
+    .map((n) => n.id);
+}
+
+/** Plugs that lose an end when sockets are removed from a processor. */
+export function edgesWithoutSockets(edges: PlugEdge[], nodes: ProcessorNode[]): PlugEdge[] {
+  const owner = socketOwners(nodes);
+  return edges.filter((e) => owner.has(e.data!.plug.source) && owner.has(e.data!.plug.target));
+}

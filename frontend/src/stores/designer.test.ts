@@ -1,0 +1,114 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { inHandle, outHandle } from "../graph/model";
+import { sampleDoc } from "../graph/model.test";
+import { useDesigner } from "./designer";
+
+const s = () => useDesigner.getState();
+
+beforeEach(() => {
+  useDesigner.setState({ flowId: "f1" });
+  s().adopt(sampleDoc());
+});
+
+afterEach(() => vi.unstubAllGlobals());
+
+describe("designer store", () => {
+  it("starts clean and becomes dirty with an edit", () => {
+    expect(s().dirty()).toBe(false);
+    s().updateProcessor("p1", { concurrency: 4 });
+    expect(s().dirty()).toBe(true);
+    expect(s().nodes[0].data.processor.concurrency).toBe(4);
+  });
+
+  it("undoes and redoes edits back to a clean state", () => {
+    s().updateProcessor("p1", { name: "renamed" });
+    s().connect({ source: "p1", target: "p2", sourceHandle: outHandle("error", "s1"), targetHandle: inHandle("s3") });
+    expect(s().edges).toHaveLength(2);
+    s().undo();
+    expect(s().edges).toHaveLength(1);
+    s().undo();
+    expect(s().nodes[0].data.processor.name).toBe("first");
+    expect(s().dirty()).toBe(false);
+    s().redo();
+    expect(s().nodes[0].data.processor.name).toBe("renamed");
+    expect(s().dirty()).toBe(true);
+  });
+
+  it("refuses a bad connection with its reason and changes nothing", () => {
+    const problem = s().connect({ source: "p1", target: "p2", sourceHandle: outHandle("result", "s1"), targetHandle: inHandle("s2") });
+    expect(problem).toMatch(/already/);
+    expect(s().edges).toHaveLength(1);
+    expect(s().dirty()).toBe(false);
+  });
+
+  it("deletes selected processors with their plugs in one undo step", () => {
+    s().select(["p2"]);
+    s().deleteSelected();
+    expect(s().nodes.map((n) => n.id)).toEqual(["p1"]);
+    expect(s().edges).toEqual([]);
+    s().undo();
+    expect(s().nodes).toHaveLength(2);
+    expect(s().edges).toHaveLength(1);
+  });
+
+  it("drops plugs whose socket is removed", () => {
+    s().setSockets("p2", s().nodes[1].data.processor.sockets.filter((x) => x.id !== "s2"));
+    expect(s().edges).toEqual([]);
+  });
+
+  it("a drag is one undo step", () => {
+    s().dragStart();
+    s().onNodesChange([{ type: "position", id: "p1", position: { x: 50, y: 60 }, dragging: true }]);
+    s().onNodesChange([{ type: "position", id: "p1", position: { x: 70, y: 80 }, dragging: true }]);
+    s().dragStop();
+    expect(s().dirty()).toBe(true);
+    s().undo();
+    expect(s().nodes[0].position).toEqual({ x: 10, y: 20 });
+  });
+
+  it("is read-only without the change right", () => {
+    s().adopt({ ...sampleDoc(), rights: { change: false, delete: false, reason: "view only" } });
+    s().updateProcessor("p1", { name: "x" });
+    s().select(["p1"]);
+    s().deleteSelected();
+    expect(s().addProcessor({ x: 0, y: 0 })).toBeNull();
+    expect(s().connect({ source: "p1", target: "p2", sourceHandle: outHandle("error", "s1"), targetHandle: inHandle("s3") })).toMatch(/view-only/);
+    expect(s().nodes.map((n) => n.data.processor.name)).toEqual(["first", "second"]);
+    expect(s().dirty()).toBe(false);
+  });
+
+  it("reports a stale version and keeps the edits", async () => {
+    s().updateProcessor("p1", { concurrency: 2 });
+    vi.stubGlobal("fetch", vi.fn(async () => new Response(JSON.stringify({ error: { code: "conflict", message: "changed", current_version: 5 } }), { status: 409 })));
+    expect(await s().save()).toBe(false);
+    expect(s().stale).toEqual({ mine: 3, theirs: 5 });
+    expect(s().saveError).toMatch(/Someone else saved/);
+    expect(s().dirty()).toBe(true);
+    expect(s().nodes[0].data.processor.concurrency).toBe(2);
+  });
+
+  it("saves one PUT of the graph at its version and adopts the new version", async () => {
+    s().updateProcessor("p1", { concurrency: 2 });
+    const fetch = vi.fn(async (_url: string, init: RequestInit) => {
+      const body = JSON.parse(String(init.body));
+      return new Response(JSON.stringify({ ...sampleDoc(), version: body.version + 1 }), { status: 200 });
+    });
+    vi.stubGlobal("fetch", fetch);
+    expect(await s().save()).toBe(true);
+    expect(fetch).toHaveBeenCalledTimes(1);
+    expect(fetch.mock.calls[0][0]).toBe("/api/flows/f1/graph/");
+    expect(fetch.mock.calls[0][1].method).toBe("PUT");
+    expect(s().base?.version).toBe(4);
+    expect(s().dirty()).toBe(false);
+  });
+
+  it("pastes copies that do not clash and can be undone", () => {
+    s().select(["p1"]);
+    expect(s().copy()).toBe(1);
+    expect(s().paste()).toBe(1);
+    expect(s().nodes.map((n) => n.data.processor.name)).toEqual(["first", "second", "first-2"]);
+    expect(s().nodes.filter((n) => n.selected).map((n) => n.data.processor.name)).toEqual(["first-2"]);
+    s().undo();
+    expect(s().nodes).toHaveLength(2);
+  });
+});

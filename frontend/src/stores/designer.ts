@@ -1,0 +1,334 @@
+// The flow being edited: nodes and edges as the canvas holds them, the version they were loaded at, undo/redo
+// history and whether there is anything unsaved. Save is one PUT of the whole graph; a stale version is reported
+// and never overwritten.
+import {
+  applyEdgeChanges,
+  applyNodeChanges,
+  type Connection,
+  type EdgeChange,
+  type NodeChange,
+} from "@xyflow/react";
+import { create } from "zustand";
+import { api, ApiError } from "../api/client";
+import type { GraphDoc, Rights, SocketDoc } from "../api/types";
+import {
+  blankProcessor,
+  connectionProblem,
+  copySelection,
+  edgesWithoutSockets,
+  pasteClipboard,
+  plugEdge,
+  plugFromConnection,
+  socketOwners,
+  toCanvas,
+  toDocument,
+  type Clipboard,
+  type PlugEdge,
+  type ProcessorFields,
+  type ProcessorNode,
+} from "../graph/model";
+import { MSG } from "../messages";
+
+interface Snapshot {
+  nodes: ProcessorNode[];
+  edges: PlugEdge[];
+  revision: number;
+}
+
+const HISTORY = 100;
+
+export interface DesignerState {
+  flowId: string | null;
+  base: Pick<GraphDoc, "version" | "name" | "description" | "layout"> | null;
+  rights: Rights;
+  loading: boolean;
+  loadError: string;
+  saving: boolean;
+  saveError: string;
+  fieldErrors: Record<string, string[]>;
+  stale: { mine: number; theirs?: number } | null;
+  nodes: ProcessorNode[];
+  edges: PlugEdge[];
+  savedIds: Set<string>;
+  revision: number;
+  savedRevision: number;
+  past: Snapshot[];
+  future: Snapshot[];
+  clipboard: Clipboard | null;
+  panel: string | null;
+
+  load: (flowId: string) => Promise<void>;
+  adopt: (doc: GraphDoc) => void;
+  dirty: () => boolean;
+  onNodesChange: (changes: NodeChange<ProcessorNode>[]) => void;
+  onEdgesChange: (changes: EdgeChange<PlugEdge>[]) => void;
+  dragStart: () => void;
+  dragStop: () => void;
+  connect: (connection: Connection) => string | null;
+  addProcessor: (position: { x: number; y: number }) => string | null;
+  updateProcessor: (id: string, patch: Partial<ProcessorFields>) => void;
+  setSockets: (id: string, sockets: SocketDoc[]) => void;
+  updatePlug: (id: string, patch: { argument?: string; name?: string }) => void;
+  deleteSelected: () => void;
+  selectAll: () => void;
+  select: (ids: string[]) => void;
+  copy: () => number;
+  paste: () => number;
+  undo: () => void;
+  redo: () => void;
+  setPositions: (positions: Record<string, { x: number; y: number }>) => void;
+  openPanel: (id: string | null) => void;
+  save: () => Promise<boolean>;
+}
+
+const NO_RIGHTS: Rights = { change: false, delete: false, reason: "" };
+
+export const useDesigner = create<DesignerState>((set, get) => {
+  /** Apply a change that the user can undo and that makes the flow unsaved. */
+  function commit(next: Partial<Pick<DesignerState, "nodes" | "edges">>): void {
+    const { nodes, edges, revision, past } = get();
+    set({
+      past: [...past, { nodes, edges, revision }].slice(-HISTORY),
+      future: [],
+      ...next,
+      revision: revision + 1,
+    });
+  }
+
+  function readOnly(): boolean {
+    return !get().rights.change;
+  }
+
+  return {
+    flowId: null,
+    base: null,
+    rights: NO_RIGHTS,
+    loading: false,
+    loadError: "",
+    saving: false,
+    saveError: "",
+    fieldErrors: {},
+    stale: null,
+    nodes: [],
+    edges: [],
+    savedIds: new Set(),
+    revision: 0,
+    savedRevision: 0,
+    past: [],
+    future: [],
+    clipboard: null,
+    panel: null,
+
+    load: async (flowId) => {
+      set({ flowId, loading: true, loadError: "", nodes: [], edges: [], past: [], future: [], panel: null });
+      try {
+        const doc = await api.graph(flowId);
+        if (get().flowId === flowId) get().adopt(doc);
+      } catch (error) {
+        const message =
+          error instanceof ApiError && error.status === 404 ? MSG.notFound : (error as Error).message;
+        set({ loading: false, loadError: message });
+      }
+    },
+
+    adopt: (doc) => {
+      const { nodes, edges } = toCanvas(doc);
+      const revision = get().revision + 1;
+      set({
+        base: { version: doc.version, name: doc.name, description: doc.description, layout: doc.layout },
+        rights: doc.rights ?? NO_RIGHTS,
+        nodes,
+        edges,
+        savedIds: new Set(doc.processors.map((p) => p.id)),
+        revision,
+        savedRevision: revision,
+        past: [],
+        future: [],
+        loading: false,
+        loadError: "",
+        stale: null,
+        saveError: "",
+        fieldErrors: {},
+      });
+    },
+
+    dirty: () => get().revision !== get().savedRevision,
+
+    onNodesChange: (changes) => {
+      // Removals go through deleteSelected (one undo step for nodes and their plugs); the rest are moves,
+      // selection and measurements, which are not edits on their own.
+      const kept = changes.filter((c) => c.type !== "remove" && c.type !== "add");
+      if (readOnly()) {
+        const allowed = kept.filter((c) => c.type === "select" || c.type === "dimensions");
+        if (allowed.length) set({ nodes: applyNodeChanges(allowed, get().nodes) });
+        return;
+      }
+      if (kept.length) set({ nodes: applyNodeChanges(kept, get().nodes) });
+      if (changes.some((c) => c.type === "remove")) get().deleteSelected();
+    },
+
+    onEdgesChange: (changes) => {
+      const kept = changes.filter((c) => c.type === "select");
+      if (kept.length) set({ edges: applyEdgeChanges(kept, get().edges) });
+      if (!readOnly() && changes.some((c) => c.type === "remove")) get().deleteSelected();
+    },
+
+    dragStart: () => {
+      if (readOnly()) return;
+      const { nodes, edges, revision, past } = get();
+      set({ past: [...past, { nodes, edges, revision }].slice(-HISTORY), future: [] });
+    },
+
+    dragStop: () => {
+      if (readOnly()) return;
+      set({ revision: get().revision + 1 });
+    },
+
+    connect: (connection) => {
+      const { nodes, edges } = get();
+      const problem = connectionProblem(connection, nodes, edges, readOnly());
+      if (problem) return problem;
+      const plug = plugFromConnection(connection, nodes, edges);
+      const edge = plugEdge(plug, socketOwners(nodes));
+      if (edge) commit({ edges: [...edges, edge] });
+      return null;
+    },
+
+    addProcessor: (position) => {
+      if (readOnly()) return null;
+      const node = blankProcessor(get().nodes, position);
+      commit({ nodes: [...get().nodes.map((n) => (n.selected ? { ...n, selected: false } : n)), node] });
+      set({ panel: node.id });
+      return node.id;
+    },
+
+    updateProcessor: (id, patch) => {
+      if (readOnly()) return;
+      commit({
+        nodes: get().nodes.map((n) =>
+          n.id === id ? { ...n, data: { processor: { ...n.data.processor, ...patch } } } : n,
+        ),
+      });
+    },
+
+    setSockets: (id, sockets) => {
+      if (readOnly()) return;
+      const nodes = get().nodes.map((n) =>
+        n.id === id ? { ...n, data: { processor: { ...n.data.processor, sockets } } } : n,
+      );
+      commit({ nodes, edges: edgesWithoutSockets(get().edges, nodes) });
+    },
+
+    updatePlug: (id, patch) => {
+      if (readOnly()) return;
+      const owner = socketOwners(get().nodes);
+      commit({
+        edges: get().edges.map((e) => {
+          if (e.id !== id) return e;
+          const updated = plugEdge({ ...e.data!.plug, ...patch }, owner);
+          return updated ? { ...updated, selected: e.selected } : e;
+        }),
+      });
+    },
+
+    deleteSelected: () => {
+      if (readOnly()) return;
+      const { nodes, edges, panel } = get();
+      const gone = new Set(nodes.filter((n) => n.selected).map((n) => n.id));
+      const keptEdges = edges.filter((e) => !e.selected && !gone.has(e.source) && !gone.has(e.target));
+      if (gone.size === 0 && keptEdges.length === edges.length) return;
+      commit({ nodes: nodes.filter((n) => !gone.has(n.id)), edges: keptEdges });
+      if (panel && gone.has(panel)) set({ panel: null });
+    },
+
+    selectAll: () => set({ nodes: get().nodes.map((n) => ({ ...n, selected: true })) }),
+
+    select: (ids) => {
+      const wanted = new Set(ids);
+      set({
+        nodes: get().nodes.map((n) => (n.selected === wanted.has(n.id) ? n : { ...n, selected: wanted.has(n.id) })),
+      });
+    },
+
+    copy: () => {
+      const clip = copySelection(get().nodes, get().edges);
+      if (clip) set({ clipboard: clip });
+      return clip?.nodes.length ?? 0;
+    },
+
+    paste: () => {
+      const { clipboard, nodes, edges } = get();
+      if (!clipboard || readOnly()) return 0;
+      const pasted = pasteClipboard(clipboard, nodes, edges);
+      commit({
+        nodes: [...nodes.map((n) => (n.selected ? { ...n, selected: false } : n)), ...pasted.nodes],
+        edges: [...edges.map((e) => (e.selected ? { ...e, selected: false } : e)), ...pasted.edges],
+      });
+      // A second paste lands beside the first, not on top of it.
+      set({ clipboard: { nodes: pasted.nodes, edges: pasted.edges } });
+      return pasted.nodes.length;
+    },
+
+    undo: () => {
+      const { past, future, nodes, edges, revision } = get();
+      const last = past[past.length - 1];
+      if (!last || readOnly()) return;
+      set({ ...last, past: past.slice(0, -1), future: [{ nodes, edges, revision }, ...future] });
+    },
+
+    redo: () => {
+      const { past, future, nodes, edges, revision } = get();
+      const next = future[0];
+      if (!next || readOnly()) return;
+      set({ ...next, future: future.slice(1), past: [...past, { nodes, edges, revision }] });
+    },
+
+    setPositions: (positions) => {
+      if (readOnly()) return;
+      commit({ nodes: get().nodes.map((n) => (positions[n.id] ? { ...n, position: positions[n.id] } : n)) });
+    },
+
+    openPanel: (id) => set({ panel: id }),
+
+    save: async () => {
+      const { flowId, base, nodes, edges, revision } = get();
+      if (!flowId || !base || readOnly()) return false;
+      set({ saving: true, saveError: "", fieldErrors: {} });
+      try {
+        const doc = await api.graphSave(flowId, toDocument(base, nodes, edges));
+        // Take the server's version, ids and queue names; keep selection and history. Edits made while the
+        // request was in flight stay (and stay unsaved).
+        const saved = { version: doc.version, name: doc.name, description: doc.description, layout: doc.layout };
+        if (get().revision === revision) {
+          const selected = new Set(get().nodes.filter((n) => n.selected).map((n) => n.id));
+          const selectedEdges = new Set(get().edges.filter((e) => e.selected).map((e) => e.id));
+          const canvas = toCanvas(doc);
+          set({
+            nodes: canvas.nodes.map((n) => (selected.has(n.id) ? { ...n, selected: true } : n)),
+            edges: canvas.edges.map((e) => (selectedEdges.has(e.id) ? { ...e, selected: true } : e)),
+          });
+        }
+        set({
+          base: saved,
+          savedIds: new Set(doc.processors.map((p) => p.id)),
+          savedRevision: revision,
+          saving: false,
+          stale: null,
+        });
+        return true;
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 409) {
+          const theirs = error.extra.current_version as number | undefined;
+          set({ saving: false, stale: { mine: base.version, theirs }, saveError: MSG.stale(base.version, theirs) });
+        } else {
+          const fields = error instanceof ApiError ? error.fields : {};
+          set({ saving: false, saveError: (error as Error).message, fieldErrors: fields });
+        }
+        return false;
+      }
+    },
+  };
+});
+
+export const selectDirty = (s: DesignerState) => s.revision !== s.savedRevision;
+export const selectReadOnly = (s: DesignerState) => !s.rights.change;
