@@ -34,8 +34,9 @@ function typingIn(target: EventTarget | null): boolean {
   return !!el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable);
 }
 
-function Toolbar({ onLayout, onAdd, onHelp, searchRef }: {
+function Toolbar({ onLayout, layingOut, onAdd, onHelp, searchRef }: {
   onLayout: () => void;
+  layingOut: boolean;
   onAdd: () => void;
   onHelp: () => void;
   searchRef: React.RefObject<HTMLInputElement | null>;
@@ -94,8 +95,8 @@ function Toolbar({ onLayout, onAdd, onHelp, searchRef }: {
           <button type="button" onClick={onAdd} title="Add a processor (N)">
             + Processor
           </button>
-          <button type="button" onClick={onLayout} title="Auto-layout (L)">
-            Layout
+          <button type="button" onClick={onLayout} disabled={layingOut} title="Auto-layout (L)">
+            {layingOut ? "Laying out…" : "Layout"}
           </button>
         </>
       )}
@@ -172,7 +173,7 @@ function Canvas({ flowId }: { flowId: string }) {
   useEffect(() => {
     if (!loading && nodes.length && !fitted.current) {
       fitted.current = true;
-      requestAnimationFrame(() => void fitView());
+      setTimeout(() => void fitView({ padding: 0.2 }), 50);
     }
   }, [loading, nodes.length, fitView]);
 
@@ -196,13 +197,19 @@ function Canvas({ flowId }: { flowId: string }) {
     useDesigner.getState().addProcessor({ x: center.x - 120, y: center.y - 50 });
   }, [screenToFlowPosition]);
 
+  const [layingOut, setLayingOut] = useState(false);
   const autoLayout = useCallback(async () => {
     const { nodes, edges, setPositions } = useDesigner.getState();
+    setLayingOut(true);
     try {
       setPositions(await layout(nodes, edges));
-      requestAnimationFrame(() => void fitView({ duration: 300 }));
+      // After React has rendered the new positions, or the fit uses the old ones.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await fitView({ duration: 300, padding: 0.2 });
     } catch (error) {
       notifyError(error);
+    } finally {
+      setLayingOut(false);
     }
   }, [fitView]);
 
@@ -221,7 +228,14 @@ function Canvas({ flowId }: { flowId: string }) {
         searchRef.current?.focus();
         return;
       }
-      if (typingIn(e.target)) return;
+      if (typingIn(e.target)) {
+        // Escape leaves the field (its onBlur keeps what was typed) and closes the panel.
+        if (e.key === "Escape") {
+          (e.target as HTMLElement).blur();
+          s.openPanel(null);
+        }
+        return;
+      }
       if (mod && key === "z") {
         e.preventDefault();
         if (e.shiftKey) s.redo();
@@ -279,7 +293,7 @@ function Canvas({ flowId }: { flowId: string }) {
 
   return (
     <div className="designer">
-      <Toolbar onLayout={() => void autoLayout()} onAdd={addProcessor} onHelp={() => setHelp(true)} searchRef={searchRef} />
+      <Toolbar onLayout={() => void autoLayout()} layingOut={layingOut} onAdd={addProcessor} onHelp={() => setHelp(true)} searchRef={searchRef} />
       {readOnly && !loading && (
         <div className="banner banner-readonly" data-testid="readonly-banner">
           {MSG.readOnly(rights.reason)}

@@ -112,3 +112,15 @@ describe("designer store", () => {
     expect(s().nodes).toHaveLength(2);
   });
 });
+
+describe("adding processors", () => {
+  it("places a new processor where it covers no other", () => {
+    const first = s().addProcessor({ x: 1000, y: 1000 })!;
+    const second = s().addProcessor({ x: 1000, y: 1000 })!;
+    const [a, b] = [first, second].map((id) => s().nodes.find((n) => n.id === id)!.position);
+    expect(a).toEqual({ x: 1000, y: 1000 });
+    expect(b.x).toBe(1000);
+    expect(b.y).toBeGreaterThanOrEqual(1100);
+    expect(s().panel).toBe(second);
+  });
+});

@@ -81,6 +81,21 @@ export interface DesignerState {
   save: () => Promise<boolean>;
 }
 
+/** The first spot at or below `wanted` where a new processor does not cover another one. */
+export function freeSpot(nodes: ProcessorNode[], wanted: { x: number; y: number }): { x: number; y: number } {
+  const spot = { ...wanted };
+  const covers = (n: ProcessorNode) =>
+    Math.abs(n.position.x - spot.x) < (n.measured?.width ?? 240) &&
+    spot.y < n.position.y + (n.measured?.height ?? 100) + 20 &&
+    n.position.y < spot.y + 100 + 20;
+  for (let i = 0; i < 200; i++) {
+    const hit = nodes.find(covers);
+    if (!hit) break;
+    spot.y = hit.position.y + (hit.measured?.height ?? 100) + 30;
+  }
+  return spot;
+}
+
 const NO_RIGHTS: Rights = { change: false, delete: false, reason: "" };
 
 export const useDesigner = create<DesignerState>((set, get) => {
@@ -196,7 +211,7 @@ export const useDesigner = create<DesignerState>((set, get) => {
 
     addProcessor: (position) => {
       if (readOnly()) return null;
-      const node = blankProcessor(get().nodes, position);
+      const node = blankProcessor(get().nodes, freeSpot(get().nodes, position));
       commit({ nodes: [...get().nodes.map((n) => (n.selected ? { ...n, selected: false } : n)), node] });
       set({ panel: node.id });
       return node.id;
