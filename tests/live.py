@@ -35,5 +35,10 @@ def daphne(**extra_env: str) -> Iterator[str]:
         wait_for_port(port, 60, proc)
         yield f"http://127.0.0.1:{port}"
     finally:
+        # Daphne waits for open keep-alive connections (a browser still on the page) before it exits.
         proc.terminate()
-        proc.wait(30)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)

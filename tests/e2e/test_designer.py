@@ -165,7 +165,7 @@ def test_a_new_user_designs_runs_and_traces_a_flow(
         panel.get_by_test_id("function-greet").get_by_role("button", name="view code").click()
         assert 'return f"hello {name}"' in panel.get_by_test_id("code-view").inner_text()
 
-        page.get_by_role("button", name="Fit").click()
+        page.get_by_role("button", name="Fit", exact=True).click()
         settle(page)
         if os.environ.get("UPDATE_SCREENSHOTS") == "1":
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
