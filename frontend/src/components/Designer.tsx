@@ -27,6 +27,9 @@ import { ProcessorNode } from "./ProcessorNode";
 import { ProcessorPanel } from "./ProcessorPanel";
 
 const NODE_TYPES: NodeTypes = { processor: ProcessorNode };
+// Above this many processors the minimap and the dotted grid start switched off: both are painted again on every
+// frame of a pan, and with them a 500-processor flow pans at about 26 fps instead of 38 (docs/benchmarks.md).
+export const LARGE_FLOW = 150;
 const FLOW_ACTIONS = ["start", "stop", "pause", "resume", "restart"] as const;
 
 function typingIn(target: EventTarget | null): boolean {
@@ -158,6 +161,7 @@ function Canvas({ flowId }: { flowId: string }) {
   const store = useDesigner.getState();
   const { fitView, screenToFlowPosition } = useReactFlow();
   const [help, setHelp] = useState(false);
+  const [extras, setExtras] = useState({ map: true, grid: true });
   const searchRef = useRef<HTMLInputElement>(null);
   const wrapper = useRef<HTMLDivElement>(null);
   const fitted = useRef(false);
@@ -173,6 +177,8 @@ function Canvas({ flowId }: { flowId: string }) {
   useEffect(() => {
     if (!loading && nodes.length && !fitted.current) {
       fitted.current = true;
+      const small = nodes.length <= LARGE_FLOW;
+      setExtras({ map: small, grid: small });
       setTimeout(() => void fitView({ padding: 0.2 }), 50);
     }
   }, [loading, nodes.length, fitView]);
@@ -261,6 +267,8 @@ function Canvas({ flowId }: { flowId: string }) {
         addProcessor();
       } else if (!mod && key === "f") {
         void fitView({ duration: 300 });
+      } else if (!mod && key === "m") {
+        setExtras((x) => ({ ...x, map: !x.map }));
       } else if (!mod && key === "l") {
         void autoLayout();
       } else if (e.key === "/") {
@@ -342,15 +350,23 @@ function Canvas({ flowId }: { flowId: string }) {
             deleteKeyCode={null}
             selectionKeyCode="Shift"
             multiSelectionKeyCode={["Meta", "Control"]}
-            onlyRenderVisibleElements
+            onlyRenderVisibleElements={false}
             minZoom={0.05}
             maxZoom={2}
             proOptions={{ hideAttribution: true }}
           >
-            <Background gap={20} />
+            {extras.grid && <Background gap={20} />}
             <Controls showInteractive={false} />
-            <MiniMap pannable zoomable nodeStrokeWidth={3} />
+            {extras.map && <MiniMap pannable zoomable nodeStrokeWidth={3} />}
           </ReactFlow>
+          <div className="canvas-toggles">
+            <label title="Overview of the whole flow (M)">
+              <input type="checkbox" checked={extras.map} onChange={(e) => setExtras({ ...extras, map: e.target.checked })} /> Map
+            </label>
+            <label title="Dotted grid">
+              <input type="checkbox" checked={extras.grid} onChange={(e) => setExtras({ ...extras, grid: e.target.checked })} /> Grid
+            </label>
+          </div>
           {!loading && nodes.length === 0 && (
             <div className="empty-canvas">
               {readOnly ? "This flow is empty." : "An empty flow. Add a processor (+ Processor or N) to start."}

@@ -7,6 +7,7 @@ export const SHORTCUTS: [string, string][] = [
   ["Shift+drag, Ctrl+click", "Select several"],
   ["N", "Add a processor"],
   ["F", "Fit the flow in view"],
+  ["M", "Show or hide the map (off at first for flows of more than 150 processors)"],
   ["L", "Auto-layout"],
   ["Ctrl+F or /", "Search; Enter for the next match"],
   ["Escape", "Close the panel, clear the selection"],

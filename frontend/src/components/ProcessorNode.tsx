@@ -1,7 +1,7 @@
 // A processor on the canvas: one row per socket with its input on the left and its result (●) and error (▲)
 // outputs on the right. Run status comes from the status store, so a status change re-renders only this badge.
 import { Handle, Position, useUpdateNodeInternals, type NodeProps } from "@xyflow/react";
-import { memo, useEffect } from "react";
+import { memo, useEffect, useRef } from "react";
 import { inHandle, outHandle, type ProcessorNode as ProcessorNodeType } from "../graph/model";
 import { useSearch } from "../stores/search";
 import { useStatus } from "../stores/status";
@@ -29,9 +29,15 @@ function ProcessorNodeView({ id, data, selected }: NodeProps<ProcessorNodeType>)
   const current = useSearch((s) => s.matches[s.current] === id);
   // The canvas measures a node's handles once; sockets added or removed later need a new measurement, or plugs
   // cannot start or end at them.
+  // Not on mount: the canvas measures new nodes itself, and 500 extra measurements would stall the first paint.
   const updateInternals = useUpdateNodeInternals();
   const handles = p.sockets.map((s) => s.id).join(",");
-  useEffect(() => updateInternals(id), [id, handles, updateInternals]);
+  const measured = useRef(handles);
+  useEffect(() => {
+    if (measured.current === handles) return;
+    measured.current = handles;
+    updateInternals(id);
+  }, [id, handles, updateInternals]);
   return (
     <div
       className={`processor-node${selected ? " selected" : ""}${matched ? " matched" : ""}${current ? " current" : ""}`}

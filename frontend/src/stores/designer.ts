@@ -28,6 +28,7 @@ import {
   type ProcessorNode,
 } from "../graph/model";
 import { MSG } from "../messages";
+import { useStatus } from "./status";
 
 interface Snapshot {
   nodes: ProcessorNode[];
@@ -138,7 +139,18 @@ export const useDesigner = create<DesignerState>((set, get) => {
       set({ flowId, loading: true, loadError: "", nodes: [], edges: [], past: [], future: [], panel: null });
       try {
         const doc = await api.graph(flowId);
-        if (get().flowId === flowId) get().adopt(doc);
+        if (get().flowId !== flowId) return;
+        get().adopt(doc);
+        useStatus.getState().set(
+          doc.processors.map((p) => ({
+            id: p.id,
+            name: p.name,
+            status: p.status ?? "stopped",
+            requested_status: p.requested_status ?? "stopped",
+            status_message: p.status_message ?? "",
+            commit: p.commit ?? "",
+          })),
+        );
       } catch (error) {
         const message =
           error instanceof ApiError && error.status === 404 ? MSG.notFound : (error as Error).message;

@@ -41,7 +41,8 @@ export const useStatus = create<StatusState>((set, get) => ({
   },
 }));
 
-/** Poll while the page is visible; returns the stop function. */
+/** Poll while the page is visible, the first time after `everyMs` (the graph document brings the status it was
+ * loaded with, so the page does not ask twice while it opens); returns the stop function. */
 export function pollStatus(flowId: string, everyMs = 2000): () => void {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
@@ -49,7 +50,7 @@ export function pollStatus(flowId: string, everyMs = 2000): () => void {
     if (!document.hidden) await useStatus.getState().refresh(flowId);
     if (!stopped) timer = setTimeout(tick, everyMs);
   };
-  void tick();
+  timer = setTimeout(tick, everyMs);
   return () => {
     stopped = true;
     clearTimeout(timer);
