@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import factory
@@ -68,3 +69,34 @@ class PlugFactory(factory.django.DjangoModelFactory):
     flow = factory.LazyAttribute(lambda p: p.source.flow)
     name = factory.Sequence(lambda n: f"plug{n}")
     kind = "result"
+
+
+def bulk_processors(
+    flow: Flow, count: int, functions: tuple[str, ...] = ("a", "b"), **fields: Any
+) -> tuple[list[Processor], list[Socket]]:
+    """`count` processors p0… with one socket (and its own queue) per function, in three bulk inserts: big flows
+    for query-count tests and benchmarks. Sockets come in processor order, then function order."""
+    procs = [
+        Processor(flow=flow, name=f"p{i}", **{"git_url": "file:///r.git", "module": "m", **fields})
+        for i in range(count)
+    ]
+    Processor.objects.bulk_create(procs)
+    queues: list[Queue] = []
+    sockets: list[Socket] = []
+    for proc in procs:
+        for function in functions:
+            socket_id = uuid.uuid4()
+            queues.append(Queue(name=f"q.{socket_id}"))
+            sockets.append(
+                Socket(
+                    id=socket_id,
+                    flow=flow,
+                    processor=proc,
+                    name=f"{proc.name}.{function}",
+                    function=function,
+                    queue=queues[-1],
+                )
+            )
+    Queue.objects.bulk_create(queues)
+    Socket.objects.bulk_create(sockets)
+    return procs, sockets

@@ -8,8 +8,9 @@ from django.db import IntegrityError, transaction
 
 from backend.accounts.services import privilege_grant, privileges_forget
 from backend.errors import ApplicationError, Conflict, Forbidden
-from flows.models import Flow, Processor
+from flows.models import Flow, Processor, RequestedStatus
 from flows.permissions import require_flow_perm
+from flows.services.processors import processor_request
 from flows.services.versioning import flow_lock, flow_version_bump
 
 
@@ -80,14 +81,12 @@ def flow_delete(*, user: Any, flow: Flow) -> None:
 def flow_request(*, user: Any, flow: Flow, action: str) -> list[Processor]:
     """Start, stop, pause, resume or restart every processor of the flow, all or none: a right missing on any
     processor refuses the whole request. `resume` leaves processors that are not paused as they are."""
-    from flows.services.processors import processor_request
-
     processors = list(Processor.objects.filter(flow=flow).order_by("name", "id"))
     if not processors:
         raise ApplicationError(f"Flow {flow.name} has no processors to {action}; add one first.")
     done = []
     for processor in processors:
-        if action == "resume" and processor.requested_status != "paused":
+        if action == "resume" and processor.requested_status != RequestedStatus.PAUSED:
             done.append(processor)
             continue
         done.append(processor_request(user=user, processor=processor, action=action))

@@ -1,14 +1,10 @@
 import { useEffect, useState } from "react";
-import { api } from "./api/client";
+import { api, csrfToken } from "./api/client";
 import type { Me } from "./api/types";
 import { Designer } from "./components/Designer";
 import { FlowList } from "./components/FlowList";
 import { Toasts } from "./components/Toasts";
 import { useRoute } from "./router";
-
-function csrf(): string {
-  return decodeURIComponent(document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/)?.[1] ?? "");
-}
 
 export function App() {
   const route = useRoute();
@@ -27,7 +23,7 @@ export function App() {
         <span className="spacer" />
         {me && <span className="muted" data-testid="me">{me.username}</span>}
         <form method="post" action="/logout/">
-          <input type="hidden" name="csrfmiddlewaretoken" value={csrf()} />
+          <input type="hidden" name="csrfmiddlewaretoken" value={csrfToken()} />
           <button type="submit" className="link">Log out</button>
         </form>
       </header>

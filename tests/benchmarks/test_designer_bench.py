@@ -12,14 +12,13 @@ size of the flow costs on this (noisy, two-core) machine. Targets: <= 2 s to int
 from __future__ import annotations
 
 import statistics
-import uuid
 from typing import Any
 
 import pytest
 
-from flows.models import Flow, Plug, Processor, Queue, Socket
+from flows.models import Flow, Plug, Processor
 from tests.e2e.conftest import browser, login, new_page  # noqa: F401  (fixtures)
-from tests.factories import make_flow, make_user
+from tests.factories import bulk_processors, make_flow, make_user
 from tests.live import daphne
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.django_db(transaction=True), pytest.mark.timeout(900)]
@@ -30,28 +29,9 @@ COLUMNS = 25
 
 def populate(flow: Flow, processors: int) -> None:
     """`processors` processors with two sockets each and two plugs leaving each processor (2 x processors plugs)."""
-    procs = [
-        Processor(flow=flow, name=f"p{i}", git_url="file:///srv/repos/sample.git", module="sample.functions")
-        for i in range(processors)
-    ]
-    Processor.objects.bulk_create(procs)
-    queues, sockets = [], []
-    for proc in procs:
-        for function in ("split", "count"):
-            socket_id = uuid.uuid4()
-            queues.append(Queue(name=f"q.{socket_id}"))
-            sockets.append(
-                Socket(
-                    id=socket_id,
-                    flow=flow,
-                    processor=proc,
-                    name=f"{proc.name}.{function}",
-                    function=function,
-                    queue=queues[-1],
-                )
-            )
-    Queue.objects.bulk_create(queues)
-    Socket.objects.bulk_create(sockets)
+    procs, sockets = bulk_processors(
+        flow, processors, ("split", "count"), git_url="file:///srv/repos/sample.git", module="sample.functions"
+    )
     n = processors
     Plug.objects.bulk_create(
         [Plug(flow=flow, name=f"a{i}", source=sockets[2 * i], target=sockets[2 * ((i + 1) % n) + 1]) for i in range(n)]

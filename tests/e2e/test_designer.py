@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -88,9 +87,7 @@ def drag(page: Any, source: Any, target: Any) -> None:
     page.mouse.up()
 
 
-def test_a_new_user_designs_runs_and_traces_a_flow(
-    runtime: Runtime, new_page: Any, tmp_path: Path, settings: Any
-) -> None:
+def test_a_new_user_designs_runs_and_traces_a_flow(runtime: Runtime, new_page: Any, tmp_path: Path) -> None:
     repo = tmp_path / "e2erepo"
     make_repo(repo, package_files("e2emod", MODULE))
     alice = user("alice", "CREATE")
@@ -209,4 +206,3 @@ def test_a_new_user_designs_runs_and_traces_a_flow(
         charlie_page.get_by_text("does not exist or you may not see it").wait_for()
         assert charlie_page.get_by_test_id("node-greeter").count() == 0
     assert Socket.objects.filter(flow=flow).count() == 2
-    shutil.rmtree(repo, ignore_errors=True)

@@ -6,6 +6,11 @@ import { inHandle, outHandle, type ProcessorNode as ProcessorNodeType } from "..
 import { useSearch } from "../stores/search";
 import { useStatus } from "../stores/status";
 
+const OUTPUTS = [
+  { kind: "result", what: "result", top: "35%" },
+  { kind: "error", what: "errors", top: "80%" },
+] as const;
+
 export function StatusBadge({ id }: { id: string }) {
   const row = useStatus((s) => s.byId[id]);
   if (!row) return <span className="badge badge-new" title="Not saved yet: save the flow to run it.">new</span>;
@@ -58,22 +63,17 @@ function ProcessorNodeView({ id, data, selected }: NodeProps<ProcessorNodeType>)
           <span className="socket-name" title={s.name}>
             {s.function}
           </span>
-          <Handle
-            type="source"
-            position={Position.Right}
-            id={outHandle("result", s.id)}
-            className="handle-result"
-            title={`result of ${s.name}`}
-            style={{ top: "35%" }}
-          />
-          <Handle
-            type="source"
-            position={Position.Right}
-            id={outHandle("error", s.id)}
-            className="handle-error"
-            title={`errors of ${s.name}`}
-            style={{ top: "80%" }}
-          />
+          {OUTPUTS.map(({ kind, what, top }) => (
+            <Handle
+              key={kind}
+              type="source"
+              position={Position.Right}
+              id={outHandle(kind, s.id)}
+              className={`handle-${kind}`}
+              title={`${what} of ${s.name}`}
+              style={{ top }}
+            />
+          ))}
         </div>
       ))}
     </div>

@@ -250,7 +250,7 @@ export function ProcessorPanel({ id }: { id: string }) {
               {socket.queue && <span className="muted"> · queue {socket.queue}</span>}
             </summary>
             {saved && socket.queue ? (
-              <SocketTools socket={socket} canRun={true} />
+              <SocketTools socket={socket} />
             ) : (
               <p className="muted">{MSG.saveFirst}</p>
             )}

@@ -22,7 +22,8 @@ async function queueId(socket: SocketDoc): Promise<string> {
   return row.id;
 }
 
-export function SocketTools({ socket, canRun }: { socket: SocketDoc; canRun: boolean }) {
+// Who may send or replay is the server's to say (run_task); a refusal comes back as a readable error.
+export function SocketTools({ socket }: { socket: SocketDoc }) {
   const [text, setText] = useState('"hello"');
   const [sending, setSending] = useState(false);
   const [answer, setAnswer] = useState<SendAnswer | null>(null);
@@ -81,8 +82,8 @@ export function SocketTools({ socket, canRun }: { socket: SocketDoc; canRun: boo
       </label>
       {!parsed.ok && <div className="field-error">{parsed.error}</div>}
       <div className="button-row">
-        <button type="button" disabled={!canRun || !parsed.ok || sending} onClick={() => void send()}
-          title={canRun ? "Send and wait up to 20 s for the answer" : "You may not send messages to this socket."}>
+        <button type="button" disabled={!parsed.ok || sending} onClick={() => void send()}
+          title="Send and wait up to 20 s for the answer">
           {sending ? "Waiting for the answer…" : "Send"}
         </button>
         <button type="button" onClick={() => void withQueue(async (id) => setPeek(await api.peek(id)))}>
@@ -131,7 +132,7 @@ export function SocketTools({ socket, canRun }: { socket: SocketDoc; canRun: boo
           <header>
             {dead.length} dead letter{dead.length === 1 ? "" : "s"}
             {dead.length > 0 && (
-              <button type="button" disabled={!canRun} onClick={() => void withQueue(async (id) => {
+              <button type="button" onClick={() => void withQueue(async (id) => {
                 const { replayed } = await api.replay(id);
                 notifyInfo(`Replayed ${replayed.length} message(s).`);
                 setDead((await api.deadLetters(id)).results);
@@ -146,7 +147,7 @@ export function SocketTools({ socket, canRun }: { socket: SocketDoc; canRun: boo
               <li key={entry.envelope.id}>
                 <code>{JSON.stringify(entry.envelope.payload ?? null).slice(0, 120)}</code>{" "}
                 <span className="field-error">{String(entry.error ?? "")}</span>{" "}
-                <button type="button" className="link" disabled={!canRun} onClick={() => void withQueue(async (id) => {
+                <button type="button" className="link" onClick={() => void withQueue(async (id) => {
                   await api.replay(id, [entry.envelope.id]);
                   notifyInfo("Replayed 1 message.");
                   setDead((await api.deadLetters(id)).results);

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { inHandle, outHandle } from "../graph/model";
 import { sampleDoc } from "../graph/model.test";
-import { useDesigner } from "./designer";
+import { selectDirty, useDesigner } from "./designer";
 
 const s = () => useDesigner.getState();
 
@@ -14,9 +14,9 @@ afterEach(() => vi.unstubAllGlobals());
 
 describe("designer store", () => {
   it("starts clean and becomes dirty with an edit", () => {
-    expect(s().dirty()).toBe(false);
+    expect(selectDirty(s())).toBe(false);
     s().updateProcessor("p1", { concurrency: 4 });
-    expect(s().dirty()).toBe(true);
+    expect(selectDirty(s())).toBe(true);
     expect(s().nodes[0].data.processor.concurrency).toBe(4);
   });
 
@@ -28,17 +28,17 @@ describe("designer store", () => {
     expect(s().edges).toHaveLength(1);
     s().undo();
     expect(s().nodes[0].data.processor.name).toBe("first");
-    expect(s().dirty()).toBe(false);
+    expect(selectDirty(s())).toBe(false);
     s().redo();
     expect(s().nodes[0].data.processor.name).toBe("renamed");
-    expect(s().dirty()).toBe(true);
+    expect(selectDirty(s())).toBe(true);
   });
 
   it("refuses a bad connection with its reason and changes nothing", () => {
     const problem = s().connect({ source: "p1", target: "p2", sourceHandle: outHandle("result", "s1"), targetHandle: inHandle("s2") });
     expect(problem).toMatch(/already/);
     expect(s().edges).toHaveLength(1);
-    expect(s().dirty()).toBe(false);
+    expect(selectDirty(s())).toBe(false);
   });
 
   it("deletes selected processors with their plugs in one undo step", () => {
@@ -61,7 +61,7 @@ describe("designer store", () => {
     s().onNodesChange([{ type: "position", id: "p1", position: { x: 50, y: 60 }, dragging: true }]);
     s().onNodesChange([{ type: "position", id: "p1", position: { x: 70, y: 80 }, dragging: true }]);
     s().dragStop();
-    expect(s().dirty()).toBe(true);
+    expect(selectDirty(s())).toBe(true);
     s().undo();
     expect(s().nodes[0].position).toEqual({ x: 10, y: 20 });
   });
@@ -74,7 +74,7 @@ describe("designer store", () => {
     expect(s().addProcessor({ x: 0, y: 0 })).toBeNull();
     expect(s().connect({ source: "p1", target: "p2", sourceHandle: outHandle("error", "s1"), targetHandle: inHandle("s3") })).toMatch(/view-only/);
     expect(s().nodes.map((n) => n.data.processor.name)).toEqual(["first", "second"]);
-    expect(s().dirty()).toBe(false);
+    expect(selectDirty(s())).toBe(false);
   });
 
   it("reports a stale version and keeps the edits", async () => {
@@ -83,7 +83,7 @@ describe("designer store", () => {
     expect(await s().save()).toBe(false);
     expect(s().stale).toEqual({ mine: 3, theirs: 5 });
     expect(s().saveError).toMatch(/Someone else saved/);
-    expect(s().dirty()).toBe(true);
+    expect(selectDirty(s())).toBe(true);
     expect(s().nodes[0].data.processor.concurrency).toBe(2);
   });
 
@@ -99,7 +99,7 @@ describe("designer store", () => {
     expect(fetch.mock.calls[0][0]).toBe("/api/flows/f1/graph/");
     expect(fetch.mock.calls[0][1].method).toBe("PUT");
     expect(s().base?.version).toBe(4);
-    expect(s().dirty()).toBe(false);
+    expect(selectDirty(s())).toBe(false);
   });
 
   it("pastes copies that do not clash and can be undone", () => {

@@ -60,7 +60,6 @@ export interface DesignerState {
 
   load: (flowId: string) => Promise<void>;
   adopt: (doc: GraphDoc) => void;
-  dirty: () => boolean;
   onNodesChange: (changes: NodeChange<ProcessorNode>[]) => void;
   onEdgesChange: (changes: EdgeChange<PlugEdge>[]) => void;
   dragStart: () => void;
@@ -178,8 +177,6 @@ export const useDesigner = create<DesignerState>((set, get) => {
         fieldErrors: {},
       });
     },
-
-    dirty: () => get().revision !== get().savedRevision,
 
     onNodesChange: (changes) => {
       // Removals go through deleteSelected (one undo step for nodes and their plugs); the rest are moves,

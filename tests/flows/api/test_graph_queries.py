@@ -2,43 +2,22 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from flows.models import Flow, Plug, Processor, Queue, Socket
+from flows.models import Flow, Plug
 from tests.conftest import client_for
-from tests.factories import make_flow
+from tests.factories import bulk_processors, make_flow
 
 MAX_QUERIES = 14  # auth, the flow, the graph's three reads, the caller's rights; none per object
 
 
 def populate(flow: Flow, processors: int) -> None:
     """Bulk-create `processors` processors with two sockets each, chained by result plugs."""
-    procs = [Processor(flow=flow, name=f"p{i}", git_url="file:///r.git", module="m") for i in range(processors)]
-    Processor.objects.bulk_create(procs)
-    sockets = []
-    queues = []
-    for proc in procs:
-        for function in ("a", "b"):
-            socket_id = uuid.uuid4()
-            queue = Queue(name=f"q.{socket_id}")
-            queues.append(queue)
-            sockets.append(
-                Socket(
-                    id=socket_id,
-                    flow=flow,
-                    processor=proc,
-                    name=f"{proc.name}.{function}",
-                    function=function,
-                    queue=queue,
-                )
-            )
-    Queue.objects.bulk_create(queues)
-    Socket.objects.bulk_create(sockets)
+    _, sockets = bulk_processors(flow, processors)
     Plug.objects.bulk_create(
         Plug(flow=flow, name=f"plug{i}", source=sockets[i], target=sockets[i + 1]) for i in range(len(sockets) - 1)
     )
