@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels (routes arrive with the metrics issue)."""
+"""ASGI entry point: HTTP through Django, websockets (live metrics) through Channels."""
 
 from __future__ import annotations
 
@@ -9,6 +9,18 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings.dev")
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402 - Django must be set up first
+# Django must be set up before these import models.
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from backend.metrics.auth import TokenAuthMiddleware  # noqa: E402
+from backend.metrics.routing import websocket_urlpatterns  # noqa: E402
+
+# The origin is checked by the consumers (a refusal with a close code and a reason), not by OriginValidator, which
+# can only refuse the handshake without saying why.
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
+    }
+)

@@ -30,6 +30,7 @@ from django.utils import timezone
 from backend.cluster import placement
 from backend.cluster.models import Agent, Deployment, Health, Node, Worker
 from backend.devstack import die_with_parent
+from backend.metrics.reporting import report_node, settle, status_changed
 from flows.models import Processor, Socket
 from flows.models.processor import RequestedStatus, Status
 from flows.runtime import broker, schedules
@@ -95,6 +96,7 @@ class AgentLoop:
         self.node: Node | None = None
         self.agent: Agent | None = None
         self._last_heartbeat = 0.0
+        self._last_report = 0.0
         self.logs = Path(settings.DATA_DIR) / "logs"
         self.workdirs = Path(settings.ELASTICCODE_CODE_DIR) / "work"
 
@@ -135,9 +137,13 @@ class AgentLoop:
         self.pool.shutdown(wait=False, cancel_futures=True)
         try:
             ids = list(self.managed)
-            Processor.objects.filter(pk__in=ids).exclude(status=Status.STOPPED).update(
+            stopping = list(Processor.objects.filter(pk__in=ids).exclude(status=Status.STOPPED))
+            Processor.objects.filter(pk__in=[p.pk for p in stopping]).update(
                 status=Status.STOPPED, status_message=f"agent on {self.node_name} stopped"
             )
+            for processor in stopping:
+                processor.status, processor.status_message = Status.STOPPED, f"agent on {self.node_name} stopped"
+            settle(status_changed(stopping))
             Worker.objects.filter(processor_id__in=ids, agent=self.agent).update(status="stopped", pid=None)
             if self.agent:
                 Agent.objects.filter(pk=self.agent.pk).update(status=Health.OFFLINE)
@@ -149,9 +155,17 @@ class AgentLoop:
 
     def tick(self) -> None:
         self.heartbeat()
+        self.report()
         self.place()
         self.reconcile()
         schedules.fire_due()
+
+    def report(self) -> None:
+        """Node utilisation for the dashboard, at most once a second (the agent ticks faster in tests)."""
+        if time.monotonic() - self._last_report < 1.0:
+            return
+        report_node(node=self.node_name, agent=self.agent.name if self.agent else "")
+        self._last_report = time.monotonic()
 
     def heartbeat(self) -> None:
         if time.monotonic() - self._last_heartbeat < HEARTBEAT_EVERY and self.node is not None:
@@ -457,7 +471,8 @@ class AgentLoop:
         if processor.status == status and processor.status_message == message:
             return
         Processor.objects.filter(pk=processor.pk).update(status=status, status_message=message[:2000])
-        processor.status, processor.status_message = status, message
+        processor.status, processor.status_message = status, message[:2000]
+        status_changed([processor])
         log.info("processor %s: %s %s", processor.name, status, message)
 
 

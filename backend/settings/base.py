@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "channels",
     "backend.accounts",
     "backend.cluster",
+    "backend.metrics",
     "flows",
 ]
 
@@ -186,6 +187,15 @@ ELASTICCODE_PREFETCH = env_int("ELASTICCODE_PREFETCH", 8)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Lineage (Call rows) from worker buffers; off only to measure what it costs.
 ELASTICCODE_LINEAGE = env_bool("ELASTICCODE_LINEAGE", True)
+# Live metrics (backend/metrics/): workers count per socket and flush once a second; off only to measure the cost.
+ELASTICCODE_METRICS = env_bool("ELASTICCODE_METRICS", True)
+# Per-minute metrics history (backend/metrics/rollups.py) is kept this many days.
+ELASTICCODE_METRICS_RETENTION_DAYS = env_int("ELASTICCODE_METRICS_RETENTION_DAYS", 30)
+if ELASTICCODE_METRICS_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured(
+        f"ELASTICCODE_METRICS_RETENTION_DAYS must be a whole number of days, at least 1, "
+        f"not {ELASTICCODE_METRICS_RETENTION_DAYS}."
+    )
 
 LOGGING = {
     "version": 1,

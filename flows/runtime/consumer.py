@@ -56,7 +56,7 @@ class Consumer:
         # Messages taken and not yet finished (waiting in `work` or running): at most `prefetch`.
         self.room = threading.Semaphore(max(self.concurrency, prefetch))
         self.work: queue.SimpleQueue[Delivery | None] = queue.SimpleQueue()
-        self.stopping = threading.Event()
+        self.stopping = context.stopping
         self.paused = threading.Event()
         if paused:
             self.paused.set()
@@ -94,6 +94,8 @@ class Consumer:
         broker.patient(lambda: deliveries.beat(self.id, self.queue_ids))
         housekeeper = Housekeeper(lineage=False)
         housekeeper.start()
+        if self.context.metrics is not None:
+            self.context.metrics.start()
         beating = threading.Event()
         threading.Thread(target=self._beat, args=(beating,), name="ec-alive", daemon=True).start()
         runners = [
@@ -120,6 +122,8 @@ class Consumer:
         finally:
             beating.set()
             housekeeper.stop()
+            if self.context.metrics is not None:
+                self.context.metrics.stop()
             try:
                 # Whatever was taken and not finished goes back now, not after the alive key expires.
                 moved = deliveries.restore(self.id, self.queue_ids, force=True)

@@ -9,9 +9,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flows.runtime.executor import Executor, Limits
+from flows.runtime.pressure import BackPressure
 from flows.runtime.topology import TopologyCache
+
+if TYPE_CHECKING:
+    from backend.metrics.collector import Collector
 
 
 @dataclass
@@ -25,6 +30,11 @@ class WorkerContext:
     commit: str = ""
     lineage: bool = True
     topology: TopologyCache = field(default_factory=TopologyCache)
+    pressure: BackPressure = field(default_factory=BackPressure)
+    # Per-second live metrics (backend/metrics/collector.py); None when ELASTICCODE_METRICS is off.
+    metrics: Collector | None = None
+    # Set when the worker stops: a slot holding for back pressure gives its message back instead of waiting on.
+    stopping: threading.Event = field(default_factory=threading.Event)
     _local: threading.local = field(default_factory=threading.local)
     _executors: list[Executor] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)

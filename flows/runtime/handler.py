@@ -14,6 +14,7 @@ import logging
 import time
 from typing import Any
 
+from backend.metrics.events import CallError
 from flows.runtime import delivery as deliveries
 from flows.runtime import traces
 from flows.runtime.context import WorkerContext
@@ -53,18 +54,69 @@ def handle(context: WorkerContext, delivery: Delivery) -> None:
             message_id=envelope["id"], trace_id=envelope["trace_id"], tracked=envelope["tracked"], ack=delivery
         )
         return
-    started = time.time()
-    outcome = context.executor().call(
-        info.function,
-        envelope["payload"],
-        envelope.get("args") or [],
-        timeout=float(info.time_limit),
-        argument=envelope.get("argument") or "",
+    if info.bounded and not _room(context, info):
+        # Stopping while holding: give the message back untouched (it has not run).
+        deliveries.requeue(delivery, front=True)
+        raise Requeued(f"message {envelope['id']} given back while its output was held")
+    metrics = context.metrics
+    if metrics is not None:
+        metrics.busy(1)
+    try:
+        started = time.time()
+        outcome = context.executor().call(
+            info.function,
+            envelope["payload"],
+            envelope.get("args") or [],
+            timeout=float(info.time_limit),
+            argument=envelope.get("argument") or "",
+        )
+        if outcome.ok:
+            _succeeded(context, info, delivery, outcome, started)
+        else:
+            _failed(context, info, delivery, outcome, started)
+    finally:
+        if metrics is not None:
+            metrics.busy(-1)
+
+
+def _record(
+    context: WorkerContext, info: SocketInfo, delivery: Delivery, outcome: Outcome, sent: int, size: int
+) -> None:
+    """Count the call in the live metrics, and what it published toward bounded queues in the back pressure."""
+    for route in info.bounded:
+        context.pressure.published(route.target_queue_id)
+    metrics = context.metrics
+    if metrics is None:
+        return
+    envelope = delivery.envelope
+    error: CallError | None = None
+    if not outcome.ok:
+        error = {
+            "socket_id": info.id,
+            "message_id": envelope["id"],
+            "trace_id": envelope["trace_id"],
+            "error": (outcome.error or "")[:500],
+            "error_type": outcome.error_type or outcome.kind,
+            "at": time.time(),
+        }
+    metrics.record(
+        flow_id=info.flow_id,
+        socket_id=info.id,
+        duration_ms=outcome.duration_ms,
+        bytes_in=len(delivery.raw),
+        out=sent,
+        bytes_out=size,
+        error=error,
     )
-    if outcome.ok:
-        _succeeded(context, info, delivery, outcome, started)
-    else:
-        _failed(context, info, delivery, outcome, started)
+
+
+def _room(context: WorkerContext, info: SocketInfo) -> bool:
+    """Back pressure (flows/runtime/pressure.py): wait until every bounded output queue has room."""
+    metrics = context.metrics
+    on_held = None
+    if metrics is not None:
+        on_held = lambda ms: metrics.held(flow_id=info.flow_id, socket_id=info.id, ms=ms)  # noqa: E731
+    return context.pressure.hold(info, context.stopping, on_held)
 
 
 def _succeeded(context: WorkerContext, info: SocketInfo, delivery: Delivery, outcome: Outcome, started: float) -> None:
@@ -123,6 +175,7 @@ def _failed(context: WorkerContext, info: SocketInfo, delivery: Delivery, outcom
             lineage=_lineage(context, info, envelope, outcome, started, status="retrying") if context.lineage else None,
             ack=delivery,
         )
+        _record(context, info, delivery, outcome, 0, 0)
         return
     failure = {
         "socket": info.name,
@@ -170,7 +223,7 @@ def _finish(
 ) -> None:
     envelope = delivery.envelope
     lineage = _lineage(context, info, envelope, outcome, started, status=status) if context.lineage else None
-    traces.complete(
+    completion = traces.complete(
         message_id=envelope["id"],
         trace_id=envelope["trace_id"],
         tracked=envelope["tracked"],
@@ -181,6 +234,7 @@ def _finish(
         dead_letter=dead_letter,
         ack=delivery,
     )
+    _record(context, info, delivery, outcome, len(children) if completion else 0, completion.bytes_out)
 
 
 def _lineage(

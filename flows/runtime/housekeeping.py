@@ -1,5 +1,6 @@
 """Background chores of a worker (and the agent): lineage to PostgreSQL, due retries back to their queues, the
-messages of dead consumers back to their queues.
+messages of dead consumers back to their queues; where lineage runs, also the metrics history (per-minute rollups
+into PostgreSQL and their retention, backend/metrics/rollups.py).
 
 Each chore is safe to run from several processes at once: lineage and retries are taken under a short Redis lock,
 restoring a dead consumer is one atomic script.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 import uuid
@@ -19,6 +21,7 @@ import redis
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from psycopg2.extras import execute_values
 
+from backend.metrics import rollups
 from flows.models import Call, Flow, Socket
 from flows.runtime import broker, keys
 from flows.runtime.delivery import restore_dead
@@ -28,6 +31,10 @@ LINEAGE_BATCH = 2000
 # A consumer refreshes its alive key (TTL keys.ALIVE_TTL) this often; dead consumers are looked for as often, so a
 # killed worker's messages are back in their queues within ALIVE_TTL + BEAT_EVERY seconds.
 BEAT_EVERY = 2.0
+# Metrics history: minutes are rolled up this often (they are due GRACE_SECONDS after their end anyway), and old
+# ones pruned this often per process.
+ROLLUP_EVERY = 10.0
+PRUNE_EVERY = 600.0
 
 _TRIM_IF_LOCKED = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -101,7 +108,8 @@ def _upsert(rows: list[tuple[Any, ...]]) -> None:
         f"{connection.ops.quote_name(c)} = EXCLUDED.{connection.ops.quote_name(c)}" for c in _CALL_FIELDS
     )
     sql = f"INSERT INTO {table} ({columns}) VALUES %s ON CONFLICT (id) DO UPDATE SET {updates}"
-    with transaction.atomic(), connection.cursor() as cursor:
+    # The raw cursor raises psycopg2's errors: wrapped, they are Django's DatabaseError, which tick() retries on.
+    with transaction.atomic(), connection.cursor() as cursor, connection.wrap_database_errors:
         execute_values(cursor.cursor, sql, rows, template=_ROW, page_size=1000)
 
 
@@ -170,6 +178,8 @@ class Housekeeper(threading.Thread):
         self.lineage = lineage
         self.stopping = threading.Event()
         self._last_restore = 0.0
+        self._last_rollup = -math.inf
+        self._last_prune = -math.inf
 
     def run(self) -> None:
         while not self.stopping.wait(self.interval):
@@ -194,6 +204,26 @@ class Housekeeper(threading.Thread):
             close_old_connections()
         except redis.RedisError as exc:
             log.warning("lineage: redis unavailable (%s)", exc)
+        self._metrics_history()
+
+    def _metrics_history(self) -> None:
+        # Due times move on before the chore runs, so a failing one is tried again at its next turn, not every tick.
+        chores: list[tuple[str, Callable[[], int]]] = []
+        if time.monotonic() - self._last_rollup >= ROLLUP_EVERY:
+            self._last_rollup = time.monotonic()
+            chores.append(("rollup", rollups.rollup_minutes))
+        if time.monotonic() - self._last_prune >= PRUNE_EVERY:
+            self._last_prune = time.monotonic()
+            chores.append(("prune", rollups.prune_history))
+        for name, chore in chores:
+            try:
+                chore()
+            except DatabaseError as exc:
+                # The minutes wait in Redis (rollups.PENDING) and are written when PostgreSQL is back.
+                log.warning("metrics %s: database unavailable (%s); will retry", name, exc)
+                close_old_connections()
+            except redis.RedisError as exc:
+                log.warning("metrics %s: redis unavailable (%s)", name, exc)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop after the chore in progress, so that no lock is left held by a process about to exit."""

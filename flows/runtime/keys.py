@@ -67,3 +67,33 @@ NOTHING = f"{PREFIX}:nothing"
 def quarantine(queue_id: object) -> str:
     """Entries of a socket queue that are not ElasticCode envelopes: kept for a person to look at, never run."""
     return f"{PREFIX}:quarantine:{queue_id}"
+
+
+# Live metrics (backend/metrics/). Per-second and per-minute hashes hold additive fields `<socket_id>|<metric>`:
+# in, out, errors, bytes_in, bytes_out, time_ms, held_ms and h0…h18 (execution-time histogram, backend/metrics/
+# histogram.py) are sums over every worker; time_max and depth are maxima. Workers add into them once a second.
+METRIC_SECOND_TTL = 180
+METRIC_MINUTE_TTL = 2 * 24 * 3600
+METRIC_MINUTES = f"{PREFIX}:m:minutes"  # sorted set of minute starts (epoch seconds) not yet rolled up
+METRIC_WORKERS = f"{PREFIX}:m:workers"  # worker name → JSON utilisation, refreshed every second
+METRIC_NODES = f"{PREFIX}:m:nodes"  # node name → JSON utilisation, refreshed by its agent
+
+
+def metric_second(flow_id: object, second: int) -> str:
+    """One flow's sockets in one second (kept METRIC_SECOND_TTL: the resync window of a reconnecting browser)."""
+    return f"{PREFIX}:m:s:{flow_id}:{second}"
+
+
+def metric_active(second: int) -> str:
+    """The flows that moved in that second (a set): the cluster view reads only those."""
+    return f"{PREFIX}:m:active:{second}"
+
+
+def metric_minute(minute: int) -> str:
+    """Every socket in one minute, until the rollup moves it into PostgreSQL (backend/metrics/rollups.py)."""
+    return f"{PREFIX}:m:min:{minute}"
+
+
+def metric_depths(flow_id: object) -> str:
+    """The last sampled queue depths of a flow (JSON), for a browser that connects between samples."""
+    return f"{PREFIX}:m:depths:{flow_id}"

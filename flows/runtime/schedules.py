@@ -13,9 +13,9 @@ from typing import Any
 
 from celery.schedules import crontab
 
-from flows.models import Socket
+from flows.models import Plug, Socket
 from flows.models.processor import RequestedStatus
-from flows.runtime import broker
+from flows.runtime import broker, keys
 from flows.runtime.envelope import new_envelope
 
 log = logging.getLogger(__name__)
@@ -72,10 +72,13 @@ def fire_due(now: float | None = None) -> int:
     now = time.time() if now is None else now
     client = broker.client()
     fired = 0
-    rows = Socket.objects.filter(
-        schedule__isnull=False, processor__requested_status=RequestedStatus.RUNNING
-    ).values_list("id", "flow_id", "queue_id", "schedule")
-    for socket_id, flow_id, queue_id, schedule in rows:
+    rows = list(
+        Socket.objects.filter(schedule__isnull=False, processor__requested_status=RequestedStatus.RUNNING).values_list(
+            "id", "flow_id", "queue_id", "schedule", "max_queue_length", "queue__max_length"
+        )
+    )
+    bounded = _bounded_queues(rows)
+    for socket_id, flow_id, queue_id, schedule, _own, _queue in rows:
         if not isinstance(schedule, dict) or not ({"interval", "cron"} & schedule.keys()):
             continue
         key = f"ec:schedule:{socket_id}"
@@ -87,7 +90,11 @@ def fire_due(now: float | None = None) -> int:
             due = float(due_raw)
             if now < due:
                 continue
-            if client.set(f"{key}:{int(due)}", "1", nx=True, ex=24 * 3600):
+            full = _full(client, bounded.get(str(socket_id), []))
+            if full:
+                # Back pressure (flows/runtime/pressure.py): the slot is skipped, not queued for later.
+                log.info("socket %s: schedule slot skipped, queue %s is full", socket_id, full)
+            elif client.set(f"{key}:{int(due)}", "1", nx=True, ex=24 * 3600):
                 envelope = new_envelope(
                     flow_id=str(flow_id),
                     socket_id=str(socket_id),
@@ -99,3 +106,31 @@ def fire_due(now: float | None = None) -> int:
         except ScheduleError as exc:
             log.warning("socket %s: %s", socket_id, exc)
     return fired
+
+
+def _bounded_queues(rows: list[tuple[Any, ...]]) -> dict[str, list[tuple[str, int]]]:
+    """Per scheduled socket, (queue id, bound) of its own queue and of its plugs' target queues that have a bound."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for socket_id, _flow, queue_id, _schedule, own, of_queue in rows:
+        if bound := own or of_queue:
+            out.setdefault(str(socket_id), []).append((str(queue_id), bound))
+    targets = Plug.objects.filter(source_id__in=[row[0] for row in rows]).values_list(
+        "source_id", "target__queue_id", "target__max_queue_length", "target__queue__max_length"
+    )
+    for source, queue_id, own, of_queue in targets:
+        if bound := own or of_queue:
+            out.setdefault(str(source), []).append((str(queue_id), bound))
+    return out
+
+
+def _full(client: Any, bounds: list[tuple[str, int]]) -> str:
+    """The first queue at or over its bound ('' when all have room)."""
+    if not bounds:
+        return ""
+    pipe = client.pipeline(transaction=False)
+    for queue_id, _bound in bounds:
+        pipe.llen(keys.queue(queue_id))
+    for (queue_id, bound), depth in zip(bounds, pipe.execute(), strict=True):
+        if depth >= bound:
+            return queue_id
+    return ""

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.db import DatabaseError, close_old_connections
 
@@ -26,6 +27,7 @@ class Route:
     target_socket_id: str
     target_queue_id: str
     argument: str = ""  # the target function's parameter that receives the value ("" = the first)
+    max_length: int | None = None  # the target queue's bound (back pressure); None: unbounded
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,12 @@ class SocketInfo:
     time_limit: int
     results: tuple[Route, ...] = ()
     errors: tuple[Route, ...] = ()
+    max_length: int | None = None  # this socket's queue bound: its max_queue_length, else its queue's max_length
+
+    @cached_property
+    def bounded(self) -> tuple[Route, ...]:
+        """The outgoing routes whose target queue has a bound: the ones back pressure watches."""
+        return tuple(route for route in self.results + self.errors if route.max_length)
 
     @property
     def is_sink(self) -> bool:
@@ -62,18 +70,21 @@ def load(flow_id: str) -> Topology:
         )
     }
     rows = list(
-        Socket.objects.filter(flow_id=flow_id).values_list("id", "name", "function", "processor_id", "queue_id")
+        Socket.objects.filter(flow_id=flow_id).values_list(
+            "id", "name", "function", "processor_id", "queue_id", "max_queue_length", "queue__max_length"
+        )
     )
     queue_of = {str(r[0]): str(r[4]) for r in rows}
+    bound_of = {str(r[0]): r[5] or r[6] or None for r in rows}
     routes: dict[tuple[str, str], list[Route]] = {}
     for plug_id, name, source, target, kind, argument in Plug.objects.filter(flow_id=flow_id).values_list(
         "id", "name", "source_id", "target_id", "kind", "argument"
     ):
         routes.setdefault((str(source), kind), []).append(
-            Route(str(plug_id), name, str(target), queue_of[str(target)], argument)
+            Route(str(plug_id), name, str(target), queue_of[str(target)], argument, bound_of[str(target)])
         )
     topology = Topology(version=version)
-    for socket_id, name, function, processor_id, queue_id in rows:
+    for socket_id, name, function, processor_id, queue_id, _own, _queue in rows:
         retries, time_limit = processors[str(processor_id)]
         topology.sockets[str(socket_id)] = SocketInfo(
             id=str(socket_id),
@@ -86,6 +97,7 @@ def load(flow_id: str) -> Topology:
             time_limit=time_limit,
             results=tuple(routes.get((str(socket_id), PlugKind.RESULT), ())),
             errors=tuple(routes.get((str(socket_id), PlugKind.ERROR), ())),
+            max_length=bound_of[str(socket_id)],
         )
     return topology
 

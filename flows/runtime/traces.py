@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flows.runtime import broker, keys
@@ -87,6 +88,18 @@ def open_messages(trace_id: str, message_ids: Sequence[str]) -> None:
         patient(add)
 
 
+@dataclass(frozen=True)
+class Completion:
+    """What `complete` did: `first` is False for a redelivered duplicate (nothing published); `bytes_out` is the
+    size of the published children (for the live metrics)."""
+
+    first: bool
+    bytes_out: int = 0
+
+    def __bool__(self) -> bool:
+        return self.first
+
+
 def complete(
     *,
     message_id: str,
@@ -98,8 +111,8 @@ def complete(
     lineage: dict[str, Any] | None = None,
     dead_letter: tuple[str, dict[str, Any]] | None = None,
     ack: Delivery | None = None,
-) -> bool:
-    """Complete a message in one atomic step; True the first time, False for a redelivered duplicate.
+) -> Completion:
+    """Complete a message in one atomic step; truthy the first time, falsy for a redelivered duplicate.
 
     The first completion queues `children` (queue id, envelope) and opens them in the trace, stores a sink's
     `result`, records a trace's `error`, and puts `dead_letter` (socket id, entry) on that socket's list. A crash
@@ -130,7 +143,8 @@ def complete(
     ]
     for (_, entry), (_, envelope) in zip(encoded, children, strict=True):
         argv += [entry, envelope["id"]]
-    return bool(patient(lambda: broker.script(_COMPLETE)(keys=trace_keys, args=argv)))
+    first = bool(patient(lambda: broker.script(_COMPLETE)(keys=trace_keys, args=argv)))
+    return Completion(first, sum(len(entry) for _, entry in encoded) if first else 0)
 
 
 def retry(entry: str, due: float, *, lineage: dict[str, Any] | None = None, ack: Delivery | None = None) -> None:

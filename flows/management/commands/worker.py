@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from backend.metrics.collector import Collector
 from flows.models import Processor
 from flows.runtime import worker
 from flows.runtime.context import WorkerContext
@@ -40,6 +41,14 @@ class Command(BaseCommand):
             limits=Limits.from_settings(),
             commit=processor.commit,
             lineage=settings.ELASTICCODE_LINEAGE,
+            metrics=Collector(
+                worker=options["name"],
+                processor_id=str(processor.pk),
+                flow_id=str(processor.flow_id),
+                concurrency=processor.concurrency,
+            )
+            if settings.ELASTICCODE_METRICS
+            else None,
         )
         code = worker.run(
             context=context,
