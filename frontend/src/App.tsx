@@ -1,10 +1,26 @@
-import { useEffect, useState } from "react";
+import { lazy, Suspense, useEffect, useState } from "react";
 import { api, csrfToken } from "./api/client";
 import type { Me } from "./api/types";
 import { Designer } from "./components/Designer";
 import { FlowList } from "./components/FlowList";
 import { Toasts } from "./components/Toasts";
-import { useRoute } from "./router";
+import { followLink, useRoute } from "./router";
+
+// Its own chunk: uPlot and the dashboard load only when someone opens /dashboard/.
+const Dashboard = lazy(() => import("./components/dashboard/Dashboard"));
+
+function Page() {
+  const route = useRoute();
+  if (route.page === "designer") return <Designer key={route.flowId} flowId={route.flowId} />;
+  if (route.page === "dashboard") {
+    return (
+      <Suspense fallback={<main className="page muted">Loading the dashboard…</main>}>
+        <Dashboard />
+      </Suspense>
+    );
+  }
+  return <FlowList />;
+}
 
 export function App() {
   const route = useRoute();
@@ -17,6 +33,13 @@ export function App() {
       <header className="topbar">
         <a href="/" className="brand">ElasticCode</a>
         <nav>
+          <a href="/" className={route.page !== "dashboard" ? "current" : undefined} onClick={(e) => followLink(e, "/")}>
+            Flows
+          </a>
+          <a href="/dashboard/" className={route.page === "dashboard" ? "current" : undefined}
+            onClick={(e) => followLink(e, "/dashboard/")} data-testid="nav-dashboard">
+            Dashboard
+          </a>
           <a href="/api/docs/">API</a>
           <a href="/admin/">Admin</a>
         </nav>
@@ -27,7 +50,7 @@ export function App() {
           <button type="submit" className="link">Log out</button>
         </form>
       </header>
-      {route.page === "designer" ? <Designer key={route.flowId} flowId={route.flowId} /> : <FlowList />}
+      <Page />
       <Toasts />
     </div>
   );

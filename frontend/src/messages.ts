@@ -24,4 +24,40 @@ export const MSG = {
   saveFirst: "Save the flow first: the server runs what is saved.",
   invalidJson: (error: string) => `The message is not valid JSON (${error}). Example: {"n": 1} or "text".`,
   importNotJson: (error: string) => `That file is not a flow export (${error}). Export one from a flow's menu.`,
+  live: {
+    // Why a live connection (websocket) was closed for good; the server's own words follow when it sent any.
+    closed: (code: number, server = "") => {
+      const why =
+        code === 4401
+          ? "Live updates stopped: your session has ended. Log in again and reload the page."
+          : code === 4403
+            ? "Live updates were refused: this page's address is not an allowed origin of the server " +
+              "(ALLOWED_HOSTS). Open ElasticCode at its configured address."
+            : code === 4404
+              ? "Live updates stopped: this flow no longer exists or you may not see it. Pick one from the list."
+              : `Live updates stopped (code ${code}). Reload the page to try again.`;
+      return server ? `${why} (${server})` : why;
+    },
+    connecting: "Connecting live updates…",
+    connected: "Live: counts, queue depths and status update as they happen.",
+    reconnecting: (ms: number) =>
+      `Live updates lost; reconnecting in ${Math.max(1, Math.round(ms / 1000))} s. ` +
+      "What you see may be stale until then (the server sends everything again on reconnect).",
+    statusFailed: (error: string) => `Run status could not be read: ${error}`,
+  },
+  dashboard: {
+    noThroughput: "No flow moved a message in the last minute. Start a flow to see throughput.",
+    noLatency: "No calls in the last minute, so no latency yet. Start a flow and send it a message.",
+    noHistory: "No flow ran in this range. Pick a longer range, or start a flow and come back later.",
+    historyFailed: (error: string) => `The history could not be loaded: ${error}`,
+    noNodes:
+      "No nodes to show: none has reported yet (start an agent: ec agent, or make run), " +
+      "or you lack the LS_NODES right to see them (ask an administrator).",
+    noAgents: "No agents. Start one (ec agent, or make run) to run processors on its node.",
+    noWorkers: "No workers run. Start a processor (or a whole flow) to see its workers here.",
+    noErrors: "No socket failed in the last minute.",
+    noErrorsHistory: "No socket failed in this range.",
+    noSlow: "No calls in this range.",
+    noQueues: "Every queue is empty.",
+  },
 } as const;

@@ -2,17 +2,24 @@
 // ApiError whose message says what went wrong and what to do.
 import { MSG } from "../messages";
 import type {
+  AgentRow,
   CallTree,
   DeadLetter,
+  FlowsMetrics,
   FlowSummary,
   GraphDoc,
   Me,
+  MetricsRange,
+  MetricsSeries,
   ModuleCode,
+  NodeRow,
   Page,
   Peek,
   ProcessorRow,
   QueueRow,
   SendAnswer,
+  SocketRankRow,
+  WorkerRow,
 } from "./types";
 
 export class ApiError extends Error {
@@ -76,6 +83,7 @@ export async function request<T>(method: string, path: string, body?: unknown): 
 }
 
 const q = encodeURIComponent;
+const range = (r: MetricsRange) => `start=${Math.floor(r.start)}&end=${Math.floor(r.end)}&step=${r.step}`;
 
 export const api = {
   me: () => request<Me>("GET", "/api/users/me/"),
@@ -106,4 +114,19 @@ export const api = {
     request<{ count: number; results: DeadLetter[] }>("GET", `/api/queues/${queueId}/dead-letters/?limit=100`),
   replay: (queueId: string, ids?: string[]) =>
     request<{ replayed: string[] }>("POST", `/api/queues/${queueId}/dead-letters/replay/`, ids ? { ids } : {}),
+  allProcessors: () => request<Page<ProcessorRow>>("GET", "/api/processors/?limit=1000"),
+  nodes: () => request<Page<NodeRow>>("GET", "/api/nodes/?limit=1000"),
+  agents: () => request<Page<AgentRow>>("GET", "/api/agents/?limit=1000"),
+  workers: () => request<Page<WorkerRow>>("GET", "/api/workers/?limit=1000"),
+  // Metrics history: per-minute rollups summed into `step`-second points.
+  flowMetrics: (id: string, r: MetricsRange) => request<MetricsSeries>("GET", `/api/flows/${id}/metrics?${range(r)}`),
+  processorMetrics: (id: string, r: MetricsRange) =>
+    request<MetricsSeries>("GET", `/api/processors/${id}/metrics?${range(r)}`),
+  socketMetrics: (id: string, r: MetricsRange) => request<MetricsSeries>("GET", `/api/sockets/${id}/metrics?${range(r)}`),
+  flowsMetrics: (r: MetricsRange) => request<FlowsMetrics>("GET", `/api/metrics/flows?${range(r)}`),
+  topSockets: (r: Pick<MetricsRange, "start" | "end">, by: "errors" | "p95", limit = 10) =>
+    request<{ sockets: SocketRankRow[] }>(
+      "GET",
+      `/api/metrics/top-sockets?start=${Math.floor(r.start)}&end=${Math.floor(r.end)}&by=${by}&limit=${limit}`,
+    ),
 };

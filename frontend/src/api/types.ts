@@ -182,3 +182,82 @@ export interface DeadLetter {
   socket?: string;
   [key: string]: unknown;
 }
+
+// The cluster (backend/cluster/api.py).
+
+export interface NodeRow {
+  id: string;
+  name: string;
+  hostname: string;
+  cpus: number;
+  memory_mb: number;
+  status: string;
+  last_heartbeat: string | null;
+  created_at: string;
+}
+
+export interface AgentRow {
+  id: string;
+  name: string;
+  node: string;
+  pid: number | null;
+  version: string;
+  status: string;
+  last_heartbeat: string | null;
+  created_at: string;
+}
+
+export interface WorkerRow {
+  id: string;
+  name: string;
+  processor: string;
+  agent: string;
+  concurrency: number;
+  status: string;
+  pid: number | null;
+  started_at: string | null;
+  last_heartbeat: string | null;
+}
+
+// Metrics history (per-minute rollups): start/end in epoch seconds, step a multiple of 60, at most 2,000 points.
+
+export interface MetricsRange {
+  start: number;
+  end: number;
+  step: number;
+}
+
+export interface MetricsPoint {
+  /** Epoch seconds: the start of the step. */
+  t: number;
+  in: number;
+  out: number;
+  errors: number;
+  bytes_in: number;
+  bytes_out: number;
+  time_ms: number;
+  time_avg_ms: number | null;
+  time_max_ms: number | null;
+  p50_ms: number | null;
+  p95_ms: number | null;
+  held_ms: number;
+  depth_max: number | null;
+}
+
+export interface MetricsSeries extends MetricsRange {
+  scope: { kind: "flow" | "processor" | "socket" | string; id: string; name: string };
+  points: MetricsPoint[];
+}
+
+export interface FlowsMetrics extends MetricsRange {
+  flows: { id: string; name: string; points: MetricsPoint[] }[];
+}
+
+export interface SocketRankRow {
+  socket_id: string;
+  socket: string;
+  processor_id: string;
+  flow_id: string;
+  flow: string;
+  value: number;
+}

@@ -7,6 +7,7 @@ import {
   ReactFlowProvider,
   useReactFlow,
   type Connection,
+  type EdgeTypes,
   type NodeTypes,
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
@@ -19,14 +20,18 @@ import { MSG } from "../messages";
 import { navigate, setLeaveGuard } from "../router";
 import { selectDirty, selectReadOnly, useDesigner } from "../stores/designer";
 import { useSearch } from "../stores/search";
-import { pollStatus, useStatus } from "../stores/status";
+import { flowPath, useFlowLive } from "../live/flow";
+import { useStatus } from "../stores/status";
 import { notifyError, notifyInfo } from "../stores/toasts";
 import { Help } from "./Help";
+import { LiveClosedBanner, LiveDot } from "./LiveState";
+import { PlugEdgeComponent } from "./PlugEdge";
 import { PlugPanel } from "./PlugPanel";
 import { ProcessorNode } from "./ProcessorNode";
 import { ProcessorPanel } from "./ProcessorPanel";
 
 const NODE_TYPES: NodeTypes = { processor: ProcessorNode };
+const EDGE_TYPES: EdgeTypes = { plug: PlugEdgeComponent };
 // Above this many processors the minimap and the dotted grid start switched off: both are painted again on every
 // frame of a pan, and with them a 500-processor flow pans at about 26 fps instead of 38 (docs/benchmarks.md).
 export const LARGE_FLOW = 150;
@@ -132,6 +137,7 @@ function Toolbar({ onLayout, layingOut, onAdd, onHelp, searchRef }: {
         </span>
       )}
       <span className="spacer" />
+      {flowId && <LiveDot path={flowPath(flowId)} />}
       <span className="flow-actions" aria-label="Run the whole flow">
         {FLOW_ACTIONS.map((action) => (
           <button key={action} type="button" disabled={!!acting} onClick={() => void flowAction(action)}
@@ -158,6 +164,10 @@ function Canvas({ flowId }: { flowId: string }) {
   const saveError = useDesigner((s) => s.saveError);
   const stale = useDesigner((s) => s.stale);
   const statusError = useStatus((s) => s.error);
+  // Live updates (metrics and run status) once the graph has loaded, so the status the graph document brings
+  // never overwrites a newer live one.
+  const loaded = useDesigner((s) => s.flowId === flowId && !s.loading && !s.loadError && s.base !== null);
+  useFlowLive(flowId, loaded);
   const store = useDesigner.getState();
   const { fitView, screenToFlowPosition } = useReactFlow();
   const [help, setHelp] = useState(false);
@@ -170,8 +180,6 @@ function Canvas({ flowId }: { flowId: string }) {
   useEffect(() => {
     fitted.current = false;
     void useDesigner.getState().load(flowId);
-    const stop = pollStatus(flowId);
-    return stop;
   }, [flowId]);
 
   useEffect(() => {
@@ -328,7 +336,8 @@ function Canvas({ flowId }: { flowId: string }) {
           {saveError}
         </div>
       )}
-      {statusError && <div className="banner banner-warn">Run status is not updating: {statusError}</div>}
+      <LiveClosedBanner path={flowPath(flowId)} />
+      {statusError && <div className="banner banner-warn">{MSG.live.statusFailed(statusError)}</div>}
       <div className="workspace">
         <div className="canvas" ref={wrapper} data-testid="canvas">
           {loading && <div className="loading">Loading the flow…</div>}
@@ -336,6 +345,7 @@ function Canvas({ flowId }: { flowId: string }) {
             nodes={nodes}
             edges={edges}
             nodeTypes={NODE_TYPES}
+            edgeTypes={EDGE_TYPES}
             onNodesChange={store.onNodesChange}
             onEdgesChange={store.onEdgesChange}
             onConnect={onConnect}

@@ -1,8 +1,10 @@
 // A processor on the canvas: one row per socket with its input on the left and its result (●) and error (▲)
-// outputs on the right. Run status comes from the status store, so a status change re-renders only this badge.
+// outputs on the right. Run status comes from the status store and live numbers from the metrics store, each read
+// by a small child of its own, so a status change or a metrics update re-renders that child, not the node.
 import { Handle, Position, useUpdateNodeInternals, type NodeProps } from "@xyflow/react";
 import { memo, useEffect, useRef } from "react";
 import { inHandle, outHandle, type ProcessorNode as ProcessorNodeType } from "../graph/model";
+import { HeldBadge, MetricsStrip } from "./MetricsStrip";
 import { useSearch } from "../stores/search";
 import { useStatus } from "../stores/status";
 
@@ -50,6 +52,7 @@ function ProcessorNodeView({ id, data, selected }: NodeProps<ProcessorNodeType>)
     >
       <header>
         <strong className="node-name">{p.name}</strong>
+        <HeldBadge id={id} />
         <StatusBadge id={id} />
       </header>
       <div className="node-module" title={`${p.git_url} @ ${p.ref}`}>
@@ -76,6 +79,8 @@ function ProcessorNodeView({ id, data, selected }: NodeProps<ProcessorNodeType>)
           ))}
         </div>
       ))}
+      {/* Last, with a fixed height: the handles of the socket rows above never move when the numbers change. */}
+      <MetricsStrip id={id} />
     </div>
   );
 }

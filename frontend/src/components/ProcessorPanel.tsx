@@ -10,6 +10,7 @@ import { useStatus } from "../stores/status";
 import { notifyError } from "../stores/toasts";
 import { CodeView } from "./CodeView";
 import { StatusBadge } from "./ProcessorNode";
+import { RecentErrors } from "./RecentErrors";
 import { SocketTools } from "./SocketTools";
 
 type TextField = "name" | "git_url" | "ref" | "module" | "subdirectory" | "requirements" | "rate_limit";
@@ -196,6 +197,13 @@ export function ProcessorPanel({ id }: { id: string }) {
         )}
         {saved && dirty && <p className="muted">Unsaved changes run only after Save (and a restart).</p>}
       </section>
+
+      {saved && (
+        <section>
+          <h3>Recent failures</h3>
+          <RecentErrors processorId={id} socketNames={Object.fromEntries(p.sockets.map((s) => [s.id, s.name]))} />
+        </section>
+      )}
 
       <section>
         <h3>Settings</h3>

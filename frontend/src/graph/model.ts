@@ -31,6 +31,7 @@ export function plugEdge(plug: PlugDoc, owner: Map<string, string>): PlugEdge | 
   if (!source || !target) return null;
   return {
     id: plug.id,
+    type: "plug", // components/PlugEdge.tsx: the bezier plus the live depth of the target's queue
     source,
     target,
     sourceHandle: outHandle(plug.kind, plug.source),

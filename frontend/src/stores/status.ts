@@ -1,14 +1,18 @@
-// Run state of a flow's processors, polled apart from the graph: a status change re-renders only the badge of
-// that processor, never the graph (live websocket updates replace the poll in the metrics work).
+// Run state of a flow's processors, apart from the graph: a status change re-renders only the badge of that
+// processor, never the graph. The flow's websocket (live/flow.ts) keeps it current with `status` frames and each
+// snapshot; the REST answers of the user's own start/stop actions land here too, and `refresh` is a one-off read.
 import { create } from "zustand";
 import { api } from "../api/client";
 import type { ProcessorRow } from "../api/types";
+import type { ProcessorState } from "../live/frames";
 
 interface StatusState {
   byId: Record<string, ProcessorRow>;
   error: string;
   set: (rows: ProcessorRow[]) => void;
   merge: (row: ProcessorRow) => void;
+  /** Live states (no name or commit in them): merged into the rows; the ids whose status changed. */
+  applyStates: (states: ProcessorState[]) => string[];
   refresh: (flowId: string) => Promise<void>;
 }
 
@@ -17,6 +21,25 @@ export const useStatus = create<StatusState>((set, get) => ({
   error: "",
   set: (rows) => set({ byId: Object.fromEntries(rows.map((r) => [r.id, r])), error: "" }),
   merge: (row) => set({ byId: { ...get().byId, [row.id]: row } }),
+  applyStates: (states) => {
+    const current = get().byId;
+    let next: Record<string, ProcessorRow> | null = null;
+    const moved: string[] = [];
+    for (const state of states) {
+      const old = current[state.id];
+      if (
+        old &&
+        old.status === state.status &&
+        old.requested_status === state.requested_status &&
+        old.status_message === state.status_message
+      ) continue;
+      next ??= { ...current };
+      next[state.id] = { name: old?.name ?? "", commit: old?.commit ?? "", ...state };
+      if (old?.status !== state.status) moved.push(state.id);
+    }
+    if (next) set({ byId: next });
+    return moved;
+  },
   refresh: async (flowId) => {
     try {
       const page = await api.processors(flowId);
@@ -40,19 +63,3 @@ export const useStatus = create<StatusState>((set, get) => ({
     }
   },
 }));
-
-/** Poll while the page is visible, the first time after `everyMs` (the graph document brings the status it was
- * loaded with, so the page does not ask twice while it opens); returns the stop function. */
-export function pollStatus(flowId: string, everyMs = 2000): () => void {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let stopped = false;
-  const tick = async () => {
-    if (!document.hidden) await useStatus.getState().refresh(flowId);
-    if (!stopped) timer = setTimeout(tick, everyMs);
-  };
-  timer = setTimeout(tick, everyMs);
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
-  };
-}
