@@ -120,7 +120,6 @@ class Collector:
         self._busy = 0
         self._busy_since = time.monotonic()
         self._busy_seconds = 0.0
-        self._last_busy = 0.0
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._process = psutil.Process()
@@ -200,7 +199,8 @@ class Collector:
                 log.exception("metrics flush failed")
             last = time.monotonic()
 
-    def _take(self, *, everything: bool) -> dict[int, dict[str, _Second]]:
+    def _take(self, *, everything: bool) -> tuple[dict[int, dict[str, _Second]], float]:
+        """The finished seconds (all of them when `everything`), and the busy slot-seconds since the last take."""
         current = int(time.time())
         with self._lock:
             done = {t: flows for t, flows in self._seconds.items() if everything or t < current}
@@ -209,10 +209,9 @@ class Collector:
             now = time.monotonic()
             busy_seconds = self._busy_seconds + self._busy * (now - self._busy_since)
             self._busy_seconds, self._busy_since = 0.0, now
-        self._last_busy = busy_seconds
-        return done
+        return done, busy_seconds
 
-    def utilisation(self, elapsed: float) -> WorkerState:
+    def utilisation(self, elapsed: float, busy_seconds: float) -> WorkerState:
         cpu = self._process.cpu_percent(None)
         rss = self._process.memory_info().rss
         try:
@@ -236,7 +235,7 @@ class Collector:
             "name": self.worker,
             "processor_id": self.processor_id,
             "flow_id": self.flow_id,
-            "busy": round(self._last_busy / elapsed, 3) if elapsed > 0 else 0.0,
+            "busy": round(busy_seconds / elapsed, 3) if elapsed > 0 else 0.0,
             "concurrency": self.concurrency,
             "cpu_percent": round(cpu, 1),
             "rss_mb": round(rss / 1048576, 1),
@@ -247,8 +246,8 @@ class Collector:
 
     def flush(self, *, elapsed: float = 1.0, everything: bool = False) -> int:
         """Send every finished second; the number of (second, flow) frames sent."""
-        done = self._take(everything=everything)
-        state = self.utilisation(elapsed)
+        done, busy_seconds = self._take(everything=everything)
+        state = self.utilisation(elapsed, busy_seconds)
         worker_json = json.dumps(state)
         sent = 0
         try:

@@ -149,14 +149,19 @@ FlowCounts = TypedDict(
 )  # fmt: skip
 
 
-class SocketRank(TypedDict):
+class RankedSocket(TypedDict):
+    """A socket in a top list (the dashboard's websocket frames and /api/metrics/top-sockets)."""
+
     socket_id: str
     socket: str
     processor_id: str
     flow_id: str
     flow: str
-    value: float  # errors in the last minute (top_errors) or queue depth (deepest)
-    max: int | None
+    value: float  # e.g. errors in the last minute, queue depth, p95 in ms
+
+
+class SocketRank(RankedSocket):
+    max: int | None  # the socket's queue bound
 
 
 class ClusterEvent(TypedDict):

@@ -102,8 +102,8 @@ def workers(*, flow_id: str | None = None) -> list[WorkerState]:
     return sorted(out, key=lambda w: w["name"])
 
 
-def forget_old_workers(older_than: float = 3600) -> None:
-    """Workers report every second while they live; drop entries of workers long gone."""
+def forget_old_workers(older_than: float = 3600) -> int:
+    """Workers report every second while they live; drop entries of workers long gone (the housekeeper's chore)."""
     client = broker.client()
     now = time.time()
     stale = [
@@ -111,6 +111,7 @@ def forget_old_workers(older_than: float = 3600) -> None:
     ]
     if stale:
         client.hdel(keys.METRIC_WORKERS, *stale)
+    return len(stale)
 
 
 def last_depths(flow_id: str) -> dict[str, Depth]:

@@ -15,6 +15,7 @@ from django.db import connection
 from django.db.models import QuerySet, Sum
 
 from backend.metrics import histogram
+from backend.metrics.events import RankedSocket
 from backend.metrics.models import SocketMinute
 from flows.models import Socket
 from flows.permissions import flows_for, processors_for
@@ -50,15 +51,6 @@ class FlowSeries(TypedDict):
     id: str
     name: str
     points: list[Point]
-
-
-class SocketRank(TypedDict):
-    socket_id: str
-    socket: str
-    processor_id: str
-    flow_id: str
-    flow: str
-    value: float  # errors over the range, or p95 in ms
 
 
 # Rows of SocketMinute in [start, end) whose `where` holds, summed per (group column, bin). The histogram is summed
@@ -182,7 +174,7 @@ def visible_sockets(user: AnyUser) -> QuerySet[Socket]:
     return Socket.objects.filter(processor__in=processors_for(user).values("pk"))
 
 
-def top_sockets(*, user: AnyUser, start: int, end: int, by: Ranking = "errors", limit: int = 10) -> list[SocketRank]:
+def top_sockets(*, user: AnyUser, start: int, end: int, by: Ranking = "errors", limit: int = 10) -> list[RankedSocket]:
     """The sockets the user may see with the most errors (only those with some) or the slowest p95 (only those
     that ran) over [start, end), highest first."""
     visible = visible_sockets(user)

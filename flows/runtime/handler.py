@@ -82,9 +82,7 @@ def handle(context: WorkerContext, delivery: Delivery) -> None:
 def _record(
     context: WorkerContext, info: SocketInfo, delivery: Delivery, outcome: Outcome, sent: int, size: int
 ) -> None:
-    """Count the call in the live metrics, and what it published toward bounded queues in the back pressure."""
-    for route in info.bounded:
-        context.pressure.published(route.target_queue_id)
+    """Count the call in the live metrics."""
     metrics = context.metrics
     if metrics is None:
         return
@@ -234,6 +232,9 @@ def _finish(
         dead_letter=dead_letter,
         ack=delivery,
     )
+    if completion and info.bounded:  # back pressure watches these queues: count this push until the next LLEN
+        for queue_id, _ in children:
+            context.pressure.published(queue_id)
     _record(context, info, delivery, outcome, len(children) if completion else 0, completion.bytes_out)
 
 

@@ -21,7 +21,7 @@ import redis
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from psycopg2.extras import execute_values
 
-from backend.metrics import rollups
+from backend.metrics import live, rollups
 from flows.models import Call, Flow, Socket
 from flows.runtime import broker, keys
 from flows.runtime.delivery import restore_dead
@@ -215,6 +215,7 @@ class Housekeeper(threading.Thread):
         if time.monotonic() - self._last_prune >= PRUNE_EVERY:
             self._last_prune = time.monotonic()
             chores.append(("prune", rollups.prune_history))
+            chores.append(("forget old workers", live.forget_old_workers))
         for name, chore in chores:
             try:
                 chore()

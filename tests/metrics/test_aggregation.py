@@ -3,11 +3,15 @@ the collector's per-second buckets, and their round trip through the Redis hash 
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 
 from backend.metrics import histogram
 from backend.metrics.collector import Collector, hash_fields
-from backend.metrics.live import add_counts, empty_counts, flow_totals, parse_counts
+from backend.metrics.live import add_counts, empty_counts, flow_totals, forget_old_workers, parse_counts
+from flows.runtime import broker, keys
 
 
 def hist_with(**counts: int) -> list[int]:
@@ -45,7 +49,7 @@ def test_the_collector_counts_each_call_once_in_the_second_it_finished() -> None
     collector.record(flow_id="f", socket_id="s", duration_ms=2.0, bytes_in=10, out=2, bytes_out=50)
     collector.record(flow_id="f", socket_id="s", duration_ms=30.0, bytes_in=10, error=error)  # type: ignore[arg-type]
     collector.held(flow_id="f", socket_id="s", ms=120.0)
-    seconds = collector._take(everything=True)
+    seconds, _busy = collector._take(everything=True)
     # Normally one second; two if the calls straddled a second boundary.
     counts = [sum(flows["f"].counts["s"][i] for flows in seconds.values()) for i in range(7)]
     counts[6] = max(flows["f"].counts["s"][6] for flows in seconds.values())
@@ -53,7 +57,7 @@ def test_the_collector_counts_each_call_once_in_the_second_it_finished() -> None
     assert sum(flows["f"].counts["s"][7] for flows in seconds.values()) == 120.0
     assert histogram.merge(flows["f"].hists["s"] for flows in seconds.values()) == hist_with(b4=1, b8=1)
     assert [e for flows in seconds.values() for e in flows["f"].errors] == [error]
-    assert collector._take(everything=True) == {}  # taken once
+    assert collector._take(everything=True)[0] == {}  # taken once
 
 
 def test_a_hash_written_by_the_flush_reads_back_as_the_same_counts() -> None:
@@ -86,3 +90,15 @@ def test_counts_add_except_the_maximum() -> None:
     assert a["hist"] == hist_with(b3=2, b6=1)
     [total] = flow_totals({"f": {"s1": a, "s2": b}}, {"f": "demo"})
     assert (total["name"], total["in"], total["errors"], total["time_max"]) == ("demo", 4, 2, 9.0)
+
+
+def test_workers_long_gone_are_forgotten_and_live_ones_kept() -> None:
+    client = broker.client()
+    client.hset(keys.METRIC_WORKERS, "gone-worker", json.dumps({"at": time.time() - 7200}))
+    client.hset(keys.METRIC_WORKERS, "live-worker", json.dumps({"at": time.time()}))
+    try:
+        assert forget_old_workers() >= 1
+        assert not client.hexists(keys.METRIC_WORKERS, "gone-worker")
+        assert client.hexists(keys.METRIC_WORKERS, "live-worker")
+    finally:
+        client.hdel(keys.METRIC_WORKERS, "gone-worker", "live-worker")
