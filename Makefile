@@ -14,6 +14,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .  # the `ec` command into $(VENV)/bin
 	@touch $(STAMP)
 
 # The designer (frontend/): npm installs exactly package-lock.json; the build is redone when a source changes.

@@ -135,6 +135,8 @@ ELASTICCODE_EXECUTOR_OPEN_FILES = env_int("ELASTICCODE_EXECUTOR_OPEN_FILES", 256
 ELASTICCODE_CAPTURE_BYTES = env_int("ELASTICCODE_CAPTURE_BYTES", 64 * 1024)
 # Largest message payload accepted, in bytes of JSON.
 ELASTICCODE_MAX_MESSAGE_BYTES = env_int("ELASTICCODE_MAX_MESSAGE_BYTES", 1024 * 1024)
+# Most socket calls one SDK composition (pipeline/parallel/funnel) may hold: its calls travel in the messages.
+ELASTICCODE_MAX_WORKFLOW_CALLS = env_int("ELASTICCODE_MAX_WORKFLOW_CALLS", 1000)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

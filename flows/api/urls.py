@@ -1,6 +1,6 @@
 from rest_framework.routers import DefaultRouter
 
-from flows.api import views
+from flows.api import views, workflows
 
 router = DefaultRouter()
 router.trailing_slash = "/?"  # both /api/flows and /api/flows/ answer, without a redirect that drops the body
@@ -10,5 +10,6 @@ router.register("sockets", views.SocketViewSet, basename="socket")
 router.register("plugs", views.PlugViewSet, basename="plug")
 router.register("queues", views.QueueViewSet, basename="queue")
 router.register("calls", views.CallViewSet, basename="call")
+router.register("workflows", workflows.WorkflowViewSet, basename="workflow")
 
 urlpatterns = router.urls

@@ -147,6 +147,14 @@ class FlowViewSet(viewsets.ModelViewSet):
         flow = flow_import(user=request.user, doc=dict(data["document"]), name=data.get("name"))
         return Response(flow_graph_get(flow=flow), status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=None, responses={200: s.FlowSerializer, 201: s.FlowSerializer, 403: ERROR})
+    @action(detail=False, methods=["post"], url_path="default")
+    def default(self, request: Request) -> Response:
+        """The caller's default flow (their flow named "default"), created on first use (201): where the CLI and
+        the SDK put objects made without naming a flow."""
+        flow, created = flow_services.flow_default(user=request.user)
+        return Response(self._out([flow]), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
     @extend_schema(
         request=s.DiscoverInputSerializer, responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR, 404: ERROR}
     )

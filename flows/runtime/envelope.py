@@ -28,6 +28,10 @@ class Envelope(TypedDict):
     tracked: bool
     # Set by a plug with an `argument`: the payload goes to the function as that keyword, not as the first argument.
     argument: NotRequired[str]
+    # An SDK composition's call (flows/runtime/workflows.py): what to do with the result instead of following the
+    # socket's plugs, and where the call sits in the composition (for the error a caller sees).
+    next: NotRequired[list[dict[str, Any]]]
+    path: NotRequired[str]
 
 
 def new_envelope(

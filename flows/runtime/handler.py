@@ -16,7 +16,7 @@ from typing import Any
 
 from backend.metrics.events import CallError
 from flows.runtime import delivery as deliveries
-from flows.runtime import traces
+from flows.runtime import traces, workflows
 from flows.runtime.context import WorkerContext
 from flows.runtime.delivery import Delivery
 from flows.runtime.envelope import Envelope, child
@@ -54,7 +54,8 @@ def handle(context: WorkerContext, delivery: Delivery) -> None:
             message_id=envelope["id"], trace_id=envelope["trace_id"], tracked=envelope["tracked"], ack=delivery
         )
         return
-    if info.bounded and not _room(context, info):
+    # Back pressure watches the plugs' target queues; a composition's call does not follow the plugs.
+    if info.bounded and not workflows.is_workflow_call(envelope) and not _room(context, info):
         # Stopping while holding: give the message back untouched (it has not run).
         deliveries.requeue(delivery, front=True)
         raise Requeued(f"message {envelope['id']} given back while its output was held")
@@ -119,6 +120,14 @@ def _room(context: WorkerContext, info: SocketInfo) -> bool:
 
 def _succeeded(context: WorkerContext, info: SocketInfo, delivery: Delivery, outcome: Outcome, started: float) -> None:
     envelope = delivery.envelope
+    if workflows.is_workflow_call(envelope):
+        # The result goes where the composition says (the next step, a group's join, or back to the caller),
+        # not along the socket's plugs: an SDK call is a function call,
+        # and its answer is what the function returned (values sent with plugs[...] do not travel).
+        value = outcome.values[0] if len(outcome.values) == 1 else outcome.values
+        plan = workflows.advance(envelope, value)
+        _finish(context, info, delivery, outcome, started, plan.children, status="succeeded", answer=plan.answer)
+        return
     by_name = {route.name: route for route in info.results}
     unknown = sorted(set(outcome.named) - set(by_name))
     if unknown:
@@ -184,6 +193,11 @@ def _failed(context: WorkerContext, info: SocketInfo, delivery: Delivery, outcom
         "traceback": outcome.traceback,
         "attempts": attempt,
     }
+    if workflows.is_workflow_call(envelope):
+        # The composition ends here: its caller gets the error (not the dead-letter list or the error plugs).
+        answer = workflows.failed(envelope, failure)
+        _finish(context, info, delivery, outcome, started, [], status="failed", answer=answer)
+        return
     if info.errors:
         children = [
             (
@@ -218,6 +232,7 @@ def _finish(
     result: list[Any] | None = None,
     error: dict[str, Any] | None = None,
     dead_letter: tuple[str, dict[str, Any]] | None = None,
+    answer: dict[str, Any] | None = None,
 ) -> None:
     envelope = delivery.envelope
     lineage = _lineage(context, info, envelope, outcome, started, status=status) if context.lineage else None
@@ -231,6 +246,7 @@ def _finish(
         lineage=lineage,
         dead_letter=dead_letter,
         ack=delivery,
+        answer=answer,
     )
     if completion and info.bounded:  # back pressure watches these queues: count this push until the next LLEN
         for queue_id, _ in children:
@@ -286,4 +302,5 @@ def _dead_letter_unknown(delivery: Delivery) -> None:
         error=error,
         dead_letter=(envelope["socket_id"], {**error, "envelope": envelope, "failed_at": time.time()}),
         ack=delivery,
+        answer=workflows.failed(envelope, error) if workflows.is_workflow_call(envelope) else None,
     )

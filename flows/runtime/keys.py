@@ -97,3 +97,26 @@ def metric_minute(minute: int) -> str:
 def metric_depths(flow_id: object) -> str:
     """The last sampled queue depths of a flow (JSON), for a browser that connects between samples."""
     return f"{PREFIX}:m:depths:{flow_id}"
+
+
+# SDK compositions (flows/runtime/workflows.py), keyed by their trace id: the answer (first one wins), a latch list
+# that wakes whoever waits for it, who may read it, and per group ("join") the member results and the member that
+# filled it.
+def workflow_answer(trace_id: str) -> str:
+    return f"{PREFIX}:wf:{trace_id}:answer"
+
+
+def workflow_notify(trace_id: str) -> str:
+    return f"{PREFIX}:wf:{trace_id}:notify"
+
+
+def workflow_owner(trace_id: str) -> str:
+    return f"{PREFIX}:wf:{trace_id}:owner"
+
+
+def workflow_join(trace_id: str, join_id: str) -> str:
+    return f"{PREFIX}:wf:{trace_id}:join:{join_id}"
+
+
+def workflow_join_owner(trace_id: str, join_id: str) -> str:
+    return f"{PREFIX}:wf:{trace_id}:join:{join_id}:owner"

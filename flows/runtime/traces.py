@@ -25,11 +25,12 @@ if TYPE_CHECKING:
     from flows.runtime.delivery import Delivery
 
 _COMPLETE = """
--- KEYS: done, open, results, error, notify, lineage, dead letters, in-flight list, then one queue key per child
+-- KEYS: done, open, results, error, notify, lineage, dead letters, in-flight list, composition answer, its latch,
+--       then one queue key per child
 -- ARGV: message id, ttl, result ('' when not a sink), error ('' when none), lineage record ('' when off),
 --       tracked ('1'/'0'), dead letter ('' when none), the taken entry to acknowledge ('' when none),
---       then per child: its queue entry and its id
-local children = #KEYS - 8
+--       composition answer ('' when none), then per child: its queue entry and its id
+local children = #KEYS - 10
 if ARGV[8] ~= '' then redis.call('LREM', KEYS[8], 1, ARGV[8]) end
 if ARGV[5] ~= '' then redis.call('RPUSH', KEYS[6], ARGV[5]) end
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
@@ -38,8 +39,8 @@ if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
   return 0
 end
 for i = 1, children do
-  if ARGV[6] == '1' then redis.call('SADD', KEYS[2], ARGV[8 + 2 * i]) end
-  redis.call('LPUSH', KEYS[8 + i], ARGV[7 + 2 * i])
+  if ARGV[6] == '1' then redis.call('SADD', KEYS[2], ARGV[9 + 2 * i]) end
+  redis.call('LPUSH', KEYS[10 + i], ARGV[8 + 2 * i])
 end
 if ARGV[6] == '1' and children > 0 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
 if ARGV[7] ~= '' then redis.call('RPUSH', KEYS[7], ARGV[7]) end
@@ -51,6 +52,10 @@ if ARGV[4] ~= '' then
   redis.call('SET', KEYS[4], ARGV[4], 'EX', ARGV[2])
   redis.call('RPUSH', KEYS[5], 'error')
   redis.call('EXPIRE', KEYS[5], ARGV[2])
+end
+if ARGV[9] ~= '' and redis.call('SET', KEYS[9], ARGV[9], 'NX', 'EX', ARGV[2]) then
+  redis.call('RPUSH', KEYS[10], '1')
+  redis.call('EXPIRE', KEYS[10], ARGV[2])
 end
 if ARGV[6] == '1' then
   redis.call('SREM', KEYS[2], ARGV[1])
@@ -111,13 +116,15 @@ def complete(
     lineage: dict[str, Any] | None = None,
     dead_letter: tuple[str, dict[str, Any]] | None = None,
     ack: Delivery | None = None,
+    answer: dict[str, Any] | None = None,
 ) -> Completion:
     """Complete a message in one atomic step; truthy the first time, falsy for a redelivered duplicate.
 
     The first completion queues `children` (queue id, envelope) and opens them in the trace, stores a sink's
     `result`, records a trace's `error`, and puts `dead_letter` (socket id, entry) on that socket's list. A crash
     before this leaves nothing behind (the message is redelivered and runs again); after it, all of it is there,
-    and `ack`, the delivery being completed, has left its consumer's in-flight list.
+    and `ack`, the delivery being completed, has left its consumer's in-flight list. `answer` is an SDK
+    composition's answer (flows/runtime/workflows.py): the first one is kept and wakes whoever waits.
     """
     encoded = [broker.encode(queue_id, envelope) for queue_id, envelope in children]
     trace_keys = [
@@ -129,6 +136,8 @@ def complete(
         keys.LINEAGE,
         keys.dead_letters(dead_letter[0] if dead_letter else "none"),
         ack.inflight if ack else keys.NOTHING,
+        keys.workflow_answer(trace_id) if answer is not None else keys.NOTHING,
+        keys.workflow_notify(trace_id) if answer is not None else keys.NOTHING,
         *(name for name, _ in encoded),
     ]
     argv: list[Any] = [
@@ -140,6 +149,7 @@ def complete(
         "1" if tracked else "0",
         json.dumps(dead_letter[1]) if dead_letter else "",
         ack.raw if ack else "",
+        json.dumps(answer) if answer is not None else "",
     ]
     for (_, entry), (_, envelope) in zip(encoded, children, strict=True):
         argv += [entry, envelope["id"]]

@@ -44,6 +44,32 @@ def flow_create(*, user: Any, name: str, description: str = "", layout: dict[str
     return flow
 
 
+DEFAULT_FLOW_NAME = "default"
+
+
+def flow_default(*, user: Any) -> tuple[Flow, bool]:
+    """The caller's default flow (their flow named "default"), created on first use; (flow, created).
+
+    The CLI and the SDK put objects created without a flow here, so the seeds' scripts, which name no flow, work
+    as written.
+    """
+    flow = Flow.objects.filter(owner=user, name=DEFAULT_FLOW_NAME).first()
+    if flow is not None:
+        return flow, False
+    try:
+        return flow_create(user=user, name=DEFAULT_FLOW_NAME, description="Objects made without naming a flow."), True
+    except ApplicationError as error:
+        if error.status == 409:  # made by a concurrent request a moment ago
+            return Flow.objects.get(owner=user, name=DEFAULT_FLOW_NAME), False
+        if error.status == 403:
+            raise Forbidden(
+                "You have no default flow and may not create one (the CREATE right): name a flow you may change "
+                "(--flow NAME, or flow= in the SDK).",
+                {"permission": "flows.add_flow"},
+            ) from None
+        raise
+
+
 @transaction.atomic
 def flow_update(*, user: Any, flow: Flow, data: dict[str, Any], expected_version: int | None = None) -> Flow:
     require_flow_perm(user, "change_flow", flow)

@@ -9,18 +9,30 @@ them idempotent.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 
-def do_something(message: Any) -> str:
-    """Say what we got."""
-    return f"Something: {message}"
+def _said(message: Any, more: tuple[Any, ...]) -> str:
+    return f"{message} + {', '.join(map(str, more))}" if more else str(message)
 
 
-def do_this(message: Any) -> str:
+def do_something(message: Any, *more: Any) -> str:
+    """Say what we got. In an SDK pipeline the previous result comes first and the call's own arguments after it:
+    do_something("One") | do_something("Two") gives "Something: Something: One + Two"."""
+    return f"Something: {_said(message, more)}"
+
+
+def do_this(message: Any, *more: Any) -> str:
     """Say what we got, differently."""
-    return f"This: {message}"
+    return f"This: {_said(message, more)}"
+
+
+def slowly(message: Any, seconds: float = 0.5) -> Any:
+    """Give the message back after `seconds` (at most 60): to watch parallel work and timeouts."""
+    time.sleep(min(max(float(seconds), 0.0), 60.0))
+    return message
 
 
 def numbers(payload: Any) -> Iterator[int]:

@@ -1,0 +1,1 @@
+"""Example bindings for the seed's programs (flows/client/example/api.py)."""
