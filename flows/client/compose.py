@@ -45,7 +45,7 @@ class Composable:
         """Send it; returns at once with a Result to wait on."""
         client = self._client()
         answer = client.api.post("/api/workflows/", {"workflow": self.tree()})
-        return Result(client, str(answer["id"]))
+        return Result(client, str(answer["id"]), self._processors())
 
     def get(self, timeout: float | None = None) -> Any:
         """Send it and wait for the result (`timeout` seconds, None: as long as it takes)."""
@@ -55,10 +55,13 @@ class Composable:
         status, body = client.api.status_and_body(
             "POST", "/api/workflows/", json={"workflow": self.tree()}, params={"wait": f"{wait:.3f}"}, timeout=wait + 30
         )
-        result = Result(client, str(body["id"]))
+        result = Result(client, str(body["id"]), self._processors())
         if status == 202:
-            return result.get(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            return result._wait(deadline, timeout)
         return result._settle(body)
+
+    def _processors(self) -> list[str]:
+        return sorted({str(socket.data.get("processor")) for socket in self.sockets() if socket.data.get("processor")})
 
     def __or__(self, other: Composable) -> Pipeline:
         """a(1) | b(2) is pipeline([a(1), b(2)])."""
@@ -159,9 +162,10 @@ def funnel(steps: Sequence[Composable]) -> FunnelHeader:
 class Result:
     """A sent composition: `.get(timeout)` waits for its result, `.ready()` tells without waiting."""
 
-    def __init__(self, client: Client, id: str) -> None:
+    def __init__(self, client: Client, id: str, processors: Sequence[str] = ()) -> None:
         self.client = client
         self.id = id
+        self.processors = list(processors)  # ids, to say which one holds things up when time runs out
         self._answer: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
@@ -180,15 +184,31 @@ class Result:
 
     def get(self, timeout: float | None = None) -> Any:
         """The result; raises CallFailed when a call failed, CallTimeout when `timeout` seconds pass first."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        return self._wait(None if timeout is None else time.monotonic() + timeout, timeout)
+
+    def _wait(self, deadline: float | None, timeout: float | None) -> Any:
         while self._answer is None:
             left = LONG_POLL if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 raise CallTimeout(
-                    f"no result within {timeout:g} s; it is still running (Result({self.id!r}).get() waits again)"
+                    f"no result within {timeout or 0:g} s; it is still running{self._holdup()} "
+                    f"(Result({self.id!r}).get() waits again)"
                 )
             self._answer = self._poll(min(LONG_POLL, left))
         return self._settle(self._answer)
+
+    def _holdup(self) -> str:
+        """Why it may be slow: processors of the composition that are not running (their messages wait)."""
+        notes = []
+        for processor_id in self.processors:
+            try:
+                processor = self.client.api.get(f"/api/processors/{processor_id}/")
+            except ClientError:
+                continue
+            if processor.get("status") != "running":
+                message = f": {processor['status_message']}" if processor.get("status_message") else ""
+                notes.append(f"processor {processor['name']} is {processor['status']}{message}")
+        return f"; {'; '.join(notes)}" if notes else ""
 
     def _settle(self, answer: dict[str, Any]) -> Any:
         self._answer = answer
