@@ -87,7 +87,8 @@ def require_processor_perm(user: AnyUser, codename: str, processor: Processor) -
 def flows_for(user: AnyUser, codename: str = "view_flow") -> QuerySet[Flow]:
     if not user.is_authenticated or not user.is_active:
         return Flow.objects.none()
-    return get_objects_for_user(user, f"flows.{codename}", Flow, accept_global_perms=True, with_superuser=True)
+    # The bare codename: the model gives the content type (run_task, start_processor… exist on Flow and Processor).
+    return get_objects_for_user(user, codename, Flow, accept_global_perms=True, with_superuser=True)
 
 
 def processors_for(user: AnyUser, codename: str = "view_processor") -> QuerySet[Processor]:
@@ -95,6 +96,6 @@ def processors_for(user: AnyUser, codename: str = "view_processor") -> QuerySet[
         return Processor.objects.none()
     if user.is_superuser or _global(user, codename):
         return Processor.objects.all()
-    direct = get_objects_for_user(user, f"flows.{codename}", Processor, accept_global_perms=False, with_superuser=False)
+    direct = get_objects_for_user(user, codename, Processor, accept_global_perms=False, with_superuser=False)
     via_flow = flows_for(user, PROCESSOR_TO_FLOW[codename])
     return Processor.objects.filter(Q(flow__in=via_flow.values("pk")) | Q(pk__in=direct.values("pk")))

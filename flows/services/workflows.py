@@ -19,9 +19,9 @@ from typing import Any
 
 from django.conf import settings
 
-from backend.errors import ApplicationError, NotFound
+from backend.errors import ApplicationError, Forbidden, NotFound
 from flows.models import Socket
-from flows.permissions import processors_for, require_processor_perm
+from flows.permissions import processors_for
 from flows.runtime import broker, keys, workflows
 from flows.runtime.broker import client, patient
 from flows.services.messages import _check_size
@@ -95,23 +95,26 @@ def workflow_submit(*, user: Any, tree: Any) -> str:
     compiler = _Compiler()
     root = compiler.node(tree, "workflow", 0)
     wanted = {node["s"] for _, node in compiler.calls}
-    sockets = {
-        str(socket.pk): socket
-        for socket in Socket.objects.filter(
-            pk__in=wanted, processor__in=processors_for(user).values("pk")
-        ).select_related("processor", "processor__flow")
+    rows = {
+        str(row["id"]): row
+        for row in Socket.objects.filter(pk__in=wanted).values("id", "name", "flow_id", "queue_id", "processor_id")
     }
-    checked: set[Any] = set()
+    # Two queries for the whole tree, not a permission check per call: it is on every SDK call's path.
+    processor_ids = {row["processor_id"] for row in rows.values()}
+    visible = set(processors_for(user).filter(pk__in=processor_ids).values_list("pk", flat=True))
+    runnable = set(processors_for(user, "run_task").filter(pk__in=processor_ids).values_list("pk", flat=True))
     for path, node in compiler.calls:
-        socket = sockets.get(node["s"])
-        if socket is None:
+        row = rows.get(node["s"])
+        if row is None or row["processor_id"] not in visible:
             raise NotFound(
                 f"{path}.socket: no socket {node['s']} that you may see.", {"fields": {f"{path}.socket": ["not found"]}}
             )
-        if socket.processor_id not in checked:
-            require_processor_perm(user, "run_task", socket.processor)
-            checked.add(socket.processor_id)
-        node.update(f=str(socket.flow_id), q=str(socket.queue_id), n=socket.name)
+        if row["processor_id"] not in runnable:
+            raise Forbidden(
+                f"You may not run socket {row['name']} ({path}): ask the flow's owner for the RUN_TASK right.",
+                {"permission": "flows.run_task", "fields": {f"{path}.socket": ["not allowed"]}},
+            )
+        node.update(f=str(row["flow_id"]), q=str(row["queue_id"]), n=row["name"])
     trace_id = str(uuid.uuid4())
 
     def publish() -> None:
