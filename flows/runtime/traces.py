@@ -173,6 +173,11 @@ def wait(trace_id: str, timeout: float) -> dict[str, Any] | None:
         if error:
             return {"error": json.loads(error)}
         if redis.scard(keys.trace_open(trace_id)) == 0 and redis.exists(keys.done(trace_id)):
+            # Read the error again: it may have been stored (with the completion) just after the read above, and
+            # a failed trace must not answer as one that finished with no results.
+            error = redis.get(keys.trace_error(trace_id))
+            if error:
+                return {"error": json.loads(error)}
             return {"results": results(trace_id)}
         left = deadline - time.monotonic()
         if left <= 0:
