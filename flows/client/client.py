@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from typing import Any
 
 from flows.client import config
@@ -33,9 +34,13 @@ class Client:
         """A flow given by id or by name (None: the default flow)."""
         if not flow:
             return self.default_flow()
-        found = [f for f in self.api.all("/api/flows/", name=flow)] or [
-            f for f in self.api.all("/api/flows/") if f["id"] == flow
-        ]
+        if _is_id(flow):
+            try:
+                return str(self.api.get(f"/api/flows/{flow}/")["id"])
+            except ApiError as error:
+                if error.status != 404:
+                    raise
+        found = self.api.all("/api/flows/", name=flow)
         if not found:
             raise ClientError(f"no flow named {flow} that you may see")
         if len(found) > 1:
@@ -56,6 +61,14 @@ class Client:
 
     def close(self) -> None:
         self.api.close()
+
+
+def _is_id(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 _default: Client | None = None

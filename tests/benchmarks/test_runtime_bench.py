@@ -40,21 +40,22 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
 
-def raw_worker() -> subprocess.Popen[bytes]:
+def raw_worker(app: str = "tests.benchmarks.raw_celery", queue: str = "bench.raw") -> subprocess.Popen[bytes]:
+    """Plain Celery's worker as people run it: prefork pool, 2 processes, on `app`'s `queue`."""
     return subprocess.Popen(
         [
             sys.executable,
             "-m",
             "celery",
             "-A",
-            "tests.benchmarks.raw_celery",
+            app,
             "worker",
             "-P",
             "prefork",
             "-c",
             "2",
             "-Q",
-            "bench.raw",
+            queue,
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from rest_framework.authtoken.models import Token
 from flows.client import Client, Processor, Socket, funnel
 from flows.models import Processor as ProcessorRow
 from tests.benchmarks import raw_chord
+from tests.benchmarks.test_runtime_bench import raw_worker
 from tests.factories import make_user
 from tests.live import daphne
 from tests.runtime.conftest import BASE_DIR, Runtime, code_dir, runtime  # noqa: F401  (shared fixtures)
@@ -73,35 +73,6 @@ def cpu_snapshot() -> dict[int, float]:
             continue
         out[proc.pid] = times.user + times.system
     return out
-
-
-def raw_worker() -> subprocess.Popen[bytes]:
-    """Celery's worker as test_runtime_bench runs it (prefork, 2 processes), on the chord app's queue."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "tests.benchmarks.raw_chord",
-            "worker",
-            "-P",
-            "prefork",
-            "-c",
-            "2",
-            "-Q",
-            raw_chord.QUEUE,
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-l",
-            "WARNING",
-        ],
-        cwd=BASE_DIR,
-        env={**os.environ},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 def wait_ready(worker: subprocess.Popen[bytes], timeout: float = 60) -> set[int]:
@@ -183,7 +154,7 @@ def test_funnel_against_raw_celery_chord(runtime: Runtime, tmp_path: Any) -> Non
         # BLMOVE). Each side restarts warm in a few seconds and its warm-up rounds are dropped. Daphne stays up:
         # idle, it costs nothing, as the CPU figures printed for the raw side show.
         for size in sizes:
-            worker = raw_worker()
+            worker = raw_worker("tests.benchmarks.raw_chord", raw_chord.QUEUE)
             try:
                 raw_pids = wait_ready(worker)
                 timed(raw_chord_run, WIDTH, 0, WARMUP)
