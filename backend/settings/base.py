@@ -74,10 +74,17 @@ def database_from_url(url: str | None) -> dict[str, object]:
             "DATABASE_URL is not set. Start the platform with `make run` (it starts an embedded PostgreSQL) "
             "or set DATABASE_URL=postgres://user:password@host:5432/name."
         )
-    config = dict(dj_database_url.parse(url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60)))
+    # CONN_MAX_AGE 0: Django closes each request's connection when the request ends, which with the pool means
+    # giving it back (backend/db/postgresql/base.py says why a pool and not persistent connections).
+    config = dict(dj_database_url.parse(url, conn_max_age=0))
     if config.get("ENGINE") != "django.db.backends.postgresql":
         raise ImproperlyConfigured(f"DATABASE_URL must point at PostgreSQL, not {config.get('ENGINE')}.")
-    config["CONN_HEALTH_CHECKS"] = True
+    config["ENGINE"] = "backend.db.postgresql"
+    config["POOL"] = {
+        "size": env_int("DATABASE_POOL_SIZE", 20),
+        "idle_timeout": env_int("DATABASE_POOL_IDLE_TIMEOUT", 60),
+        "ping_after": 2,
+    }
     return config
 
 

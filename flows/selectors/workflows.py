@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from backend.db import release_connections
 from backend.errors import NotFound
 from flows.runtime import keys, workflows
 from flows.runtime.broker import client, patient
@@ -18,5 +19,6 @@ def workflow_answer_get(*, user: Any, workflow_id: str, wait: float = 0.0) -> di
     if owner is None or not (user.is_superuser or owner == str(user.pk)):
         raise NotFound(f"No composition {workflow_id} of yours (they are kept {keys.RESULT_TTL // 3600} hours).")
     if wait > 0:
+        release_connections()
         return workflows.wait(workflow_id, wait)
     return workflows.answer(workflow_id)

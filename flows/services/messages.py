@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 
+from backend.db import release_connections
 from backend.errors import ApplicationError, Forbidden, NotFound
 from flows.models import Queue, Socket
 from flows.permissions import require_processor_perm
@@ -49,6 +50,7 @@ def message_send(
     broker.publish([(str(socket.queue_id), envelope)])
     if wait is None:
         return {"id": envelope["id"]}
+    release_connections()
     outcome = traces.wait(envelope["trace_id"], min(max(wait, 0.0), MAX_WAIT))
     if outcome is None:
         return {"id": envelope["id"], "timeout": True}
