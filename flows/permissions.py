@@ -8,13 +8,25 @@ processor permission (removing a processor from a flow is changing the flow).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+from collections.abc import Collection, Iterable
+from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
 from backend.errors import Forbidden
-from flows.models import Flow, Processor
+from flows.models import (
+    Flow,
+    FlowGroupObjectPermission,
+    FlowUserObjectPermission,
+    Processor,
+    ProcessorGroupObjectPermission,
+    ProcessorUserObjectPermission,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -99,3 +111,71 @@ def processors_for(user: AnyUser, codename: str = "view_processor") -> QuerySet[
     direct = get_objects_for_user(user, codename, Processor, accept_global_perms=False, with_superuser=False)
     via_flow = flows_for(user, PROCESSOR_TO_FLOW[codename])
     return Processor.objects.filter(Q(flow__in=via_flow.values("pk")) | Q(pk__in=direct.values("pk")))
+
+
+@functools.cache
+def _rights_sql() -> str:
+    """The query behind `processor_rights`, table names from the models: for each (processor, codename) asked
+    about, whether the user holds the codename globally (own or a group's Django permission in this app, as
+    ModelBackend reads it), on the processor, or its stand-in (PROCESSOR_TO_FLOW) on the processor's flow (own or a
+    group's object permission, as guardian reads it)."""
+    user_groups = Group.user_set.through._meta.db_table  # type: ignore[attr-defined]
+    user_perms = Permission.user_set.through._meta.db_table  # type: ignore[attr-defined]
+    group_perms = Permission.group_set.through._meta.db_table  # type: ignore[attr-defined]
+
+    def on_object(model: Any, owner: str, target: str, codename: str, kind: Any) -> str:
+        if owner == "user":
+            who = "o.user_id = %(user)s"
+        else:
+            who = f"o.group_id IN (SELECT group_id FROM {user_groups} WHERE user_id = %(user)s)"
+        return (
+            f"EXISTS (SELECT 1 FROM {model._meta.db_table} o JOIN perm ON perm.id = o.permission_id "
+            f"WHERE {who} AND o.content_object_id = {target} AND perm.codename = {codename} "
+            f"AND perm.model = '{kind._meta.model_name}')"
+        )
+
+    return f"""
+        WITH perm AS (
+            SELECT p.id, p.codename, ct.model FROM {Permission._meta.db_table} p
+            JOIN {ContentType._meta.db_table} ct ON ct.id = p.content_type_id
+            WHERE ct.app_label = '{Processor._meta.app_label}'
+        ),
+        asked(codename, flow_codename) AS (SELECT * FROM unnest(%(codenames)s::text[], %(flow_codenames)s::text[]))
+        SELECT pr.id, asked.codename FROM {Processor._meta.db_table} pr CROSS JOIN asked
+        WHERE pr.id = ANY(%(processors)s::uuid[]) AND (
+            EXISTS (SELECT 1 FROM {user_perms} up JOIN perm ON perm.id = up.permission_id
+                    WHERE up.user_id = %(user)s AND perm.codename = asked.codename)
+            OR EXISTS (SELECT 1 FROM {user_groups} ug JOIN {group_perms} gp ON gp.group_id = ug.group_id
+                       JOIN perm ON perm.id = gp.permission_id
+                       WHERE ug.user_id = %(user)s AND perm.codename = asked.codename)
+            OR {on_object(ProcessorUserObjectPermission, "user", "pr.id", "asked.codename", Processor)}
+            OR {on_object(ProcessorGroupObjectPermission, "group", "pr.id", "asked.codename", Processor)}
+            OR {on_object(FlowUserObjectPermission, "user", "pr.flow_id", "asked.flow_codename", Flow)}
+            OR {on_object(FlowGroupObjectPermission, "group", "pr.flow_id", "asked.flow_codename", Flow)}
+        )
+    """
+
+
+def processor_rights(user: AnyUser, processors: Iterable[Any], codenames: Collection[str]) -> dict[Any, set[str]]:
+    """Which of `codenames` (processor codenames) `user` holds on each of `processors` (ids), by the same rules as
+    `has_processor_perm`, in one query whatever the number of processors. It is on every SDK call's path, where
+    building guardian's querysets cost more than running them (about 9 ms each on the 2-core CI machine)."""
+    wanted = {str(pk): pk for pk in processors}  # answered by the caller's own ids (UUID or str)
+    if not wanted or not user.is_authenticated or not user.is_active:
+        return {}
+    if user.is_superuser:
+        return {pk: set(codenames) for pk in wanted.values()}
+    rights: dict[Any, set[str]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _rights_sql(),
+            {
+                "user": user.pk,
+                "processors": list(wanted),
+                "codenames": list(codenames),
+                "flow_codenames": [PROCESSOR_TO_FLOW[codename] for codename in codenames],
+            },
+        )
+        for pk, codename in cursor.fetchall():
+            rights.setdefault(wanted[str(pk)], set()).add(codename)
+    return rights

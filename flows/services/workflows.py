@@ -21,7 +21,7 @@ from django.conf import settings
 
 from backend.errors import ApplicationError, Forbidden, NotFound
 from flows.models import Socket
-from flows.permissions import processors_for
+from flows.permissions import processor_rights
 from flows.runtime import broker, keys, workflows
 from flows.runtime.broker import client, patient
 from flows.services.messages import _check_size
@@ -99,17 +99,16 @@ def workflow_submit(*, user: Any, tree: Any) -> str:
         str(row["id"]): row
         for row in Socket.objects.filter(pk__in=wanted).values("id", "name", "flow_id", "queue_id", "processor_id")
     }
-    # Two queries for the whole tree, not a permission check per call: it is on every SDK call's path.
-    processor_ids = {row["processor_id"] for row in rows.values()}
-    visible = set(processors_for(user).filter(pk__in=processor_ids).values_list("pk", flat=True))
-    runnable = set(processors_for(user, "run_task").filter(pk__in=processor_ids).values_list("pk", flat=True))
+    # One query for the whole tree's rights, not a permission check per call: it is on every SDK call's path.
+    rights = processor_rights(user, {row["processor_id"] for row in rows.values()}, ("view_processor", "run_task"))
     for path, node in compiler.calls:
         row = rows.get(node["s"])
-        if row is None or row["processor_id"] not in visible:
+        held = rights.get(row["processor_id"], set()) if row else set()
+        if row is None or "view_processor" not in held:
             raise NotFound(
                 f"{path}.socket: no socket {node['s']} that you may see.", {"fields": {f"{path}.socket": ["not found"]}}
             )
-        if row["processor_id"] not in runnable:
+        if "run_task" not in held:
             raise Forbidden(
                 f"You may not run socket {row['name']} ({path}): ask the flow's owner for the RUN_TASK right.",
                 {"permission": "flows.run_task", "fields": {f"{path}.socket": ["not allowed"]}},
