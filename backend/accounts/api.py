@@ -8,6 +8,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q, QuerySet
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authtoken.models import Token
@@ -37,10 +38,19 @@ class TokenInput(StrictMixin, serializers.Serializer):
 
 
 class TokenView(APIView):
-    """POST username and password, get the user's API token (send it as `Authorization: Token <token>`)."""
+    """POST username and password, get the user's API token (send it as `Authorization: Token <token>`); DELETE
+    with the token revokes it (`ec logout`)."""
 
-    permission_classes = [AllowAny]
-    authentication_classes: list[Any] = []
+    def _asks_for_a_token(self) -> bool:
+        # Asking for a token takes a password, not a session or a token. `self.request` is Django's request here,
+        # or None while the OpenAPI schema is built.
+        return getattr(self.request, "method", None) == "POST"
+
+    def get_authenticators(self) -> list[Any]:
+        return [] if self._asks_for_a_token() else list(super().get_authenticators())
+
+    def get_permissions(self) -> list[Any]:
+        return [AllowAny()] if self._asks_for_a_token() else list(super().get_permissions())
 
     @extend_schema(request=TokenInput, responses={200: inline_serializer("Token", {"token": serializers.CharField()})})
     def post(self, request: Request) -> Response:
@@ -51,6 +61,12 @@ class TokenView(APIView):
             raise ApplicationError("Wrong username or password, or the account is disabled.", status=400)
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key, "username": user.get_username()})
+
+    @extend_schema(request=None, responses={204: None, 401: OpenApiTypes.OBJECT})
+    def delete(self, request: Request) -> Response:
+        """Revoke the caller's token: every client holding it must log in again."""
+        services.token_revoke(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # -- users ----------------------------------------------------------------------------------------------------

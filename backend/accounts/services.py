@@ -12,6 +12,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from guardian.shortcuts import assign_perm, remove_perm
+from rest_framework.authtoken.models import Token
 
 from backend.accounts.models import Privilege
 from backend.accounts.rights import Perm, Right, get_right
@@ -209,6 +210,11 @@ def user_set_password(*, user: Any, password: str) -> None:
         ) from None
     user.set_password(password)
     user.save(update_fields=["password"])
+
+
+def token_revoke(*, user: Any) -> None:
+    """Delete `user`'s API token (a new one is made at the next login)."""
+    Token.objects.filter(user=user).delete()
 
 
 @transaction.atomic

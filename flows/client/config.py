@@ -68,6 +68,11 @@ def save(settings: Settings) -> Path:
     return path
 
 
+def stored() -> dict[str, str]:
+    """What the config file holds ({} when there is none), without the environment's overrides."""
+    return _read_file(config_path())
+
+
 def forget() -> bool:
     """Remove the stored token (`ec logout`); True when there was one."""
     path = config_path()

@@ -91,3 +91,24 @@ def test_a_made_up_token_is_401(alice: Any) -> None:
     response = client.get("/api/flows/")
     assert response.status_code == 401, response.content
     assert response.json()["error"]["code"] == "authentication_failed"
+
+
+def test_delete_revokes_the_callers_token_only(alice: Any, bob: Any) -> None:
+    alices, bobs = Token.objects.create(user=alice), Token.objects.create(user=bob)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {alices.key}")
+
+    assert client.delete(TOKEN_URL).status_code == 204
+    assert not Token.objects.filter(user=alice).exists()
+    assert Token.objects.filter(key=bobs.key).exists()
+    refused = client.get("/api/users/me/")
+    assert refused.status_code == 401, refused.content
+    assert client.delete(TOKEN_URL).status_code == 401  # nothing to revoke without a valid token
+
+
+def test_delete_without_credentials_is_refused_and_revokes_nothing(alice: Any) -> None:
+    Token.objects.create(user=alice)
+    response = APIClient().delete(TOKEN_URL)
+    assert response.status_code == 401, response.content
+    assert "Authorization: Token" in response.json()["error"]["message"]
+    assert Token.objects.filter(user=alice).exists()

@@ -9,7 +9,8 @@ import click
 from flows.client import config
 from flows.client.cli import output
 from flows.client.cli.state import Failure, json_option, state
-from flows.client.errors import NotConfigured
+from flows.client.errors import ApiError, NotConfigured, Unreachable
+from flows.client.http import Api
 from flows.client.http import login as token_for
 
 
@@ -56,9 +57,34 @@ def _known_url() -> str:
 
 @click.command()
 def logout() -> None:
-    """Forget the stored token."""
+    """Revoke the stored token on the server, then forget it.
+
+    The file is removed even when the server cannot be reached; the token then stays valid there until it is
+    revoked (another `ec login` + `ec logout`, or the admin)."""
+    saved = config.stored()
     path = config.config_path()
-    output.say(f"Logged out (removed {path})" if config.forget() else "Not logged in (no stored token).")
+    if not config.forget():
+        output.say("Not logged in (no stored token).")
+        return
+    revoked = _revoke(saved.get("url", ""), saved.get("token", ""))
+    output.say(f"Logged out (removed {path}; {revoked})", {"config": str(path), "revoked": revoked})
+
+
+def _revoke(url: str, token: str) -> str:
+    if not url or not token:
+        return "there was no token to revoke"
+    api = Api(url, token)
+    try:
+        api.delete("/api/auth/token/")
+    except ApiError as error:
+        if error.status == 401:
+            return "the server no longer knew the token"
+        return f"the server did not revoke the token: {error.message}"
+    except Unreachable as error:
+        return f"the token is still valid on the server, which could not be reached: {error}"
+    finally:
+        api.close()
+    return "the token is revoked on the server"
 
 
 @click.command()
