@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -352,7 +352,8 @@ class PlugViewSet(_ProcessorScoped, viewsets.ModelViewSet):
 
 
 class QueueViewSet(_ProcessorScoped, viewsets.ModelViewSet):
-    """Queues of the sockets the caller may see (all of them with the READ_QUEUE right)."""
+    """Queues of the sockets the caller may see, and those they made that no socket uses yet (all of them with the
+    READ_QUEUE right)."""
 
     serializer_class = s.QueueSerializer
     filterset_fields = ["name"]
@@ -361,7 +362,9 @@ class QueueViewSet(_ProcessorScoped, viewsets.ModelViewSet):
         if self.request.user.is_superuser or self.request.user.has_perm("flows.view_queue"):
             return Queue.objects.all().order_by("name")
         sockets = Socket.objects.filter(processor__in=self.visible_processors().values("pk"))
-        return Queue.objects.filter(pk__in=sockets.values("queue_id")).order_by("name")
+        # Only while unused: once a socket reads it, its messages are that flow's, shown to whoever sees the flow.
+        made_unused = Q(created_by=self.request.user) & ~Exists(Socket.objects.filter(queue=OuterRef("pk")))
+        return Queue.objects.filter(Q(pk__in=sockets.values("queue_id")) | made_unused).order_by("name")
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = _validated(s.QueueSerializer, request.data)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 
 
@@ -14,6 +15,11 @@ class Queue(models.Model):
     max_length = models.PositiveIntegerField(null=True, blank=True, help_text="Back pressure above this depth.")
     message_ttl = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds a message may wait.")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Who made it (`ec add queue`, POST /api/queues/): until a socket uses it, a queue belongs to no flow, and its
+    # maker still sees, tunes and deletes it.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["name"]

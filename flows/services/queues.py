@@ -36,7 +36,9 @@ def queue_create(
         )
     try:
         with transaction.atomic():
-            return Queue.objects.create(name=name, durable=durable, max_length=max_length, message_ttl=message_ttl)
+            return Queue.objects.create(
+                name=name, durable=durable, max_length=max_length, message_ttl=message_ttl, created_by=user
+            )
     except IntegrityError:
         raise Conflict(
             f"A queue named {name!r} already exists; use it or pick another name.",
@@ -45,9 +47,16 @@ def queue_create(
 
 
 def _changes_every_user_of(user: Any, queue: Queue) -> bool:
-    """A queue only the caller's own flows read from is theirs to tune (max length, TTL)."""
+    """A queue only the caller's own flows read from is theirs to tune (max length, TTL), and so is one they made
+    that no socket uses yet."""
     flows = {socket.flow for socket in queue.sockets.select_related("flow")}
-    return bool(flows) and all(has_flow_perm(user, "change_flow", flow) for flow in flows)
+    if not flows:
+        return _made_by(user, queue)
+    return all(has_flow_perm(user, "change_flow", flow) for flow in flows)
+
+
+def _made_by(user: Any, queue: Queue) -> bool:
+    return queue.created_by_id is not None and queue.created_by_id == user.pk
 
 
 def queues_not_usable(*, user: Any, names: Iterable[str], flow_id: Any = None) -> set[str]:
@@ -82,8 +91,10 @@ def queue_update(*, user: Any, queue: Queue, data: dict[str, Any]) -> Queue:
 
 @transaction.atomic
 def queue_delete(*, user: Any, queue: Queue) -> None:
-    if not (user.is_superuser or user.has_perm("flows.delete_queue")):
-        raise Forbidden("You may not delete queues: ask an administrator for the DELETE_QUEUE right.")
+    if not (user.is_superuser or user.has_perm("flows.delete_queue") or _made_by(user, queue)):
+        raise Forbidden(
+            "You may not delete this queue: you did not make it; ask an administrator for the DELETE_QUEUE right."
+        )
     if queue.sockets.exists():
         names = ", ".join(queue.sockets.values_list("name", flat=True)[:5])
         raise Conflict(f"Queue {queue.name!r} is in use by socket(s) {names}; point them at another queue first.")

@@ -98,9 +98,19 @@ def test_login_writes_a_private_config_that_the_environment_overrides(
     refused(wrong, 1, "Wrong username or password")
     assert ok(run_ec("whoami", env=env)).startswith("alice on")  # a failed login keeps the stored one
 
-    assert "Logged out" in ok(run_ec("logout", env=env))
+    old_token = token_for(alice)
+    assert ok(run_ec("logout", env=env)).strip() == f"Logged out (removed {path}; the token is revoked on the server)"
     assert not path.exists()
     refused(run_ec("whoami", env=env), 3, "ec login --url URL")
+    refused(run_ec("whoami", env={**env, "ELASTICCODE_URL": api_server, "ELASTICCODE_TOKEN": old_token}), 3, "login")
+    assert ok(run_ec("logout", env=env)).strip() == "Not logged in (no stored token)."
+
+    # A server that cannot be reached keeps the token valid: logout still forgets it, and says so.
+    ok(run_ec("login", "--url", api_server, "-u", "alice", "--password-stdin", input=f"{PASSWORD}\n", env=env))
+    path.write_text(path.read_text().replace(api_server, f"http://127.0.0.1:{free_port()}"))
+    said = ok(run_ec("logout", env=env))
+    assert "the token is still valid on the server, which could not be reached" in said
+    assert not path.exists()
 
 
 def test_the_seeds_build_script_fills_the_default_flow_and_every_object_can_be_changed_and_deleted(
@@ -168,10 +178,14 @@ def test_the_seeds_build_script_fills_the_default_flow_and_every_object_can_be_c
 
     refused(ec("delete", "plug", "-n", "p1"), 1, "not deleting plug p1 (flow default)", "without --yes")
     assert "Deleted plug p1" in ok(ec("delete", "plug", "-n", "p1", "--yes"))
-    refused(ec("delete", "queue", "-n", "ec.queue1", "--yes"), 1, "DELETE_QUEUE")  # alice may only create them
+    refused(ec("delete", "queue", "-n", "ec.queue1", "--yes"), 1, "in use by socket(s) ec.do_something")
     ok(ec("delete", "socket", "-n", "ec.tiny", "--yes"))
     ok(ec("delete", "processor", "-n", "proc1", "--yes"))
     assert not Socket.objects.filter(flow=default).exists()
+    # Unused again, the queue is its maker's to delete (alice holds CREATE, not DELETE_QUEUE).
+    assert "ec.queue1" in names(data(ec("ls", "queues", "--json")))
+    ok(ec("delete", "queue", "-n", "ec.queue1", "--yes"))
+    assert not Queue.objects.filter(name="ec.queue1").exists()
     ok(ec("delete", "flow", "-n", "default", "--yes"))
     assert data(ec("ls", "flows", "--json")) == []
 

@@ -46,3 +46,48 @@ def test_the_owner_shares_a_queue_between_her_own_flows(demo: Any, alice: Any) -
     )
     assert response.status_code == 201, response.content
     assert response.json()["queue"] == "alice.inbox"
+
+
+def names(client: Any) -> set[str]:
+    return {queue["name"] for queue in client.get("/api/queues/").json()["results"]}
+
+
+def test_a_queue_made_before_any_socket_uses_it_is_its_makers_until_a_flow_takes_it(
+    demo: Any, alice: Any, bob: Any, charlie: Any
+) -> None:
+    mine = client_for(alice)
+    made = mine.post("/api/queues/", {"name": "alice.spare"}, format="json")
+    assert made.status_code == 201, made.content
+    spare = made.json()["id"]
+    assert "alice.spare" in names(mine)
+    assert "alice.spare" not in names(client_for(bob)) | names(client_for(charlie))
+    assert client_for(charlie).get(f"/api/queues/{spare}/").status_code == 404
+    tuned = mine.patch(f"/api/queues/{spare}/", {"max_length": 50}, format="json")
+    assert tuned.status_code == 200, tuned.content
+    assert tuned.json()["max_length"] == 50
+
+    # Someone else's flow reads from it now: its messages are that flow's, and alice no longer sees them.
+    mallory = make_user("mallory", "CREATE")
+    theirs = ProcessorFactory(flow=make_flow(mallory, "theirs"), name="tap")
+    attached = client_for(mallory).post(
+        "/api/sockets/",
+        {"processor": str(theirs.id), "name": "tap.in", "function": "f", "queue": "alice.spare"},
+        format="json",
+    )
+    assert attached.status_code == 201, attached.content
+    assert "alice.spare" not in names(mine)
+    assert "alice.spare" in names(client_for(mallory))
+    assert mine.get(f"/api/queues/{spare}/messages").status_code == 404
+
+
+def test_the_maker_deletes_an_unused_queue_without_the_delete_queue_right(alice: Any, charlie: Any) -> None:
+    mine = client_for(alice)
+    spare = mine.post("/api/queues/", {"name": "alice.spare"}, format="json").json()["id"]
+    other = Queue.objects.create(name="someone.elses")
+    assert not alice.has_perm("flows.delete_queue")
+
+    refused = mine.delete(f"/api/queues/{other.id}/")
+    assert refused.status_code == 404, refused.content  # not hers: not even visible
+    assert client_for(charlie).delete(f"/api/queues/{spare}/").status_code == 404
+    assert mine.delete(f"/api/queues/{spare}/").status_code == 204
+    assert not Queue.objects.filter(name="alice.spare").exists()
