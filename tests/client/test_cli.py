@@ -568,4 +568,7 @@ def test_the_seeds_cli_script_and_shell_pipes_on_real_workers(
     assert "Remote traceback" in verbose.stderr and "raise ValueError" in verbose.stderr
     assert verbose.stderr.startswith("ec: message ")
 
+    pid = Worker.objects.get(processor__name="proc1", status="running").pid
+    assert ok(ec("proc", "restart", "-n", "proc1", "--wait", "--timeout", "120")).strip() == "proc1 is running"
+    assert Worker.objects.get(processor__name="proc1", status="running").pid != pid  # waited for the new worker
     assert ok(ec("proc", "stop", "-n", "proc1", "--wait", "--timeout", "60")).strip() == "proc1 is stopped"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Any
 
 import click
@@ -22,18 +21,25 @@ def proc() -> None:
     """Run or manage processors."""
 
 
-def _started_since(processor: dict[str, Any], since: str) -> bool:
-    """A restart is done when a worker of the processor started after it was asked for."""
-    asked = datetime.fromisoformat(since)
-    for worker in state().api.all("/api/workers/", processor=processor["id"]):
-        started = worker.get("started_at")
-        if worker.get("status") == "running" and started and datetime.fromisoformat(started) >= asked:
-            return True
-    return False
+Incarnations = set[tuple[str, Any, Any]]
 
 
-def wait_for(processor: dict[str, Any], action: str, timeout: float) -> dict[str, Any]:
-    """Poll the processor until its status is the action's goal; an error status or the timeout fails."""
+def _incarnations(processor: dict[str, Any]) -> Incarnations:
+    """(name, pid, started_at) of the processor's running workers. A restart keeps a worker's name and gives it a
+    new pid and start time, so it is done when one of these is new: compared for equality, never ordered, so the
+    clocks of the client, the server and the agent's node need not agree."""
+    return {
+        (worker["name"], worker.get("pid"), worker.get("started_at"))
+        for worker in state().api.all("/api/workers/", processor=processor["id"])
+        if worker.get("status") == "running"
+    }
+
+
+def wait_for(
+    processor: dict[str, Any], action: str, timeout: float, before: Incarnations | None = None
+) -> dict[str, Any]:
+    """Poll the processor until its status is the action's goal (for a restart, with a worker that was not running
+    `before` it was asked for); an error status or the timeout fails."""
     goal = GOAL[action]
     name = processor["name"]
     deadline = time.monotonic() + timeout
@@ -41,7 +47,7 @@ def wait_for(processor: dict[str, Any], action: str, timeout: float) -> dict[str
         while True:
             current = state().api.get(f"/api/processors/{processor['id']}/")
             status = current["status"]
-            done = status == goal and (action != "restart" or _started_since(current, processor["updated_at"]))
+            done = status == goal and (action != "restart" or bool(_incarnations(current) - (before or set())))
             if done:
                 return dict(current)
             if status == "error" and goal != "stopped":
@@ -66,9 +72,10 @@ def _action(action: str) -> click.Command:
     @json_option
     def run(name: str, flow: str | None, wait: bool, timeout: float) -> None:
         processor = resolve.one("processor", name, flow_name=flow)
+        before = _incarnations(processor) if wait and action == "restart" else None
         answer = state().api.post(f"/api/processors/{processor['id']}/{action}/")
         if wait:
-            answer = wait_for(answer, action, timeout)
+            answer = wait_for(answer, action, timeout, before)
             output.say(f"{answer['name']} is {answer['status']}", answer)
         else:
             output.say(f"Asked {answer['name']} to {action} (now {answer['status']})", answer)
