@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from typing import Any
 
-from flows.client import config
+from flows.client import config, lookup
 from flows.client.errors import ApiError, ClientError
 from flows.client.http import Api
 
@@ -32,21 +31,7 @@ class Client:
 
     def flow_id(self, flow: str | None) -> str:
         """A flow given by id or by name (None: the default flow)."""
-        if not flow:
-            return self.default_flow()
-        if _is_id(flow):
-            try:
-                return str(self.api.get(f"/api/flows/{flow}/")["id"])
-            except ApiError as error:
-                if error.status != 404:
-                    raise
-        found = self.api.all("/api/flows/", name=flow)
-        if not found:
-            raise ClientError(f"no flow named {flow} that you may see")
-        if len(found) > 1:
-            owners = ", ".join(sorted(f["owner"] for f in found))
-            raise ClientError(f"{len(found)} flows are named {flow} (owners {owners}): give the flow's id")
-        return str(found[0]["id"])
+        return str(lookup.flow(self.api, flow)["id"]) if flow else self.default_flow()
 
     def one(self, kind: str, name: str, *, flow: str | None = None, **filters: Any) -> dict[str, Any] | None:
         """The object of that kind ("sockets", "processors", "queues"…) with that name, None when there is none."""
@@ -61,14 +46,6 @@ class Client:
 
     def close(self) -> None:
         self.api.close()
-
-
-def _is_id(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
 
 
 _default: Client | None = None

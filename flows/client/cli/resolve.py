@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from flows.client import lookup
 from flows.client.cli.state import Failure, state
 from flows.client.errors import ApiError
+from flows.client.lookup import is_id
 
 
 @dataclass(frozen=True)
@@ -43,14 +44,6 @@ KINDS: dict[str, Kind] = {
 }
 
 
-def is_id(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
-
-
 def flow_names() -> dict[str, str]:
     """Every visible flow's id → name (fetched once per command)."""
     cache = state().cache
@@ -72,16 +65,7 @@ def names_of(kind: str, **filters: Any) -> dict[str, str]:
 
 def flow(name: str) -> dict[str, Any]:
     """A flow by name or id."""
-    api = state().api
-    if is_id(name):
-        return _by_id(KINDS["flow"], name)
-    found = api.all("/api/flows/", name=name)
-    if not found:
-        raise Failure(f"no flow named {name} that you may see; `ec ls flows` lists them")
-    if len(found) > 1:
-        owners = ", ".join(sorted(item["owner"] for item in found))
-        raise Failure(f"{len(found)} flows are named {name} (owners {owners}): give the flow's id instead")
-    return dict(found[0])
+    return lookup.flow(state().api, name, listing="ec ls flows")
 
 
 def flow_id(name: str | None) -> str | None:
