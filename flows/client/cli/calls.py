@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from flows.client import lookup
 from flows.client.cli import output, resolve, tree
 from flows.client.cli.output import Column, field
 from flows.client.cli.state import Failure, flow_option, json_option, state
@@ -24,7 +25,7 @@ CALL_COLUMNS: list[Column] = [
 def trace_calls(call_or_trace: str) -> list[dict[str, Any]]:
     """The calls of a trace, given the trace id (a message id `ec task run` printed) or any call's id."""
     api = state().api
-    if not resolve.is_id(call_or_trace):
+    if not lookup.is_id(call_or_trace):
         raise click.BadParameter(f"{call_or_trace} is not an id", param_hint="'--id'")
     calls = api.all("/api/calls/", trace_id=call_or_trace)
     if not calls:

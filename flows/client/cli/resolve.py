@@ -8,7 +8,6 @@ from typing import Any
 from flows.client import lookup
 from flows.client.cli.state import Failure, state
 from flows.client.errors import ApiError
-from flows.client.lookup import is_id
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,7 @@ def one(kind_name: str, name: str, *, flow_name: str | None = None, **filters: A
     what to type instead."""
     kind = KINDS[kind_name]
     in_flow = flow_id(flow_name) if kind.in_flow and flow_name else None
-    if is_id(name):
+    if lookup.is_id(name):
         item = _by_id(kind, name)
         if in_flow and item.get("flow") != in_flow:
             raise Failure(f"{kind.singular} {name} is not in flow {flow_name}")
