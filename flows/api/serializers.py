@@ -17,13 +17,14 @@ def validate_schedule(value: Any) -> Any:
     if value is None:
         return None
     if not isinstance(value, dict) or set(value) - {"interval", "cron"} or len(value) != 1:
-        raise serializers.ValidationError('Give {"interval": seconds} or {"cron": "m h dom mon dow"}, or null.')
+        raise serializers.ValidationError(
+            'Give {"interval": seconds} or {"cron": "m h dom mon dow"} (standard cron, in UTC), or null.'
+        )
     if "interval" in value:
         interval = value["interval"]
         if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0.1:
             raise serializers.ValidationError("interval is a number of seconds, at least 0.1.")
     else:
-        # Celery's crontab takes day-of-week before day-of-month: parse_cron maps the five fields by name.
         try:
             parse_cron(str(value["cron"]))
         except ScheduleError as error:

@@ -120,3 +120,13 @@ def workflow_join(trace_id: str, join_id: str) -> str:
 
 def workflow_join_owner(trace_id: str, join_id: str) -> str:
     return f"{PREFIX}:wf:{trace_id}:join:{join_id}:owner"
+
+
+# Schedules of source sockets (flows/runtime/schedules.py): the next due time with the schedule it was planned from
+# (JSON), and a once-only key per slot, so that several agents never fire one slot twice.
+def schedule_due(socket_id: object) -> str:
+    return f"{PREFIX}:schedule:{socket_id}"
+
+
+def schedule_slot(socket_id: object, due: float) -> str:
+    return f"{PREFIX}:schedule:{socket_id}:{int(due)}"

@@ -1,17 +1,23 @@
 """Interval and cron schedules of source sockets: the agent fires due ones as ordinary messages.
 
-The next due time lives in Redis, and each firing takes a once-only key for its slot, so several agents (or an
-agent restarted mid-slot) never fire one slot twice.
+The next due time lives in Redis together with the schedule it was planned from, and each firing takes a once-only
+key for its slot, so several agents (or an agent restarted mid-slot) never fire one slot twice. A socket whose
+schedule is not the one its due time was planned from is planned anew from now, so an edit takes effect at the next
+pass whatever saved it (the API, a graph PUT, an import, the admin, a shell).
+
+Cron is standard (Vixie) cron, by cronsim: five fields, minute hour day-of-month month day-of-week, in UTC; when both
+day-of-month and day-of-week are restricted, a day matching either one fires.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from celery.schedules import crontab
+from cronsim import CronSim, CronSimError
 
 from flows.models import Plug, Socket
 from flows.models.processor import RequestedStatus
@@ -20,51 +26,66 @@ from flows.runtime.envelope import new_envelope
 
 log = logging.getLogger(__name__)
 
+MIN_INTERVAL = 0.1
+# How long the once-only key of a fired slot is kept: far longer than a pass can hold a due time it has read.
+SLOT_TTL = 24 * 3600
+
 
 class ScheduleError(ValueError):
     pass
 
 
-def parse_cron(expression: str) -> crontab:
-    fields = expression.split()
-    if len(fields) != 5:
+def parse_cron(expression: str) -> str:
+    """`expression` with single spaces; ScheduleError, saying what is wrong, unless it is a five-field cron
+    expression that fires."""
+    _next_cron(expression, datetime.now(tz=UTC))
+    return " ".join(expression.split())
+
+
+def _next_cron(expression: str, after: datetime) -> datetime:
+    """The first minute strictly after `after` (an aware datetime) that the expression matches, in UTC."""
+    if len(expression.split()) != 5:
+        # cronsim also takes a sixth field (seconds) first; standard cron has five.
         raise ScheduleError(
-            f'cron "{expression}" needs 5 fields: minute hour day-of-month month day-of-week, e.g. "*/5 * * * *"'
+            f'cron "{expression}" needs 5 fields: minute hour day-of-month month day-of-week (UTC), e.g. "*/5 * * * *"'
         )
-    minute, hour, day_of_month, month_of_year, day_of_week = fields
     try:
-        return crontab(
-            minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year, day_of_week=day_of_week
-        )
-    except Exception as exc:  # celery raises ValueError and its own ParseException
-        raise ScheduleError(f'cron "{expression}" is not valid: {exc}') from exc
-
-
-def _next_cron(cron: Any, after: datetime) -> datetime:
-    """The first minute after `after` that the expression matches (UTC). Day of month and day of week must both
-    match, as in Celery's crontab. (`cron` is a crontab: its fields are sets, untyped in celery-types.)"""
-    t = after.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    limit = after + timedelta(days=366 * 5)
-    while t < limit:
-        if t.month not in cron.month_of_year:
-            t = (t.replace(day=1, hour=0, minute=0) + timedelta(days=32)).replace(day=1)
-        elif t.day not in cron.day_of_month or (t.weekday() + 1) % 7 not in cron.day_of_week:
-            t = t.replace(hour=0, minute=0) + timedelta(days=1)
-        elif t.hour not in cron.hour:
-            t = t.replace(minute=0) + timedelta(hours=1)
-        elif t.minute not in cron.minute:
-            t += timedelta(minutes=1)
-        else:
-            return t
-    raise ScheduleError("the cron expression never fires")
+        return next(CronSim(expression, after.astimezone(UTC)))
+    except CronSimError as exc:
+        raise ScheduleError(
+            f'cron "{expression}" is not valid: {exc} (fields: minute hour day-of-month month day-of-week, UTC)'
+        ) from exc
+    except StopIteration:
+        raise ScheduleError(f'cron "{expression}" never fires') from None
 
 
 def next_due(schedule: dict[str, Any], after: float) -> float:
     """Epoch seconds of the first firing strictly after `after`."""
     if "interval" in schedule:
-        return after + float(schedule["interval"])
-    cron = parse_cron(str(schedule["cron"]))
-    return _next_cron(cron, datetime.fromtimestamp(after, tz=UTC)).timestamp()
+        interval = schedule["interval"]
+        if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < MIN_INTERVAL:
+            raise ScheduleError(f"interval {interval!r} is not a number of seconds of at least {MIN_INTERVAL}")
+        return after + float(interval)
+    return _next_cron(str(schedule["cron"]), datetime.fromtimestamp(after, tz=UTC)).timestamp()
+
+
+def _plan(schedule: dict[str, Any], due: float) -> str:
+    return json.dumps({"due": due, "schedule": schedule}, sort_keys=True)
+
+
+def _planned_due(raw: bytes | str | None, schedule: dict[str, Any]) -> float | None:
+    """The due time kept in Redis, or None when there is none or it was planned from another schedule (or by a
+    version that kept only the bare time)."""
+    if raw is None:
+        return None
+    try:
+        plan = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(plan, dict) or plan.get("schedule") != schedule:
+        return None
+    due = plan.get("due")
+    return float(due) if isinstance(due, int | float) and not isinstance(due, bool) else None
 
 
 def fire_due(now: float | None = None) -> int:
@@ -81,20 +102,20 @@ def fire_due(now: float | None = None) -> int:
     for socket_id, flow_id, queue_id, schedule, _own, _queue in rows:
         if not isinstance(schedule, dict) or not ({"interval", "cron"} & schedule.keys()):
             continue
-        key = f"ec:schedule:{socket_id}"
+        key = keys.schedule_due(socket_id)
         try:
-            due_raw = client.get(key)
-            if due_raw is None:
-                client.set(key, next_due(schedule, now))
+            due = _planned_due(client.get(key), schedule)
+            if due is None:
+                # New, or edited since its slot was planned: the next slot comes from the schedule as it is now.
+                client.set(key, _plan(schedule, next_due(schedule, now)))
                 continue
-            due = float(due_raw)
             if now < due:
                 continue
             full = _full(client, bounded.get(str(socket_id), []))
             if full:
                 # Back pressure (flows/runtime/pressure.py): the slot is skipped, not queued for later.
                 log.info("socket %s: schedule slot skipped, queue %s is full", socket_id, full)
-            elif client.set(f"{key}:{int(due)}", "1", nx=True, ex=24 * 3600):
+            elif client.set(keys.schedule_slot(socket_id, due), "1", nx=True, ex=SLOT_TTL):
                 envelope = new_envelope(
                     flow_id=str(flow_id),
                     socket_id=str(socket_id),
@@ -102,7 +123,7 @@ def fire_due(now: float | None = None) -> int:
                 )
                 broker.publish([(str(queue_id), envelope)])
                 fired += 1
-            client.set(key, next_due(schedule, max(now, due)))
+            client.set(key, _plan(schedule, next_due(schedule, max(now, due))))
         except ScheduleError as exc:
             log.warning("socket %s: %s", socket_id, exc)
     return fired

@@ -35,4 +35,6 @@ def test_a_source_skips_its_slot_while_the_queue_it_feeds_is_full(demo: Demo, db
         assert schedules.fire_due(now + 3) == 1
         assert client.llen(source) == 1
     finally:
-        client.delete(source, target, f"ec:schedule:{demo.s1.pk}")
+        client.delete(
+            source, target, keys.schedule_due(demo.s1.pk), *client.scan_iter(f"{keys.schedule_due(demo.s1.pk)}:*")
+        )
