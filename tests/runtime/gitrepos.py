@@ -69,3 +69,16 @@ def package_files(module: str, source: str, *, requirements: tuple[str, ...] = (
         f"{py_modules}{packages_line}\n"
     )
     return files
+
+
+def add_submodule(repo: Path, path: str, url: str, sha: str, *, message: str = "add submodule") -> str:
+    """Commit a submodule at `path` of `repo`: `url` goes into .gitmodules as given (relative or absolute) and `sha`
+    is pinned as git pins it (a gitlink in the tree). Nothing is cloned, so the pin may name any commit, even one
+    the submodule's repository lacks. Make it the repository's last commit: `commit` (`git add -A`) would see the
+    unpopulated submodule as deleted. Returns the new SHA."""
+    _git(repo, "config", "-f", ".gitmodules", f"submodule.{path}.path", path)
+    _git(repo, "config", "-f", ".gitmodules", f"submodule.{path}.url", url)
+    _git(repo, "add", ".gitmodules")
+    _git(repo, "update-index", "--add", "--cacheinfo", f"160000,{sha},{path}")
+    _git(repo, "commit", "-q", "-m", message)
+    return _git(repo, "rev-parse", "HEAD")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,12 @@ from typing import Any
 import pytest
 
 from flows.models import TrustedRepository
-from flows.runtime.repos import CodeError, check_trusted, checkout, is_trusted, resolve
+from flows.runtime.repos import CodeError, check_trusted, checkout, is_trusted, resolve, submodule_url
 from flows.runtime.venvs import ensure_venv
-from tests.runtime.gitrepos import commit, make_repo, package_files, tag
+from tests.factories import ProcessorFactory, SocketFactory, make_flow
+from tests.runtime.conftest import Runtime, start
+from tests.runtime.gitrepos import add_submodule, commit, make_repo, package_files, tag
+from tests.runtime.test_flow_runs import send
 
 pytestmark = pytest.mark.django_db
 
@@ -83,3 +87,127 @@ def test_failing_install_is_clear_and_not_cached(code: Path, tmp_path: Path) -> 
     assert not any(
         p.name != ".build" and (p / ".ec-complete").exists() for p in (code / "venvs").iterdir() if p.is_dir()
     )
+
+
+def test_checkout_has_submodules_at_their_pinned_commits(code: Path, tmp_path: Path) -> None:
+    inner = tmp_path / "inner"
+    inner_pin = make_repo(inner, {"inner.py": "INNER = 1\n"})
+    commit(inner, {"inner.py": "INNER = 2\n"})  # newer than the pin: must not be what is checked out
+    lib = tmp_path / "lib"
+    make_repo(lib, {"lib.py": "LIB = 1\n"})
+    lib_pin = add_submodule(lib, "deps/inner", f"file://{inner}", inner_pin)  # absolute URL, nested
+    parent = tmp_path / "parent"
+    make_repo(parent, {"app.py": "APP = 1\n"})
+    sha = add_submodule(parent, "vendor/lib", "../lib", lib_pin)  # relative to the parent's URL
+    tree = checkout(f"file://{parent}", sha)
+    assert (tree / "app.py").read_text() == "APP = 1\n"
+    assert (tree / "vendor/lib/lib.py").read_text() == "LIB = 1\n"
+    assert (tree / "vendor/lib/deps/inner/inner.py").read_text() == "INNER = 1\n"
+    assert not list(tree.rglob(".git")), "user code gets files, not repositories"
+    assert sorted(p.name for p in (tree / "vendor/lib").iterdir()) == [".gitmodules", "deps", "lib.py"]
+
+
+def test_untrusted_submodule_names_the_submodule(settings: Any, code: Path, tmp_path: Path) -> None:
+    parent = tmp_path / "parent"
+    make_repo(parent, {"app.py": ""})
+    sha = add_submodule(parent, "vendor/pkg", "https://example.invalid/evil/pkg.git", "1" * 40)
+    with pytest.raises(CodeError) as refused:
+        checkout(f"file://{parent}", sha)
+    assert str(refused.value).startswith(
+        'submodule "vendor/pkg" (https://example.invalid/evil/pkg.git) is not on the trusted list'
+    )
+    settings.ELASTICCODE_TRUSTED_REPOS = ["https://example.invalid/*"]
+    with pytest.raises(CodeError, match=re.escape('cannot reach submodule "vendor/pkg" (https://example.invalid/')):
+        checkout(f"file://{parent}", sha)  # trusted now, but there is no such host: still named
+
+
+def test_file_submodule_needs_file_repos_allowed(settings: Any, code: Path, tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    pin = make_repo(lib, {"lib.py": ""})
+    parent = tmp_path / "parent"
+    make_repo(parent, {"app.py": ""})
+    sha = add_submodule(parent, "vendor/lib", "../lib", pin)
+    settings.ELASTICCODE_ALLOW_FILE_REPOS = False
+    with pytest.raises(CodeError, match=re.escape(f'submodule "vendor/lib" (file://{lib}) is a local path')):
+        checkout(f"file://{parent}", sha)
+
+
+def test_unreachable_submodule_is_named_and_not_cached(code: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    pin = make_repo(elsewhere, {"lib.py": "LIB = 1\n"})
+    parent = tmp_path / "parent"
+    make_repo(parent, {"app.py": ""})
+    sha = add_submodule(parent, "vendor/lib", "../lib", pin)
+    with pytest.raises(CodeError, match=re.escape(f'cannot reach submodule "vendor/lib" (file://{tmp_path}/lib): ')):
+        checkout(f"file://{parent}", sha)
+    elsewhere.rename(tmp_path / "lib")  # the submodule's repository appears: the next try succeeds
+    assert (checkout(f"file://{parent}", sha) / "vendor/lib/lib.py").read_text() == "LIB = 1\n"
+
+
+def test_submodule_pinned_at_a_missing_commit(code: Path, tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    make_repo(lib, {"lib.py": ""})
+    parent = tmp_path / "parent"
+    make_repo(parent, {"app.py": ""})
+    sha = add_submodule(parent, "vendor/lib", f"file://{lib}", "abcdef0" + "1" * 33)
+    with pytest.raises(
+        CodeError, match=re.escape(f'commit abcdef0 not found in submodule "vendor/lib" (file://{lib})')
+    ):
+        checkout(f"file://{parent}", sha)
+
+
+def test_submodule_url_resolves_like_git() -> None:
+    assert submodule_url("https://git.example.com/acme/app.git", "../lib.git") == "https://git.example.com/acme/lib.git"
+    assert submodule_url("https://git.example.com/acme/app/", "./lib") == "https://git.example.com/acme/app/lib"
+    assert submodule_url("git@git.example.com:acme/app.git", "../../other/lib") == "git@git.example.com:other/lib"
+    assert submodule_url("/srv/repos/app", "../lib") == "file:///srv/repos/lib"
+    assert submodule_url("https://git.example.com/acme/app.git", "https://x.example/y.git") == "https://x.example/y.git"
+
+
+SUBMODULE_PACKAGE = {
+    "ecsubmod/__init__.py": "def greet(name):\n    return f'hello {name} from a submodule'\n",
+}
+
+PARENT_PROJECT = """[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "ecparent"
+version = "0.1.0"
+
+[tool.setuptools]
+packages = ["ecsubmod"]
+package-dir = {"ecsubmod" = "vendor/pkg/ecsubmod"}
+"""
+
+
+@pytest.mark.runtime
+def test_processor_whose_package_lives_in_a_submodule(runtime: Runtime, alice: Any, tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    pin = make_repo(pkg, SUBMODULE_PACKAGE)
+    parent = tmp_path / "parent"
+    make_repo(parent, {"pyproject.toml": PARENT_PROJECT})
+    add_submodule(parent, "vendor/pkg", "../pkg", pin)
+    flow = make_flow(alice, "submodules")
+    processor = ProcessorFactory(flow=flow, git_url=f"file://{parent}", ref="main", module="ecsubmod", retries=0)
+    SocketFactory(processor=processor, name="greet", function="greet")
+    start(processor)
+    runtime.start_agent()
+    runtime.wait_status(processor, "running")
+    response = send(alice, flow, "greet", "alice")
+    assert response.status_code == 200, response.content
+    assert response.json()["results"] == ["hello alice from a submodule"]
+
+
+def test_checkout_cached_before_submodules_were_fetched_is_redone(code: Path, tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    pin = make_repo(lib, {"lib.py": "LIB = 1\n"})
+    parent = tmp_path / "parent"
+    make_repo(parent, {"app.py": ""})
+    sha = add_submodule(parent, "vendor/lib", "../lib", pin)
+    tree = checkout(f"file://{parent}", sha)
+    # What the code before submodules left: the bare-commit marker and an empty submodule directory.
+    (tree / "vendor/lib/lib.py").unlink()
+    (tree / ".ec-complete").write_text(sha)
+    assert (checkout(f"file://{parent}", sha) / "vendor/lib/lib.py").read_text() == "LIB = 1\n"
