@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -29,14 +29,17 @@ from django.utils import timezone
 
 from backend.cluster import placement
 from backend.cluster.models import Agent, Deployment, Health, Node, Worker
+from backend.db.safe import storable_text, storable_value
 from backend.devstack import die_with_parent
 from backend.metrics.reporting import report_node, settle, status_changed
 from flows.models import Processor, Socket
 from flows.models.processor import RequestedStatus, Status
 from flows.runtime import broker, schedules
+from flows.runtime import sandbox as sandboxes
 from flows.runtime.executor import Executor, ExecutorError, Limits
 from flows.runtime.housekeeping import Housekeeper
 from flows.runtime.repos import CodeError, check_trusted, checkout, resolve
+from flows.runtime.sandbox import SandboxError
 from flows.runtime.venvs import ensure_venv
 from flows.runtime.worker import hostname, ready_key
 
@@ -50,6 +53,7 @@ MAX_BACKOFF = 60.0
 class Prepared:
     commit: str
     python: str
+    tree: str  # the checkout, which the processor's executors may read
     functions: dict[str, list[dict[str, object]]]
 
 
@@ -103,6 +107,11 @@ class AgentLoop:
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
     def run(self) -> None:
+        # Whatever the agent and its workers write is the platform's alone (logs, checkouts being made); what user
+        # code must read is opened up on purpose (flows/runtime/sandbox.py). The agent runs user code too (venv
+        # builds, the module check), so its own /proc entries are closed (harden_platform_process).
+        os.umask(0o077)
+        sandboxes.harden_platform_process()
         self.logs.mkdir(parents=True, exist_ok=True)
         self.housekeeper.start()
         log.info("agent on node %s started", self.node_name)
@@ -309,17 +318,26 @@ class AgentLoop:
         act on."""
         try:
             check_trusted(processor.git_url)
+            try:
+                sandboxes.prepare_code_dir()
+                sandbox = sandboxes.for_processor(str(processor.pk))
+            except SandboxError as exc:
+                raise CodeError(str(exc)) from exc
             commit = resolve(processor.git_url, processor.ref)
             Processor.objects.filter(pk=processor.pk).update(
                 commit=commit, status_message=f"building the virtualenv for commit {commit[:7]}"
             )
             tree = checkout(processor.git_url, commit)
-            python = ensure_venv(tree, subdirectory=processor.subdirectory, requirements=processor.requirements)
+            sandbox = replace(sandbox, reads=(tree,))
+            python = ensure_venv(
+                tree, subdirectory=processor.subdirectory, requirements=processor.requirements, sandbox=sandbox
+            )
             executor = Executor(
                 python,
                 processor.module,
                 workdir=self.workdirs / str(processor.pk) / "check",
                 limits=Limits.from_settings(),
+                sandbox=sandbox,
             )
             try:
                 executor.start()
@@ -336,10 +354,9 @@ class AgentLoop:
                     f" (it has: {', '.join(sorted(functions)) or 'no public functions'})"
                 )
             for socket_id, function, _ in sockets:
-                Socket.objects.filter(pk=socket_id).update(arguments=functions[function])
-            return Prepared(
-                commit=commit, python=python if isinstance(python, str) else str(python), functions=functions
-            )
+                # Parameter defaults come from user code: stored escaped if they hold what jsonb cannot.
+                Socket.objects.filter(pk=socket_id).update(arguments=storable_value(functions[function]))
+            return Prepared(commit=commit, python=str(python), tree=str(tree), functions=functions)
         finally:
             close_old_connections()
 
@@ -358,6 +375,8 @@ class AgentLoop:
             managed.prepared.python,
             "--workdir",
             str(self.workdirs / pid),
+            "--checkout",
+            managed.prepared.tree,
             "--node",
             self.node_name,
             "--name",
@@ -468,10 +487,13 @@ class AgentLoop:
             self._status(processor, Status.STOPPED, "stopped: messages wait in the queue until it starts")
 
     def _status(self, processor: Processor, status: str, message: str) -> None:
+        # The message may quote user code (an import error, a build's output): stored escaped, so that a NUL in
+        # it cannot fail this write, and with it the agent's tick for every processor of the node.
+        message = storable_text(message, 2000)
         if processor.status == status and processor.status_message == message:
             return
-        Processor.objects.filter(pk=processor.pk).update(status=status, status_message=message[:2000])
-        processor.status, processor.status_message = status, message[:2000]
+        Processor.objects.filter(pk=processor.pk).update(status=status, status_message=message)
+        processor.status, processor.status_message = status, message
         status_changed([processor])
         log.info("processor %s: %s %s", processor.name, status, message)
 

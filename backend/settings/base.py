@@ -143,6 +143,55 @@ ELASTICCODE_CAPTURE_BYTES = env_int("ELASTICCODE_CAPTURE_BYTES", 64 * 1024)
 # Largest message payload accepted, in bytes of JSON.
 ELASTICCODE_MAX_MESSAGE_BYTES = env_int("ELASTICCODE_MAX_MESSAGE_BYTES", 1024 * 1024)
 # Most socket calls one SDK composition (pipeline/parallel/funnel) may hold: its calls travel in the messages.
+# Confinement of user code (flows/runtime/sandbox.py, README "What user code can reach"). Run as root, the platform
+# gives every processor's builds and executors an unprivileged uid of its own, BASE + a number below COUNT derived
+# from the processor id (no passwd entry needed; the range must be free of real users and mapped in a user
+# namespace).
+ELASTICCODE_SANDBOX_UID_BASE = env_int("ELASTICCODE_SANDBOX_UID_BASE", 2_000_000_000)
+ELASTICCODE_SANDBOX_UID_COUNT = env_int("ELASTICCODE_SANDBOX_UID_COUNT", 1_000_000_000)
+if not (ELASTICCODE_SANDBOX_UID_BASE >= 1000 and ELASTICCODE_SANDBOX_UID_COUNT >= 1) or (
+    ELASTICCODE_SANDBOX_UID_BASE + ELASTICCODE_SANDBOX_UID_COUNT > 2**32 - 2
+):
+    raise ImproperlyConfigured(
+        "ELASTICCODE_SANDBOX_UID_BASE (at least 1000) plus ELASTICCODE_SANDBOX_UID_COUNT (at least 1) must stay "
+        "below 4294967294, the largest uid."
+    )
+# The Python processor venvs are made from; empty: the platform's own, or a system python3 its users may run.
+ELASTICCODE_SANDBOX_PYTHON = env_str("ELASTICCODE_SANDBOX_PYTHON") or ""
+# More paths user code may read (beside the system's, its venv and its checkout), e.g. a shared model directory.
+ELASTICCODE_SANDBOX_READ_PATHS = env_list("ELASTICCODE_SANDBOX_READ_PATHS", [])
+# The only variables of the agent's environment a venv build sees: where packages come from and how to reach them.
+ELASTICCODE_BUILD_ENV = env_list(
+    "ELASTICCODE_BUILD_ENV",
+    [
+        "UV_INDEX",
+        "UV_INDEX_URL",
+        "UV_DEFAULT_INDEX",
+        "UV_EXTRA_INDEX_URL",
+        "UV_FIND_LINKS",
+        "UV_INDEX_STRATEGY",
+        "UV_NATIVE_TLS",
+        "UV_INSECURE_HOST",
+        "UV_OFFLINE",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "no_proxy",
+    ],
+)
+# Deepest JSON the platform carries (request bodies, payloads, results of user code): backend/jsonlimits.py.
+ELASTICCODE_MAX_JSON_DEPTH = env_int("ELASTICCODE_MAX_JSON_DEPTH", 100)
+if not 10 <= ELASTICCODE_MAX_JSON_DEPTH <= 500:
+    raise ImproperlyConfigured(
+        f"ELASTICCODE_MAX_JSON_DEPTH must be between 10 and 500 levels (Python's JSON stops near 1,000), "
+        f"not {ELASTICCODE_MAX_JSON_DEPTH}."
+    )
 ELASTICCODE_MAX_WORKFLOW_CALLS = env_int("ELASTICCODE_MAX_WORKFLOW_CALLS", 1000)
 
 REST_FRAMEWORK = {

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from flows.runtime.executor import Executor, Limits
 from flows.runtime.pressure import BackPressure
+from flows.runtime.sandbox import Sandbox
 from flows.runtime.topology import TopologyCache
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ class WorkerContext:
     module: str
     workdir: Path
     limits: Limits
+    # The processor's confinement (sandbox.py); None: Landlock only, as the worker's user (tests).
+    sandbox: Sandbox | None = None
     commit: str = ""
     lineage: bool = True
     topology: TopologyCache = field(default_factory=TopologyCache)
@@ -40,12 +43,19 @@ class WorkerContext:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def executor(self) -> Executor:
+        """This thread's executor, made on first use in a slot (working directory, capture files) of its own."""
         executor: Executor | None = getattr(self._local, "executor", None)
         if executor is None:
+            # The slot is taken and recorded in one step: two runner threads starting together must never share
+            # a working directory (and with it the capture files of each other's calls).
             with self._lock:
-                slot = len(self._executors)
-            executor = Executor(self.python, self.module, workdir=self.workdir / f"slot-{slot}", limits=self.limits)
-            with self._lock:
+                executor = Executor(
+                    self.python,
+                    self.module,
+                    workdir=self.workdir / f"slot-{len(self._executors)}",
+                    limits=self.limits,
+                    sandbox=self.sandbox,
+                )
                 self._executors.append(executor)
             self._local.executor = executor
         return executor

@@ -7,10 +7,11 @@ Thread-safety: an Executor is used by one thread at a time (the socket task's wo
 context.py). It holds no lock and no global state; `close` from another thread is safe only when no call is running.
 
 Isolation of user code: a new session (so a process group we can kill as a whole, with whatever user code spawned),
-a scrubbed environment built from nothing (never the database, broker or secret settings), its own working
-directory with a tmp/, resource limits (address space, open files, CPU seconds per call, no core files) and a
-wall-clock timeout per call. An executor that hangs or dies is killed; the call is reported as a timeout or crash
-(so the task can retry it) and the next call starts a fresh process.
+a scrubbed environment built from nothing (never the database, broker or secret settings), the processor's sandbox
+(sandbox.py: a user of its own when the platform is root, a Landlock view of the filesystem: its venv and checkout
+to read, its working directory to write, nothing of the platform's), resource limits (address space, open files,
+CPU seconds per call, no core files) and a wall-clock timeout per call. An executor that hangs or dies is killed;
+the call is reported as a timeout or crash (so the task can retry it) and the next call starts a fresh process.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ from typing import Any
 
 from django.conf import settings
 
+from backend import jsonlimits
+from flows.runtime import sandbox as sandboxes
 from flows.runtime.runner import CAPTURE_FILES, HEADER, TRUNCATED
+from flows.runtime.sandbox import Sandbox, SandboxError
 
 RUNNER = Path(__file__).with_name("runner.py")
 START_TIMEOUT = 60.0  # importing a heavy module (pandas, torch) on a busy node takes a while
@@ -111,6 +115,9 @@ def scrubbed_env(python: Path, workdir: Path, extra: Mapping[str, str] | None = 
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
         "PYTHONNOUSERSITE": "1",
+        # getpass.getuser() and friends: a sandbox user has no passwd entry.
+        "USER": "elasticcode",
+        "LOGNAME": "elasticcode",
     }
     for key, value in (extra or {}).items():
         if not is_secret(key):
@@ -141,6 +148,7 @@ class _Frames:
         self.buffer = bytearray()
         self.poller = select.poll()
         self.poller.register(fd, select.POLLIN)
+        self.body = b""  # the last frame read, for checks that are free on the raw text (jsonlimits.check)
 
     def read(self, deadline: float) -> dict[str, Any] | None:
         """The next frame; None when the deadline passed. Raises EOFError when the child closed its end."""
@@ -151,9 +159,14 @@ class _Frames:
                 size = HEADER.unpack_from(self.buffer)[0]
                 need = HEADER.size + size
             if size >= 0 and len(self.buffer) >= need:
-                body = bytes(self.buffer[HEADER.size : need])
+                body = self.body = bytes(self.buffer[HEADER.size : need])
                 del self.buffer[:need]
-                reply: dict[str, Any] = json.loads(body)
+                try:
+                    reply: dict[str, Any] = json.loads(body)
+                except RecursionError:
+                    # Deeper than Python's JSON reads (about 1,000 levels): a result the platform cannot carry,
+                    # refused like any other invalid result (never retried, never a crash of the worker).
+                    return _too_deep_reply()
                 return reply
             left = deadline - time.monotonic()
             if left <= 0 or not self.poller.poll(left * 1000):
@@ -169,8 +182,29 @@ class _Frames:
             view = view[os.write(fd, view) :]
 
 
+def _too_deep_reply() -> dict[str, Any]:
+    return {
+        "ok": False,
+        "kind": "invalid_result",
+        "error": f"the executor answered with JSON nested more than {settings.ELASTICCODE_MAX_JSON_DEPTH} levels "
+        "deep (ELASTICCODE_MAX_JSON_DEPTH)",
+        "error_type": "ResultTooDeep",
+    }
+
+
+def _text(reply: dict[str, Any], name: str) -> str:
+    """A text field of a reply, with lone surrogates escaped: user code's error messages can hold them, and text
+    that cannot be encoded as UTF-8 would break whatever stores or shows it next (Redis, the channel layer)."""
+    value = reply.get(name) or ""
+    return jsonlimits.encodable(value if isinstance(value, str) else str(value))
+
+
 class Executor:
-    """One warm runner subprocess for one module. Not thread-safe: one thread at a time (see the module doc)."""
+    """One warm runner subprocess for one module. Not thread-safe: one thread at a time (see the module doc).
+
+    `sandbox` confines it (sandbox.py); by default it runs as the platform's user, still confined by Landlock to
+    its interpreter, `extra_path` and `workdir`. Processors' executors get their processor's sandbox.
+    """
 
     def __init__(
         self,
@@ -181,6 +215,7 @@ class Executor:
         limits: Limits,
         extra_path: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.python = Path(python)
         self.module = module
@@ -188,6 +223,7 @@ class Executor:
         self.limits = limits
         self.extra_path = [str(p) for p in extra_path]
         self.env = dict(env or {})
+        self.sandbox = sandbox or sandboxes.local(module)
         self._proc: subprocess.Popen[bytes] | None = None
         self._frames: _Frames | None = None
         self._recycle = False
@@ -238,30 +274,51 @@ class Executor:
             (resource.RLIMIT_CORE, (0, 0)),  # a SIGXCPU or SIGSEGV must not leave a core file the size of memory
         ]
 
+    def _sandbox_reads(self, runner: Path) -> list[Path]:
+        """What the runner must read: its script, the interpreter's installation, the venv (`<venv>/bin/python`),
+        and the extra path entries (the sandbox adds its own: the processor's checkout)."""
+        return [
+            runner,
+            sandboxes.interpreter_prefix(self.python),
+            self.python.absolute().parent.parent,
+            *(Path(p) for p in self.extra_path),
+        ]
+
     def start(self) -> None:
         """Spawn the runner and wait until the module is imported. Raises ExecutorError with the reason."""
         self.close()
-        (self.workdir / "tmp").mkdir(parents=True, exist_ok=True)
-        argv = [str(self.python), "-I", "-u", str(RUNNER), "--module", self.module]
+        try:
+            self.sandbox.own(self.workdir)
+            self.sandbox.own(self.workdir / "tmp")
+            runner = sandboxes.shared_copy(RUNNER)
+        except (OSError, SandboxError) as exc:
+            raise ExecutorError(f"cannot prepare the sandbox of {self.sandbox.name}: {exc}") from exc
+        argv = [str(self.python), "-I", "-u", str(runner), "--module", self.module]
         argv += ["--capture-bytes", str(self.limits.capture_bytes), "--cpu-seconds", str(self.limits.cpu_seconds)]
         argv += ["--max-result-bytes", str(settings.ELASTICCODE_MAX_MESSAGE_BYTES)]
         for path in self.extra_path:
             argv += ["--path", path]
         rlimits = self._rlimits()
         try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,  # only the runner's own start-up errors: it redirects fd 2 right away
-                cwd=self.workdir,
-                env=scrubbed_env(self.python, self.workdir, self.env),
-                preexec_fn=lambda: self._preexec(rlimits),
-                start_new_session=True,
-                close_fds=True,
-            )
-        except OSError as exc:
-            raise ExecutorError(f"cannot start {self.python}: {exc.strerror or exc}") from exc
+            with sandboxes.confined(
+                self.sandbox,
+                reads=self._sandbox_reads(runner),
+                writes=[self.workdir],
+                before=lambda: self._preexec(rlimits),
+            ) as confinement:
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,  # only the runner's own start-up errors: it redirects fd 2 right away
+                    cwd=self.workdir,
+                    env=scrubbed_env(self.python, self.workdir, self.env),
+                    start_new_session=True,
+                    close_fds=True,
+                    **confinement,
+                )
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise ExecutorError(f"cannot start {self.python}: {getattr(exc, 'strerror', None) or exc}") from exc
         self._proc = proc
         assert proc.stdout is not None
         self._frames = _Frames(proc.stdout.fileno())
@@ -437,25 +494,41 @@ class Executor:
         if isinstance(reply, Outcome):
             return reply
         if reply.get("ok"):
-            return Outcome(
-                ok=True,
-                values=reply.get("values", []),
-                named=reply.get("named") or {},
-                kind="ok",
-                stdout=reply.get("stdout", ""),
-                stderr=reply.get("stderr", ""),
-                duration_ms=reply.get("duration_ms", 0.0),
-            )
+            values, named = reply.get("values", []), reply.get("named") or {}
+            try:
+                # The trust boundary for what user code returns: the runner refuses what is not JSON, this refuses
+                # what the platform cannot carry (too deep, lone surrogates), whatever wrote the frame. Free for the
+                # common case (few brackets, no \ud escapes in the frame).
+                jsonlimits.check(values, raw=self._frames.body if self._frames else None, path="values")
+                jsonlimits.check(named, raw=self._frames.body if self._frames else None, path="plugs")
+            except jsonlimits.JSONLimitError as problem:
+                reply = {
+                    "ok": False,
+                    "kind": "invalid_result",
+                    "error": f"the result of {function} is {problem} (at {problem.path})",
+                    "error_type": "InvalidResult",
+                    **{name: reply.get(name, "") for name in ("stdout", "stderr", "duration_ms")},
+                }
+            else:
+                return Outcome(
+                    ok=True,
+                    values=values,
+                    named=named,
+                    kind="ok",
+                    stdout=_text(reply, "stdout"),
+                    stderr=_text(reply, "stderr"),
+                    duration_ms=reply.get("duration_ms", 0.0),
+                )
         return Outcome(
             ok=False,
             values=[],
             named={},
             kind=reply.get("kind", "error"),
-            error=reply.get("error", ""),
-            error_type=reply.get("error_type", ""),
-            traceback=reply.get("traceback", ""),
-            stdout=reply.get("stdout", ""),
-            stderr=reply.get("stderr", ""),
+            error=_text(reply, "error"),
+            error_type=_text(reply, "error_type"),
+            traceback=_text(reply, "traceback"),
+            stdout=_text(reply, "stdout"),
+            stderr=_text(reply, "stderr"),
             duration_ms=reply.get("duration_ms", 0.0),
         )
 

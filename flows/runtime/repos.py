@@ -27,6 +27,7 @@ import git
 from django.conf import settings
 
 from flows.models import TrustedRepository
+from flows.runtime import sandbox as sandboxes
 
 SHA = re.compile(r"^[0-9a-f]{7,40}$")
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -263,6 +264,7 @@ def checkout(git_url: str, commit: str) -> Path:
         if _complete(target, commit):
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
+        sandboxes.passable(target.parent)  # a repository's checkouts: reach one by its commit, list none
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".checkout-"))
         try:
             tree = tmp / "tree"
@@ -275,6 +277,9 @@ def checkout(git_url: str, commit: str) -> Path:
                     raise CodeError(f"{sub.who} lies outside the repository's tree")
                 pending += _export(sub.url, sub.commit, dest, scratch=tmp, who=sub.who, prefix=f"{sub.path}/")
             (tree / ".ec-complete").write_text(_marker(commit))
+            # Readable, never writable, by the processors' users (flows/runtime/sandbox.py): each reads its own
+            # checkout by path, none may change one that another processor builds from.
+            sandboxes.share(tree)
             shutil.rmtree(target, ignore_errors=True)
             tree.rename(target)
         finally:

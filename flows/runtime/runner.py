@@ -56,6 +56,13 @@ RUNNER_FILE = os.path.abspath(__file__)
 _encode = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode
 
 
+def _frame(message: dict[str, Any]) -> bytes:
+    """A reply that is not a result (an error, a description): text from user code (an exception's message) may
+    hold lone surrogates, sent as their JSON escapes rather than failing the reply. Results are encoded strictly
+    (`Runner.call`): a result that is not text is refused."""
+    return _encode(message).encode("utf-8", "backslashreplace")
+
+
 class Channel:
     """Blocking framed JSON on two private descriptors. Requests strictly alternate with replies, so one read
     usually brings a whole frame."""
@@ -85,7 +92,7 @@ class Channel:
             view = view[os.write(self.write_fd, view) :]
 
     def send(self, message: dict[str, Any]) -> None:
-        self.send_body(_encode(message).encode())
+        self.send_body(_frame(message))
 
 
 class Capture:
@@ -200,7 +207,7 @@ class Runner:
         name = request.get("function")
         found = self._function(name)
         if found is None:
-            return _encode(
+            return _frame(
                 {
                     "ok": False,
                     "kind": "error",
@@ -211,7 +218,7 @@ class Runner:
                     "stderr": "",
                     "duration_ms": 0.0,
                 }
-            ).encode()
+            )
         fn, accepts_plugs = found
         plugs: dict[str, Any] = {}
         kwargs: dict[str, Any] = {"plugs": plugs} if accepts_plugs else {}
@@ -228,7 +235,7 @@ class Runner:
         except BaseException as exc:  # SystemExit and KeyboardInterrupt from user code are its errors, not ours
             duration = (time.perf_counter() - started) * 1000
             stdout, stderr = self.capture.collect()
-            return _encode(
+            return _frame(
                 {
                     "ok": False,
                     "kind": "error",
@@ -239,7 +246,7 @@ class Runner:
                     "stderr": stderr,
                     "duration_ms": duration,
                 }
-            ).encode()
+            )
         duration = (time.perf_counter() - started) * 1000
         stdout, stderr = self.capture.collect()
         reply = {
@@ -263,7 +270,7 @@ class Runner:
             ]:
                 size = len(_encode(value).encode())
                 if size > self.max_result_bytes:
-                    return _encode(
+                    return _frame(
                         {
                             "ok": False,
                             "kind": "invalid_result",
@@ -275,10 +282,10 @@ class Runner:
                             "stderr": stderr,
                             "duration_ms": duration,
                         }
-                    ).encode()
+                    )
         if encoded:
             return encoded
-        return _encode(
+        return _frame(
             {
                 "ok": False,
                 "kind": "invalid_result",
@@ -289,7 +296,7 @@ class Runner:
                 "stderr": stderr,
                 "duration_ms": duration,
             }
-        ).encode()
+        )
 
     @staticmethod
     def _invalid(name: str, values: list[Any], plugs: dict[str, Any]) -> str:
@@ -298,7 +305,7 @@ class Runner:
         candidates += [(f"plugs[{key!r}] of {name}", v) for key, v in plugs.items()]
         for label, value in candidates:
             try:
-                _encode(value)
+                _encode(value).encode()  # UTF-8 too: a lone surrogate is not text
             except (TypeError, ValueError, RecursionError) as exc:
                 return f"{label} is not JSON: {exc}"
         return f"result of {name} is not JSON"

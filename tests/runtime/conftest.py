@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -71,9 +73,15 @@ def sink_repo(tmp_path: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def code_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Checkouts and venvs shared by the whole session: a venv is built once per (repo content, commit)."""
-    return tmp_path_factory.mktemp("code")
+def code_dir() -> Iterator[Path]:
+    """Checkouts and venvs shared by the whole session: a venv is built once per (repo content, commit).
+
+    Not under pytest's temp root, which is private (0700): run as root, the agent gives processors users of their
+    own (flows/runtime/sandbox.py), who must be able to pass through every directory above the code tree."""
+    path = Path(tempfile.mkdtemp(prefix="ec-code-"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

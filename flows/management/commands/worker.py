@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from backend.metrics.collector import Collector
 from flows.models import Processor
-from flows.runtime import worker
+from flows.runtime import sandbox, worker
 from flows.runtime.context import WorkerContext
 from flows.runtime.executor import Limits
 
@@ -22,15 +22,25 @@ class Command(BaseCommand):
         parser.add_argument("processor_id")
         parser.add_argument("--python", required=True, help="The processor's virtualenv interpreter.")
         parser.add_argument("--workdir", required=True, type=Path)
+        parser.add_argument("--checkout", type=Path, help="The processor's checkout, which its executors may read.")
         parser.add_argument("--node", required=True)
         parser.add_argument("--name", required=True, help="The Worker row's name.")
         parser.add_argument("--paused", action="store_true", help="Start without taking messages (SIGUSR2 resumes).")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Its executors run user code, possibly as this same user: close this process's /proc entries (its
+        # environment holds the database and broker URLs) to them.
+        sandbox.harden_platform_process()
         try:
             processor = Processor.objects.get(pk=options["processor_id"])
         except Processor.DoesNotExist as exc:
             raise CommandError(f"processor {options['processor_id']} does not exist") from exc
+        try:
+            confinement = sandbox.for_processor(
+                str(processor.pk), reads=[options["checkout"]] if options["checkout"] else []
+            )
+        except sandbox.SandboxError as exc:
+            raise CommandError(str(exc)) from exc
         queue_ids = sorted({str(q) for q in processor.sockets.values_list("queue_id", flat=True)})
         context = WorkerContext(
             processor_id=str(processor.pk),
@@ -39,6 +49,7 @@ class Command(BaseCommand):
             module=processor.module,
             workdir=options["workdir"],
             limits=Limits.from_settings(),
+            sandbox=confinement,
             commit=processor.commit,
             lineage=settings.ELASTICCODE_LINEAGE,
             metrics=Collector(
