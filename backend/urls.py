@@ -1,14 +1,43 @@
+from __future__ import annotations
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.http import JsonResponse
+from django.core.exceptions import BadRequest
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
+from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from backend.views import app
 
 
-def not_found(request, exception=None):  # type: ignore[no-untyped-def]
+def _api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+# Django's own error pages (DEBUG off) are HTML; under /api/ every answer is the API's JSON error shape instead.
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not _api(request):
+        return defaults.page_not_found(request, exception or Http404())
     return JsonResponse({"error": {"code": "not_found", "message": f"No such URL: {request.path}"}}, status=404)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not _api(request):
+        return defaults.bad_request(request, exception or BadRequest())
+    return JsonResponse({"error": {"code": "bad_request", "message": f"Bad request: {exception}"}}, status=400)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if not _api(request):
+        return defaults.server_error(request)
+    message = "The server failed on this request; it was logged. Try again, or tell the administrator."
+    return JsonResponse({"error": {"code": "server_error", "message": message}}, status=500)
+
+
+handler400 = bad_request
+handler404 = not_found
+handler500 = server_error
 
 
 urlpatterns = [

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
+
+from backend import jsonlimits
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:\-]{0,199}$")
 MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -17,3 +21,16 @@ address_name = RegexValidator(
 )
 module_path = RegexValidator(MODULE_RE, "Give a dotted Python module path such as 'ext.sample'.")
 function_name = RegexValidator(FUNCTION_RE, "Give a Python function name such as 'do_something'.")
+
+
+def storable_json(value: Any) -> None:
+    """A JSON value PostgreSQL can store (the model's JSONFields and the API's inputs for them): its jsonb holds no
+    NUL (\\u0000) and no lone surrogate, in a string or a key (backend/jsonlimits.py)."""
+    where = jsonlimits.find_nul(value)
+    if where is not None:
+        raise ValidationError(f"Holds NUL (\\u0000) at {where or 'its top'}, which cannot be stored; remove it.")
+    where = jsonlimits.lone_surrogate(value)
+    if where is not None:
+        raise ValidationError(
+            f"Holds a lone surrogate at {where or 'its top'} (half of a UTF-16 pair), which is not text; remove it."
+        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
@@ -18,7 +19,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from backend.errors import ApplicationError
 
 # Domain errors carry a status; their code matches what DRF's own errors of that status say.
-_CODES = {400: "invalid", 403: "forbidden", 404: "not_found", 409: "conflict", 413: "too_large"}
+_CODES = {400: "invalid", 403: "forbidden", 404: "not_found", 409: "conflict", 413: "too_large", 429: "throttled"}
 
 
 def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -60,11 +61,18 @@ def error_response(code: str, message: str, http_status: int, **extra: Any) -> R
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
-        return error_response(_CODES.get(exc.status, "error"), exc.message, exc.status, **exc.extra)
+        answer = error_response(_CODES.get(exc.status, "error"), exc.message, exc.status, **exc.extra)
+        if exc.status == status.HTTP_429_TOO_MANY_REQUESTS:
+            answer["Retry-After"] = str(exc.extra.get("retry_after", 1))
+        return answer
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found: it does not exist or you may not see it.")
+    elif isinstance(exc, ObjectDoesNotExist):
+        # Found by the view, then gone before the write locked it: another request deleted it (or its flow) in
+        # between. The same answer as if the delete had come first.
+        exc = exceptions.NotFound("Not found: it was deleted (or its flow was) while this request ran.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
 

@@ -1,15 +1,16 @@
-"""JSON parsing with a hard body-size limit, so an oversized body is refused before it is read into memory."""
+"""JSON parsing with a hard body-size limit (refused before the body is read into memory) and the platform's JSON
+policy (backend/jsonlimits.py): depth, lone surrogates, NaN and infinities are refused with a 400 that says where."""
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from rest_framework import exceptions, status
-from rest_framework.parsers import JSONParser
+from rest_framework import exceptions, renderers, status
+from rest_framework.parsers import BaseParser
+
+from backend import jsonlimits
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -17,40 +18,41 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
+def too_large() -> PayloadTooLarge:
+    limit = settings.ELASTICCODE_MAX_BODY_BYTES
+    return PayloadTooLarge(
+        f"The request body is larger than {limit} bytes; send less data (ELASTICCODE_MAX_BODY_BYTES sets the limit)."
+    )
 
 
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is too large a number")
-    return value
+class LimitedJSONParser(BaseParser):
+    """application/json. Not a subclass of DRF's JSONParser on purpose: DRF reads the whole body of those through
+    Django's `request.body`, whose own limit (DATA_UPLOAD_MAX_MEMORY_SIZE) answers an HTML 400 before this parser
+    could answer its JSON 413; this one reads the stream itself, at most one byte past the limit."""
 
+    media_type = "application/json"
+    renderer_class = renderers.JSONRenderer
 
-class LimitedJSONParser(JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         limit = settings.ELASTICCODE_MAX_BODY_BYTES
         request = (parser_context or {}).get("request")
         declared = request.META.get("CONTENT_LENGTH") if request is not None else None
-        too_large = PayloadTooLarge(
-            f"The request body is larger than {limit} bytes; send less data (ELASTICCODE_MAX_BODY_BYTES sets the limit)."
-        )
         if declared and declared.isdigit() and int(declared) > limit:
-            raise too_large
+            raise too_large()
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
-            raise too_large
+            raise too_large()
         try:
-            # Python reads NaN, Infinity and 1e400 (→ inf), which JSON has not: PostgreSQL's jsonb then refuses them
-            # at save time (500), and other clients cannot read them back.
-            return json.loads(
-                raw.decode((parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)),
-                parse_constant=_refuse_constant,
-                parse_float=_finite_float,
-            )
+            text = raw.decode((parser_context or {}).get("encoding", settings.DEFAULT_CHARSET))
         except UnicodeDecodeError:
             raise exceptions.ParseError("The request body is not UTF-8 text; send JSON encoded as UTF-8.") from None
+        try:
+            return jsonlimits.loads(text)
+        except jsonlimits.JSONLimitError as error:
+            # A field path names what to fix; the error handler turns {path: [problem]} into `fields`.
+            if error.path:
+                raise exceptions.ValidationError({error.path: [f"This value {error}."]}) from None
+            raise exceptions.ParseError(f"The request body is {error}; send less deeply nested data.") from None
         except ValueError as error:
             raise exceptions.ParseError(
                 f"The request body is not valid JSON ({error}); check quotes, commas and brackets."

@@ -93,6 +93,9 @@ REDIS_URL = env_str("REDIS_URL")
 DATABASES: dict[str, dict[str, object]] = {}  # filled by the environment module (dev/test/prod)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Error reports (the DEBUG page, error mails) mask passwords inside connection URLs as well as secret settings.
+DEFAULT_EXCEPTION_REPORTER = "backend.errorreports.CredentialMaskingReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "backend.errorreports.CredentialMaskingFilter"
 
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
@@ -202,7 +205,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["backend.api.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
+        "backend.api.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PAGINATION_CLASS": "backend.api.pagination.Pagination",

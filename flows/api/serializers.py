@@ -10,7 +10,7 @@ from rest_framework import serializers
 from backend.api.serializers import StrictMixin
 from flows.models import Call, Flow, Plug, PlugKind, Processor, Queue, Socket
 from flows.runtime.schedules import ScheduleError, parse_cron
-from flows.validators import address_name, function_name, module_path
+from flows.validators import address_name, function_name, module_path, storable_json
 
 
 def validate_schedule(value: Any) -> Any:
@@ -57,7 +57,7 @@ class FlowSerializer(serializers.ModelSerializer):
 class FlowInputSerializer(StrictMixin, serializers.Serializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(allow_blank=True, required=False, default="")
-    layout = serializers.DictField(required=False)
+    layout = serializers.DictField(required=False, validators=[storable_json])
     version = serializers.IntegerField(
         required=False, min_value=1, help_text="The version you edited; a stale one answers 409."
     )
@@ -134,8 +134,12 @@ class SocketFieldsSerializer(StrictMixin, serializers.Serializer):
         validators=[address_name],
         help_text="Name of a shared queue; left out, the socket gets its own.",
     )
-    arguments = serializers.ListField(child=serializers.JSONField(), required=False, default=list)
-    schedule = serializers.JSONField(required=False, allow_null=True, default=None, validators=[validate_schedule])
+    arguments = serializers.ListField(
+        child=serializers.JSONField(), required=False, default=list, validators=[storable_json]
+    )
+    schedule = serializers.JSONField(
+        required=False, allow_null=True, default=None, validators=[storable_json, validate_schedule]
+    )
     # The column is a PostgreSQL integer: a larger number would fail in the database (500) instead of here (400).
     max_queue_length = serializers.IntegerField(
         min_value=1, max_value=2**31 - 1, required=False, allow_null=True, default=None
@@ -249,7 +253,7 @@ class GraphInputSerializer(StrictMixin, serializers.Serializer):
     version = serializers.IntegerField(min_value=1, help_text="The version you edited; a stale one answers 409.")
     name = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(allow_blank=True, required=False)
-    layout = serializers.DictField(required=False)
+    layout = serializers.DictField(required=False, validators=[storable_json])
     processors = GraphProcessorSerializer(many=True)
     plugs = GraphPlugSerializer(many=True)
 
@@ -260,7 +264,7 @@ class FlowDocumentSerializer(StrictMixin, serializers.Serializer):
     format = serializers.ChoiceField(choices=["elasticcode.flow/1"])
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(allow_blank=True, required=False, default="")
-    layout = serializers.DictField(required=False, default=dict)
+    layout = serializers.DictField(required=False, default=dict, validators=[storable_json])
     processors = GraphProcessorSerializer(many=True)
     plugs = GraphPlugSerializer(many=True)
 
@@ -275,7 +279,9 @@ class ImportInputSerializer(StrictMixin, serializers.Serializer):
 class MessageInputSerializer(StrictMixin, serializers.Serializer):
     """POST /api/sockets/{id}/messages: the payload, and extra positional arguments (fn(payload, *args))."""
 
-    data = serializers.JSONField(help_text="The payload: any JSON value.")  # type: ignore[assignment]
+    data = serializers.JSONField(  # type: ignore[assignment]
+        allow_null=True, help_text="The payload: any JSON value, null included (plugs and the SDK deliver null too)."
+    )
     args = serializers.ListField(child=serializers.JSONField(), required=False, default=list)
 
 

@@ -402,6 +402,14 @@ class QueueViewSet(_ProcessorScoped, viewsets.ModelViewSet):
         entries = message_services.dead_letters(user=request.user, queue=self.get_object(), limit=query["limit"])
         return Response({"count": len(entries), "results": entries})
 
+    @extend_schema(request=None, responses={204: None, 403: ERROR, 404: ERROR})
+    @action(detail=True, methods=["delete"], url_path=r"dead-letters/(?P<message_id>[0-9a-fA-F-]{36})")
+    def dead_letter(self, request: Request, pk: str | None = None, message_id: str = "") -> Response:
+        """Delete one dead letter for good, by the id of the message that died (needs the right to change its
+        flow)."""
+        message_services.dead_letter_delete(user=request.user, queue=self.get_object(), message_id=message_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
     @extend_schema(request=s.ReplayInputSerializer, responses={202: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"], url_path="dead-letters/replay")
     def replay(self, request: Request, pk: str | None = None) -> Response:

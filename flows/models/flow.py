@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from flows.validators import storable_json
+
 
 class Flow(models.Model):
     """A drawn dataflow: processors, their sockets and the plugs between them, plus the canvas layout."""
@@ -15,7 +17,7 @@ class Flow(models.Model):
     description = models.TextField(blank=True, default="")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="flows")
     # Canvas state: {"processors": {"<processor id>": {"x": .., "y": ..}}, "viewport": {...}}.
-    layout = models.JSONField(default=dict, blank=True)
+    layout = models.JSONField(default=dict, blank=True, validators=[storable_json])
     # Bumped by every graph change; a client saving an older version gets 409 instead of overwriting.
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)

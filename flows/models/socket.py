@@ -4,6 +4,8 @@ import uuid
 
 from django.db import models
 
+from flows.validators import storable_json
+
 
 class Socket(models.Model):
     """One function of a processor, fronted by a durable queue. Addressed by name, unique in its flow."""
@@ -16,9 +18,11 @@ class Socket(models.Model):
     name = models.CharField(max_length=200)
     function = models.CharField(max_length=200)
     queue = models.ForeignKey("flows.Queue", on_delete=models.PROTECT, related_name="sockets")
-    arguments = models.JSONField(default=list, blank=True, help_text="Introspected signature of the function.")
+    arguments = models.JSONField(
+        default=list, blank=True, validators=[storable_json], help_text="Introspected signature of the function."
+    )
     # {"interval": seconds} or {"cron": "*/5 * * * *"}, for source sockets; null for none.
-    schedule = models.JSONField(null=True, blank=True)
+    schedule = models.JSONField(null=True, blank=True, validators=[storable_json])
     max_queue_length = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -72,8 +72,8 @@ def flow_default(*, user: Any) -> tuple[Flow, bool]:
 
 @transaction.atomic
 def flow_update(*, user: Any, flow: Flow, data: dict[str, Any], expected_version: int | None = None) -> Flow:
-    require_flow_perm(user, "change_flow", flow)
     flow = flow_lock(flow_id=flow.pk, expected_version=expected_version)
+    require_flow_perm(user, "change_flow", flow)
     if "name" in data:
         name = _check_name(data["name"])
         if Flow.objects.filter(owner=flow.owner, name=name).exclude(pk=flow.pk).exists():
@@ -90,8 +90,8 @@ def flow_update(*, user: Any, flow: Flow, data: dict[str, Any], expected_version
 
 @transaction.atomic
 def flow_delete(*, user: Any, flow: Flow) -> None:
-    require_flow_perm(user, "delete_flow", flow)
     flow = flow_lock(flow_id=flow.pk)
+    require_flow_perm(user, "delete_flow", flow)
     from flows.services.queues import queues_delete_unused
 
     queue_ids = list(flow.sockets.values_list("queue_id", flat=True))

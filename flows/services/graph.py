@@ -220,8 +220,8 @@ def _diff(
 @transaction.atomic
 def flow_graph_replace(*, user: Any, flow: Flow, doc: dict[str, Any]) -> Flow:
     """Validate the whole document, then apply it with bulk writes, bump the version once, return the flow."""
-    require_flow_perm(user, "change_flow", flow)
     flow = flow_lock(flow_id=flow.pk, expected_version=doc["version"])
+    require_flow_perm(user, "change_flow", flow)
     problems = _Problems()
     _parse_ids(doc, problems)
     _check_ids(flow, doc, problems)

@@ -13,7 +13,7 @@ from flows.models import Flow, Processor, RequestedStatus
 from flows.permissions import require_flow_perm, require_processor_perm
 from flows.services.graph import PROCESSOR_FIELDS
 from flows.services.queues import queues_delete_unused
-from flows.services.versioning import flow_lock, flow_version_bump
+from flows.services.versioning import flow_lock, flow_version_bump, row_lock
 
 
 def _name_taken(name: str) -> Conflict:
@@ -25,8 +25,8 @@ def _name_taken(name: str) -> Conflict:
 
 @transaction.atomic
 def processor_create(*, user: Any, flow: Flow, data: dict[str, Any]) -> Processor:
-    require_flow_perm(user, "change_flow", flow)
     flow = flow_lock(flow_id=flow.pk)
+    require_flow_perm(user, "change_flow", flow)
     values = {name: data[name] for name in PROCESSOR_FIELDS if name in data}
     if Processor.objects.filter(flow=flow, name=values.get("name")).exists():
         raise _name_taken(values.get("name", ""))
@@ -41,8 +41,9 @@ def processor_create(*, user: Any, flow: Flow, data: dict[str, Any]) -> Processo
 
 @transaction.atomic
 def processor_update(*, user: Any, processor: Processor, data: dict[str, Any]) -> Processor:
-    require_processor_perm(user, "change_processor", processor)
     flow_lock(flow_id=processor.flow_id)
+    processor = row_lock(Processor, processor.pk)
+    require_processor_perm(user, "change_processor", processor)
     if (
         "name" in data
         and Processor.objects.filter(flow_id=processor.flow_id, name=data["name"]).exclude(pk=processor.pk).exists()
@@ -61,8 +62,9 @@ def processor_update(*, user: Any, processor: Processor, data: dict[str, Any]) -
 
 @transaction.atomic
 def processor_delete(*, user: Any, processor: Processor) -> None:
-    require_processor_perm(user, "delete_processor", processor)
     flow_lock(flow_id=processor.flow_id)
+    processor = row_lock(Processor, processor.pk)
+    require_processor_perm(user, "delete_processor", processor)
     queue_ids = list(processor.sockets.values_list("queue_id", flat=True))
     processor_pk = processor.pk
     processor.delete()

@@ -12,7 +12,7 @@ from flows.models import Plug, Processor, Queue, Socket
 from flows.permissions import require_flow_perm
 from flows.services.graph import PLUG_FIELDS, SOCKET_FIELDS
 from flows.services.queues import AUTO_PREFIX, auto_queue_name, queues_delete_unused, queues_not_usable
-from flows.services.versioning import flow_lock, flow_version_bump
+from flows.services.versioning import flow_lock, flow_version_bump, row_lock
 
 
 def _queue(name: str | None, socket_id: uuid.UUID, user: Any, flow_id: Any) -> Queue:
@@ -39,8 +39,8 @@ def _socket_name_taken(name: str) -> Conflict:
 
 @transaction.atomic
 def socket_create(*, user: Any, processor: Processor, data: dict[str, Any]) -> Socket:
-    require_flow_perm(user, "change_flow", processor.flow)
     flow = flow_lock(flow_id=processor.flow_id)
+    require_flow_perm(user, "change_flow", flow)
     if Socket.objects.filter(flow=flow, name=data["name"]).exists():
         raise _socket_name_taken(data["name"])
     socket_id = uuid.uuid4()
@@ -62,8 +62,9 @@ def socket_create(*, user: Any, processor: Processor, data: dict[str, Any]) -> S
 
 @transaction.atomic
 def socket_update(*, user: Any, socket: Socket, data: dict[str, Any]) -> Socket:
-    require_flow_perm(user, "change_flow", socket.flow)
     flow = flow_lock(flow_id=socket.flow_id)
+    require_flow_perm(user, "change_flow", flow)
+    socket = row_lock(Socket, socket.pk)
     if "name" in data and Socket.objects.filter(flow=flow, name=data["name"]).exclude(pk=socket.pk).exists():
         raise _socket_name_taken(data["name"])
     old_queue = socket.queue_id
@@ -80,8 +81,8 @@ def socket_update(*, user: Any, socket: Socket, data: dict[str, Any]) -> Socket:
 
 @transaction.atomic
 def socket_delete(*, user: Any, socket: Socket) -> None:
-    require_flow_perm(user, "change_flow", socket.flow)
     flow = flow_lock(flow_id=socket.flow_id)
+    require_flow_perm(user, "change_flow", flow)
     queue_id = socket.queue_id
     socket.delete()
     queues_delete_unused(queue_ids=[queue_id])
@@ -111,8 +112,8 @@ def _plug_conflict(data: dict[str, Any]) -> Conflict:
 @transaction.atomic
 def plug_create(*, user: Any, source: Socket, target: Socket, data: dict[str, Any]) -> Plug:
     _check_plug_ends(source, target)
-    require_flow_perm(user, "change_flow", source.flow)
     flow = flow_lock(flow_id=source.flow_id)
+    require_flow_perm(user, "change_flow", flow)
     values = {name: data[name] for name in PLUG_FIELDS if name in data}
     values["name"] = values.get("name") or f"{source.name}-{values.get('kind', 'result')}-{target.name}"[:200]
     try:
@@ -128,8 +129,9 @@ def plug_create(*, user: Any, source: Socket, target: Socket, data: dict[str, An
 
 @transaction.atomic
 def plug_update(*, user: Any, plug: Plug, data: dict[str, Any]) -> Plug:
-    require_flow_perm(user, "change_flow", plug.flow)
     flow = flow_lock(flow_id=plug.flow_id)
+    require_flow_perm(user, "change_flow", flow)
+    plug = row_lock(Plug, plug.pk)
     source = data.get("source", plug.source)
     target = data.get("target", plug.target)
     _check_plug_ends(source, target)
@@ -155,7 +157,7 @@ def plug_update(*, user: Any, plug: Plug, data: dict[str, Any]) -> Plug:
 
 @transaction.atomic
 def plug_delete(*, user: Any, plug: Plug) -> None:
-    require_flow_perm(user, "change_flow", plug.flow)
     flow = flow_lock(flow_id=plug.flow_id)
+    require_flow_perm(user, "change_flow", flow)
     plug.delete()
     flow_version_bump(flow=flow)

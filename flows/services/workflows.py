@@ -72,7 +72,7 @@ class _Compiler:
         args = body.get("args", [])
         if not isinstance(args, list):
             raise _invalid(f"{path}.args", "give the positional arguments as a list")
-        _check_size(args, f"{path}.args")
+        _check_size(args, field=f"{path}.args")
         node = {"t": "call", "s": socket_id, "a": args, "p": _readable(path)}
         self.calls.append((path, node))
         if len(self.calls) > settings.ELASTICCODE_MAX_WORKFLOW_CALLS:
