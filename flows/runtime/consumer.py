@@ -23,12 +23,13 @@ import uuid
 from collections.abc import Callable
 
 import redis
+from django.db import DatabaseError
 
 from flows.runtime import broker, keys
 from flows.runtime import delivery as deliveries
 from flows.runtime.context import WorkerContext
 from flows.runtime.delivery import Delivery
-from flows.runtime.handler import Requeued, handle
+from flows.runtime.handler import Requeued, dead_letter_internal, handle
 from flows.runtime.housekeeping import BEAT_EVERY, Housekeeper
 
 log = logging.getLogger(__name__)
@@ -214,17 +215,36 @@ class Consumer:
             handle(self.context, delivery)
         except Requeued:
             pass
-        except Exception:
+        except (redis.RedisError, DatabaseError):
             # Infrastructure trouble (broker or database gone for longer than we wait): put the message back.
             log.exception(
-                "message %s of socket %s put back after an internal error",
+                "message %s of socket %s put back: the broker or the database is unavailable",
+                delivery.envelope["id"],
+                delivery.envelope["socket_id"],
+            )
+            self._put_back(delivery)
+        except Exception as exc:
+            # Anything else is this message's own trouble: put back, it would fail again at once, for ever, ahead
+            # of every other message of the queue. It goes to the dead letters with the reason instead.
+            log.exception(
+                "message %s of socket %s dead-lettered after an internal error",
                 delivery.envelope["id"],
                 delivery.envelope["socket_id"],
             )
             try:
-                deliveries.requeue(delivery, front=True)
+                dead_letter_internal(delivery, exc)
             except redis.RedisError:
-                log.exception("consumer %s cannot reach redis; exiting so its messages are restored", self.id)
-                self.exit_code = 1
-                self.stop()
-            self.stopping.wait(INTERNAL_ERROR_PAUSE)
+                self._put_back(delivery)
+            except Exception:
+                # Not even a dead letter can be written of it: kept aside for a person, never run again.
+                log.exception("message %s moved to %s", delivery.envelope["id"], keys.quarantine(delivery.queue_id))
+                broker.patient(lambda: deliveries.quarantine(delivery.queue_id, delivery.inflight, delivery.raw))
+
+    def _put_back(self, delivery: Delivery) -> None:
+        try:
+            deliveries.requeue(delivery, front=True)
+        except redis.RedisError:
+            log.exception("consumer %s cannot reach redis; exiting so its messages are restored", self.id)
+            self.exit_code = 1
+            self.stop()
+        self.stopping.wait(INTERNAL_ERROR_PAUSE)

@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+import traceback
 from typing import Any
 
+from backend.db.safe import storable_text
 from backend.metrics.events import CallError
 from flows.runtime import delivery as deliveries
 from flows.runtime import traces, workflows
@@ -282,6 +284,31 @@ def _lineage(
 def retry_entry(queue_id: str, envelope: Envelope) -> str:
     """A member of keys.DELAYED; canonical JSON, so scheduling the same retry twice keeps one entry."""
     return json.dumps({"queue_id": queue_id, "envelope": envelope}, sort_keys=True)
+
+
+def dead_letter_internal(delivery: Delivery, exc: BaseException) -> None:
+    """A message whose handling raised something other than the broker or the database being away: a bug, or a
+    record the platform cannot handle. Put back, it would fail again at once, for ever, in front of every other
+    message of its queue; dead-lettered with the reason, it waits to be looked at and replayed."""
+    envelope = delivery.envelope
+    error = {
+        "socket": "",
+        "socket_id": envelope["socket_id"],
+        "message_id": envelope["id"],
+        "error": storable_text(f"the platform could not handle this message: {type(exc).__name__}: {exc}", 2000),
+        "error_type": "InternalError",
+        "traceback": storable_text(traceback.format_exc(), 8000),
+        "attempts": int(envelope.get("attempt") or 1),
+    }
+    traces.complete(
+        message_id=envelope["id"],
+        trace_id=envelope["trace_id"],
+        tracked=envelope["tracked"],
+        error=error,
+        dead_letter=(envelope["socket_id"], {**error, "envelope": envelope, "failed_at": time.time()}),
+        ack=delivery,
+        answer=workflows.failed(envelope, error) if workflows.is_workflow_call(envelope) else None,
+    )
 
 
 def _dead_letter_unknown(delivery: Delivery) -> None:

@@ -3,7 +3,10 @@ messages of dead consumers back to their queues; where lineage runs, also the me
 into PostgreSQL and their retention, backend/metrics/rollups.py).
 
 Each chore is safe to run from several processes at once: lineage and retries are taken under a short Redis lock,
-restoring a dead consumer is one atomic script.
+restoring a dead consumer is one atomic script. No record stops a chore: text PostgreSQL cannot hold is stored
+escaped (backend/db/safe.py), and a record that still cannot be written, or read, is moved to a quarantine list
+(keys.LINEAGE_QUARANTINE, keys.DELAYED_QUARANTINE) with a warning in the log, so the others go on being written.
+A chore that fails for any other reason is logged and runs again at the next tick; the thread never dies of it.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis
-from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, connection, transaction
 from psycopg2.extras import execute_values
 
+from backend.db.safe import storable_text
 from backend.metrics import live, rollups
 from flows.models import Call, Flow, Socket
 from flows.runtime import broker, keys
@@ -28,6 +32,9 @@ from flows.runtime.delivery import restore_dead
 
 log = logging.getLogger(__name__)
 LINEAGE_BATCH = 2000
+# Characters kept of each text column of a call (stdout and stderr are already cut at ELASTICCODE_CAPTURE_BYTES).
+TEXT_LIMIT = 256 * 1024
+QUARANTINE_KEEP = 10_000
 # A consumer refreshes its alive key (TTL keys.ALIVE_TTL) this often; dead consumers are looked for as often, so a
 # killed worker's messages are back in their queues within ALIVE_TTL + BEAT_EVERY seconds.
 BEAT_EVERY = 2.0
@@ -82,17 +89,18 @@ def _rows(records: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
             r.get("parent_id") or None,
             r["flow_id"] if r.get("flow_id") in live_flows else None,
             r["socket_id"] if r.get("socket_id") in live_sockets else None,
-            r.get("socket_name") or "",
+            storable_text(r.get("socket_name") or "", 200),
             r["status"],
             r.get("received_at") or None,
             r.get("started_at") or None,
             r.get("finished_at") or None,
             r.get("duration_ms"),
-            r.get("error") or "",
-            r.get("traceback") or "",
-            r.get("stdout") or "",
-            r.get("stderr") or "",
-            r.get("worker") or "",
+            # What user code printed or raised, whatever bytes it holds (NUL, lone surrogates): escaped, not refused.
+            storable_text(r.get("error") or "", TEXT_LIMIT),
+            storable_text(r.get("traceback") or "", TEXT_LIMIT),
+            storable_text(r.get("stdout") or "", TEXT_LIMIT),
+            storable_text(r.get("stderr") or "", TEXT_LIMIT),
+            storable_text(r.get("worker") or "", 200),
             int(r.get("attempt") or 1),
         )
         for r in latest.values()
@@ -130,8 +138,43 @@ def _locked(name: str, seconds: int, fn: Callable[[str], int]) -> int:
         )
 
 
+def _quarantine(key: str, entries: list[Any], what: str) -> None:
+    """Keep records no chore can handle where a person can look at them (the newest QUARANTINE_KEEP)."""
+    if not entries:
+        return
+    pipe = broker.client().pipeline(transaction=True)
+    pipe.rpush(key, *entries)
+    pipe.ltrim(key, -QUARANTINE_KEEP, -1)
+    pipe.execute()
+    log.warning("%s: %d record(s) that cannot be handled were moved to %s", what, len(entries), key)
+
+
+def _write_lineage(records: list[dict[str, Any]]) -> list[str]:
+    """Write the records; when the batch is refused, write them one by one. The records PostgreSQL still refuses
+    (a bad id or time, a number out of range) come back as JSON with the reason, for the quarantine. A database
+    that is down (OperationalError, InterfaceError) is raised: then every record waits and is tried again."""
+    try:
+        _upsert(_rows(records))
+        return []
+    except (OperationalError, InterfaceError):
+        raise
+    except (DatabaseError, ValueError, TypeError, KeyError):
+        close_old_connections()
+    refused = []
+    for record in records:
+        try:
+            _upsert(_rows([record]))
+        except (OperationalError, InterfaceError):
+            raise
+        except (DatabaseError, ValueError, TypeError, KeyError) as exc:
+            close_old_connections()
+            refused.append(json.dumps({"record": record, "reason": storable_text(exc, 1000)}, default=str))
+    return refused
+
+
 def flush_lineage(batch: int = LINEAGE_BATCH) -> int:
-    """Move up to `batch` lineage records from Redis into Call rows; they leave Redis only once written."""
+    """Move up to `batch` lineage records from Redis into Call rows; they leave Redis only once written (or, if
+    they cannot be, moved to the lineage quarantine)."""
 
     lock = f"{keys.LINEAGE}:lock"
 
@@ -140,7 +183,17 @@ def flush_lineage(batch: int = LINEAGE_BATCH) -> int:
         raw = client.lrange(keys.LINEAGE, 0, batch - 1)
         if not raw:
             return 0
-        _upsert(_rows(json.loads(item) for item in raw))
+        records, unreadable = [], []
+        for item in raw:
+            try:
+                record = json.loads(item)
+                if not isinstance(record, dict) or not record.get("id") or not record.get("trace_id"):
+                    raise ValueError("not a lineage record")
+                records.append(record)
+            except ValueError:
+                unreadable.append(item)
+        refused = _write_lineage(records)
+        _quarantine(keys.LINEAGE_QUARANTINE, unreadable + refused, "lineage")
         # Trimmed only while the lock is still ours: if a slow write outlived it, another flusher has read (and
         # will trim) the same records, and trimming them twice would drop records nobody wrote. Writing twice is
         # harmless (an upsert).
@@ -159,8 +212,15 @@ def release_due_retries(limit: int = 500) -> int:
         due = client.zrangebyscore(keys.DELAYED, "-inf", time.time(), start=0, num=limit)
         if not due:
             return 0
-        entries = [json.loads(item) for item in due]  # type: ignore[arg-type]
-        broker.publish((entry["queue_id"], entry["envelope"]) for entry in entries)
+        entries, unreadable = [], []
+        for item in due:
+            try:
+                entry = json.loads(item)  # type: ignore[arg-type]
+                entries.append((str(entry["queue_id"]), entry["envelope"]))
+            except (ValueError, TypeError, KeyError):
+                unreadable.append(item)
+        broker.publish(entries)
+        _quarantine(keys.DELAYED_QUARANTINE, unreadable, "retries")
         client.zrem(keys.DELAYED, *due)
         return len(due)
 
@@ -183,28 +243,31 @@ class Housekeeper(threading.Thread):
 
     def run(self) -> None:
         while not self.stopping.wait(self.interval):
-            self.tick()
+            try:
+                self.tick()
+            except Exception:  # the chores guard themselves; this keeps the thread whatever slips through
+                log.exception("housekeeping tick failed; the next one runs as usual")
 
     def tick(self) -> None:
-        try:
-            if time.monotonic() - self._last_restore >= BEAT_EVERY:
-                restore_dead()
-                self._last_restore = time.monotonic()
-            release_due_retries()
-        except redis.RedisError as exc:
-            log.warning("housekeeping: redis unavailable (%s)", exc)
-        if not self.lineage:
-            return
-        try:
-            while flush_lineage() >= LINEAGE_BATCH:
-                pass
-        except DatabaseError as exc:
-            # PostgreSQL is down: the records wait in Redis and are written when it is back.
-            log.warning("lineage: database unavailable (%s); will retry", exc)
-            close_old_connections()
-        except redis.RedisError as exc:
-            log.warning("lineage: redis unavailable (%s)", exc)
-        self._metrics_history()
+        def restore() -> int:
+            if time.monotonic() - self._last_restore < BEAT_EVERY:
+                return 0
+            self._last_restore = time.monotonic()
+            return restore_dead()
+
+        def lineage() -> int:
+            written = 0
+            while (count := flush_lineage()) >= LINEAGE_BATCH:
+                written += count
+            return written + count
+
+        chores: list[tuple[str, Callable[[], int]]] = [("restore", restore), ("retries", release_due_retries)]
+        if self.lineage:
+            chores.append(("lineage", lineage))
+        for name, chore in chores:
+            _guarded(name, chore)
+        if self.lineage:
+            self._metrics_history()
 
     def _metrics_history(self) -> None:
         # Due times move on before the chore runs, so a failing one is tried again at its next turn, not every tick.
@@ -217,17 +280,26 @@ class Housekeeper(threading.Thread):
             chores.append(("prune", rollups.prune_history))
             chores.append(("forget old workers", live.forget_old_workers))
         for name, chore in chores:
-            try:
-                chore()
-            except DatabaseError as exc:
-                # The minutes wait in Redis (rollups.PENDING) and are written when PostgreSQL is back.
-                log.warning("metrics %s: database unavailable (%s); will retry", name, exc)
-                close_old_connections()
-            except redis.RedisError as exc:
-                log.warning("metrics %s: redis unavailable (%s)", name, exc)
+            # The minutes wait in Redis (rollups.PENDING) and are written when PostgreSQL is back.
+            _guarded(f"metrics {name}", chore)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop after the chore in progress, so that no lock is left held by a process about to exit."""
         self.stopping.set()
         if self.is_alive() and self is not threading.current_thread():
             self.join(timeout)
+
+
+def _guarded(name: str, chore: Callable[[], int]) -> None:
+    """Run a chore; whatever it raises is logged, and it runs again at its next turn."""
+    try:
+        chore()
+    except DatabaseError as exc:
+        # PostgreSQL is down: what the chore writes waits in Redis until it is back.
+        log.warning("%s: database unavailable (%s); will retry", name, exc)
+        close_old_connections()
+    except redis.RedisError as exc:
+        log.warning("%s: redis unavailable (%s); will retry", name, exc)
+    except Exception:
+        log.exception("%s failed; it runs again at its next turn", name)
+        close_old_connections()

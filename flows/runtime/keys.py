@@ -9,6 +9,9 @@ RESULT_TTL = 24 * 3600
 
 LINEAGE = f"{PREFIX}:lineage"
 DELAYED = f"{PREFIX}:delayed"
+# Records no chore can write or read (housekeeping.py), kept for a person to look at: the newest 10,000.
+LINEAGE_QUARANTINE = f"{PREFIX}:lineage:quarantine"
+DELAYED_QUARANTINE = f"{PREFIX}:delayed:quarantine"
 HOUSEKEEPING_LOCK = f"{PREFIX}:housekeeping:lock"
 
 

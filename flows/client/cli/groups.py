@@ -53,6 +53,9 @@ class Group(click.Group):
         except ClientError as error:
             obj = ctx.find_object(State)
             raise failure(error, verbose=bool(obj and obj.verbose)) from None
+        except RecursionError:
+            # Data nested deeper than Python's JSON goes (about 1,000 levels), from a file or stdin.
+            raise Failure("the data is JSON nested too deeply to encode or read; flatten it") from None
         finally:
             obj = ctx.find_object(State)
             if obj is not None:

@@ -18,10 +18,14 @@ import click
 
 from flows.client.cli import output, resolve
 from flows.client.cli.groups import Group
-from flows.client.cli.state import flow_option, json_option, state
+from flows.client.cli.state import Failure, flow_option, json_option, state
 from flows.client.errors import CallFailed, CallTimeout
 
 MAX_WAIT = 300.0  # the server waits at most this long in one request
+TOO_DEEP = (
+    "the message is JSON nested too deeply to read (about 1,000 levels); the server takes 100 levels at most "
+    "(ELASTICCODE_MAX_JSON_DEPTH): flatten it, or send it as a string"
+)
 
 
 @click.group(cls=Group)
@@ -33,6 +37,8 @@ def parse_data(text: str, *, from_stdin: bool = False) -> Any:
     """JSON when the text is JSON, else the text itself (from stdin without its one trailing newline)."""
     try:
         return json.loads(text)
+    except RecursionError:
+        raise Failure(TOO_DEEP) from None
     except ValueError:
         if from_stdin and text.endswith("\n"):
             text = text[:-2] if text.endswith("\r\n") else text[:-1]
@@ -68,7 +74,7 @@ def run(socket: str, data: str | None, args: tuple[str, ...], flow: str | None, 
 
     Strings are printed as they are, other results as JSON, one a line, so shell pipes compose. Exit 1 if the
     call fails, 124 when no answer comes in time."""
-    target = resolve.one("socket", socket, flow_name=flow)
+    # The message is read and checked first: bad input fails before anything is asked of the server.
     if data is None:
         if sys.stdin.isatty():
             click.echo("ec: reading the message from stdin (end with Ctrl-D), or give -d DATA", err=True)
@@ -76,6 +82,7 @@ def run(socket: str, data: str | None, args: tuple[str, ...], flow: str | None, 
     else:
         payload = parse_data(data)
     body = {"data": payload, "args": [parse_data(arg) for arg in args]}
+    target = resolve.one("socket", socket, flow_name=flow)
     api = state().api
     path = f"/api/sockets/{target['id']}/messages/"
     if no_wait:
