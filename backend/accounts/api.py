@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from typing import Any, NoReturn
 
+import django_filters
+from django import forms
+from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import mixins, serializers, status, viewsets
+from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
+from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from backend.accounts import services
@@ -37,9 +42,43 @@ class TokenInput(StrictMixin, serializers.Serializer):
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
 
 
+class LoginThrottle(SimpleRateThrottle):
+    """At most ELASTICCODE_LOGIN_RATE token logins per key and period, each attempt counted, good or bad.
+
+    Two keys, so that neither guessing one account's password from many addresses nor trying many accounts from
+    one address goes faster than the rate: LoginAddressThrottle counts per client address, LoginUsernameThrottle
+    per username asked for.
+    """
+
+    def get_rate(self) -> str:
+        # Read at every request (DRF's own rates are read once, at import), so a changed setting takes effect.
+        return str(settings.ELASTICCODE_LOGIN_RATE)
+
+
+class LoginAddressThrottle(LoginThrottle):
+    scope = "login_address"
+
+    def get_cache_key(self, request: Request, view: Any) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class LoginUsernameThrottle(LoginThrottle):
+    scope = "login_username"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        data = request.data
+        username = data.get("username") if isinstance(data, dict) else None
+        if not isinstance(username, str) or not username:
+            return None  # refused by validation anyway; the address throttle still counts it
+        # Hashed: any length and any characters make a short key, and no username is kept in Redis.
+        ident = hashlib.sha256(username.casefold().encode()).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
 class TokenView(APIView):
     """POST username and password, get the user's API token (send it as `Authorization: Token <token>`); DELETE
-    with the token revokes it (`ec logout`)."""
+    with the token revokes it (`ec logout`). Logins are throttled (ELASTICCODE_LOGIN_RATE per client address and
+    per username): past the rate the answer is 429 with Retry-After."""
 
     def _asks_for_a_token(self) -> bool:
         # Asking for a token takes a password, not a session or a token. `self.request` is Django's request here,
@@ -52,7 +91,20 @@ class TokenView(APIView):
     def get_permissions(self) -> list[Any]:
         return [AllowAny()] if self._asks_for_a_token() else list(super().get_permissions())
 
-    @extend_schema(request=TokenInput, responses={200: inline_serializer("Token", {"token": serializers.CharField()})})
+    def get_throttles(self) -> list[Any]:
+        if self._asks_for_a_token():
+            return [LoginAddressThrottle(), LoginUsernameThrottle()]
+        return list(super().get_throttles())
+
+    def throttled(self, request: Request, wait: float | None) -> NoReturn:
+        raise exceptions.Throttled(wait, detail="Too many login attempts from this address or for this username.")
+
+    @extend_schema(
+        request=TokenInput,
+        responses={
+            200: inline_serializer("Token", {"token": serializers.CharField(), "username": serializers.CharField()})
+        },
+    )
     def post(self, request: Request) -> Response:
         data = TokenInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -62,7 +114,7 @@ class TokenView(APIView):
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key, "username": user.get_username()})
 
-    @extend_schema(request=None, responses={204: None, 401: OpenApiTypes.OBJECT})
+    @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request) -> Response:
         """Revoke the caller's token: every client holding it must log in again."""
         services.token_revoke(user=request.user)
@@ -121,11 +173,38 @@ class UserUpdateSerializer(StrictMixin, serializers.Serializer):
     groups = serializers.SlugRelatedField(slug_field="name", queryset=Group.objects.all(), many=True, required=False)
 
 
+class TrueOrFalseField(forms.Field):
+    """?is_active=true or false. django-filter's own boolean reads anything else as "no filter", which would list
+    every user for a typo; here it is an error that says what to send."""
+
+    widget = forms.TextInput  # the raw value: NullBooleanSelect turns unknown values into None
+
+    def to_python(self, value: Any) -> bool | None:
+        if value is None:
+            return None
+        if value in ("true", "false"):
+            return value == "true"
+        raise ValidationError("Use true or false.", code="invalid")
+
+
+class TrueOrFalseFilter(django_filters.BooleanFilter):
+    field_class = TrueOrFalseField
+
+
+class UserFilter(django_filters.FilterSet):
+    is_active = TrueOrFalseFilter()
+
+    class Meta:
+        model = User
+        fields = ["username", "is_active"]
+
+
+@extend_schema_view(partial_update=extend_schema(request=UserUpdateSerializer, responses={200: UserSerializer}))
 class UserViewSet(viewsets.ModelViewSet):
     """Everyone sees themself; LS_USERS (auth.view_user) sees every user; ADD_USER creates them."""
 
     serializer_class = UserSerializer
-    filterset_fields = ["username", "is_active"]
+    filterset_class = UserFilter
 
     def get_queryset(self) -> QuerySet[Any]:
         user = self.request.user
@@ -171,7 +250,9 @@ class UserViewSet(viewsets.ModelViewSet):
         target.save()
         return Response(UserSerializer(target).data)
 
+    @extend_schema(responses={200: UserSerializer, 204: None})
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Delete a user; one who owns flows is deactivated instead (200 with the user), so no flow loses its owner."""
         target = self.get_object()
         if not (request.user.is_superuser or request.user.has_perm("auth.delete_user")):
             raise Forbidden("You may not delete users: ask an administrator for DELETE_USER.")
@@ -209,6 +290,7 @@ class GroupInput(StrictMixin, serializers.Serializer):
     users = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all(), many=True, required=False)
 
 
+@extend_schema_view(partial_update=extend_schema(request=GroupInput, responses={200: GroupSerializer}))
 class GroupViewSet(viewsets.ModelViewSet):
     """Roles. Members see their own roles; LS/READ_ROLE sees all; ADD/UPDATE/DELETE_ROLE change them."""
 
@@ -241,7 +323,8 @@ class GroupViewSet(viewsets.ModelViewSet):
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         group = self.get_object()
         self._require("change_group", "update")
-        data = GroupInput(data=request.data, partial=True)
+        # PUT gives the whole role (a name), PATCH only what changes (DRF's partial_update passes partial=True).
+        data = GroupInput(data=request.data, partial=kwargs.get("partial", False))
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         if "rights" in values:
@@ -266,11 +349,13 @@ OBJECT_TYPES: dict[str, type] = {"flow": Flow, "processor": Processor}
 
 
 class PrivilegeSerializer(serializers.ModelSerializer):
-    user = serializers.CharField(source="user.username", default=None, read_only=True)
-    group = serializers.CharField(source="group.name", default=None, read_only=True)
-    object_type = serializers.CharField(source="content_type.model", default=None, read_only=True)
-    object_id = serializers.CharField(source="object_pk", read_only=True)
-    granted_by = serializers.CharField(source="granted_by.username", default=None, read_only=True)
+    # A grant is to a user or to a group (the other is null), on one object or globally (object_type and object_id
+    # null); granted_by is null once the granting user is deleted.
+    user = serializers.CharField(source="user.username", default=None, allow_null=True, read_only=True)
+    group = serializers.CharField(source="group.name", default=None, allow_null=True, read_only=True)
+    object_type = serializers.CharField(source="content_type.model", default=None, allow_null=True, read_only=True)
+    object_id = serializers.CharField(source="object_pk", allow_null=True, read_only=True)
+    granted_by = serializers.CharField(source="granted_by.username", default=None, allow_null=True, read_only=True)
 
     class Meta:
         model = Privilege
@@ -363,13 +448,16 @@ class PrivilegeViewSet(
                 {
                     "right": serializers.CharField(),
                     "description": serializers.CharField(),
+                    "granted_on": serializers.CharField(help_text="global, flow, processor, or '-'"),
                     "permissions": serializers.CharField(),
                 },
                 many=True,
             )
         }
     )
-    @action(detail=False, methods=["get"])
+    # The whole table at once, as a plain array: no pages, and the privilege filters do not apply to it.
+    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
     def rights(self, request: Request) -> Response:
-        """Every right that can be granted, what it allows and the Django permissions behind it."""
+        """Every right that can be granted, what it allows, where it can be granted and the Django permissions
+        behind it."""
         return Response(rights_table())

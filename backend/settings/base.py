@@ -197,6 +197,20 @@ if not 10 <= ELASTICCODE_MAX_JSON_DEPTH <= 500:
     )
 ELASTICCODE_MAX_WORKFLOW_CALLS = env_int("ELASTICCODE_MAX_WORKFLOW_CALLS", 1000)
 
+# Token logins (POST /api/auth/token/) allowed per client address and, separately, per username: "N/s|min|hour|day".
+ELASTICCODE_LOGIN_RATE = env_str("ELASTICCODE_LOGIN_RATE") or "10/min"
+_login_count, _, _login_period = ELASTICCODE_LOGIN_RATE.partition("/")
+# DRF reads only the period's first letter, so "10/month" would silently mean ten a minute: name the periods.
+if not (
+    _login_count.isdigit()
+    and int(_login_count) > 0
+    and _login_period in {"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"}
+):
+    raise ImproperlyConfigured(
+        f"ELASTICCODE_LOGIN_RATE must be a count per period such as 10/min (periods: s, min, hour, day), "
+        f"not {ELASTICCODE_LOGIN_RATE!r}."
+    )
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
@@ -212,8 +226,11 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "backend.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "backend.api.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    # Throttles key clients by REMOTE_ADDR, never by an X-Forwarded-For a client can forge: behind the reverse
+    # proxy, Daphne's --proxy-headers has already put the client's address there (docker/README.md).
+    "NUM_PROXIES": 0,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -226,6 +243,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One document for every caller: views are introspected as by an in-memory superuser (backend/api/schema.py).
+    "GET_MOCK_REQUEST": "backend.api.schema.build_mock_request",
 }
 
 CHANNEL_LAYERS = {
@@ -234,6 +253,20 @@ CHANNEL_LAYERS = {
         "CONFIG": {"hosts": [REDIS_URL or "redis://127.0.0.1:6379/0"]},
     }
 }
+
+
+def cache_from_url(url: str) -> dict[str, dict[str, object]]:
+    """Django's cache (the login throttle's counts) in the platform's Redis; dev, test and prod pass their URL."""
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": "elasticcode",  # apart from the broker's and the channel layer's keys in the same database
+        }
+    }
+
+
+CACHES = cache_from_url(REDIS_URL or "redis://127.0.0.1:6379/0")
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_ACCEPT_CONTENT = ["json"]

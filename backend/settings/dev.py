@@ -9,7 +9,7 @@ import json
 import secrets
 
 from backend.settings.base import *  # noqa: F403
-from backend.settings.base import DATA_DIR, DATABASE_URL, REDIS_URL, database_from_url
+from backend.settings.base import DATA_DIR, DATABASE_URL, REDIS_URL, cache_from_url, database_from_url
 from backend.settings.env import env_bool, env_str
 
 DEBUG = env_bool("DEBUG", True)
@@ -43,6 +43,7 @@ DATABASES = {"default": database_from_url(DATABASE_URL)}
 SECRET_KEY = env_str("SECRET_KEY") or _dev_secret_key()
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
 CELERY_BROKER_URL = REDIS_URL
+CACHES = cache_from_url(REDIS_URL)
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 STATIC_ROOT = None  # WhiteNoise serves from the finders in development; collectstatic is for production images

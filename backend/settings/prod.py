@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ImproperlyConfigured
 
 from backend.settings.base import *  # noqa: F403
-from backend.settings.base import database_from_url
+from backend.settings.base import cache_from_url, database_from_url
 from backend.settings.env import env_bool, env_int, env_list, env_required
 
 DEBUG = False
@@ -19,6 +19,7 @@ if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must list the host names the platform is served on.")
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
 CELERY_BROKER_URL = REDIS_URL
+CACHES = cache_from_url(REDIS_URL)
 ELASTICCODE_ALLOW_FILE_REPOS = env_bool("ELASTICCODE_ALLOW_FILE_REPOS", False)
 
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 from backend.settings.base import *  # noqa: F403
-from backend.settings.base import DATABASE_URL, REDIS_URL, database_from_url
+from backend.settings.base import DATABASE_URL, REDIS_URL, cache_from_url, database_from_url
 from backend.settings.env import env_str
 
 DEBUG = False
@@ -15,6 +15,9 @@ DATABASES = {"default": database_from_url(DATABASE_URL)}
 _redis = REDIS_URL or "redis://127.0.0.1:6379/15"
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [_redis]}}}
 CELERY_BROKER_URL = _redis
+CACHES = cache_from_url(_redis)
+# Tests log in far more often than people; tests/accounts/test_token.py sets the real rate where it checks it.
+ELASTICCODE_LOGIN_RATE = "10000/min"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed: tests create many users
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from tests.test_settings import GOOD, import_prod
 
 TOKEN_URL = "/api/auth/token/"
 
@@ -112,3 +116,86 @@ def test_delete_without_credentials_is_refused_and_revokes_nothing(alice: Any) -
     assert response.status_code == 401, response.content
     assert "Authorization: Token" in response.json()["error"]["message"]
     assert Token.objects.filter(user=alice).exists()
+
+
+# -- throttling -----------------------------------------------------------------------------------------------
+
+ATTACKER = "203.0.113.7"
+ELSEWHERE = "198.51.100.9"
+
+
+@pytest.fixture
+def login_rate(settings: Any) -> None:
+    """The default rate (the test settings raise it), counted in a cache namespace of this test's own.
+
+    A fresh KEY_PREFIX is this test's cleared cache: no earlier login of any test counts, and nothing is flushed
+    from the Redis database the broker and the channel layer share (cache.clear() would FLUSHDB it). The keys
+    expire after the rate's period.
+    """
+    settings.ELASTICCODE_LOGIN_RATE = "10/min"
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}
+
+
+def login(address: str, username: str, password: str, forwarded_for: str | None = None) -> Any:
+    client = APIClient()
+    client.defaults["REMOTE_ADDR"] = address
+    if forwarded_for:
+        client.defaults["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    return client.post(TOKEN_URL, {"username": username, "password": password}, format="json")
+
+
+def test_the_eleventh_wrong_login_in_a_minute_answers_429_with_retry_after(
+    alice: Any, bob: Any, login_rate: None
+) -> None:
+    for attempt in range(10):
+        response = login(ATTACKER, "alice", f"guess-{attempt}")
+        assert response.status_code == 400, (attempt, response.content)
+
+    refused = login(ATTACKER, "alice", "guess-10")
+
+    assert refused.status_code == 429, refused.content
+    assert refused["Content-Type"] == "application/json"
+    error = refused.json()["error"]
+    assert error["code"] == "throttled"
+    assert error["message"].startswith("Too many login attempts from this address or for this username.")
+    assert 0 < int(refused["Retry-After"]) <= 60
+    assert "token" not in refused.json()
+    # Another user, from another address, logs in as usual.
+    welcome = login(ELSEWHERE, "bob", "correct-horse-battery")
+    assert welcome.status_code == 200, welcome.content
+    assert welcome.json()["token"] == Token.objects.get(user=bob).key
+
+
+def test_the_count_is_kept_per_username_and_per_address(alice: Any, bob: Any, login_rate: None) -> None:
+    for attempt in range(10):
+        assert login(ATTACKER, "alice", f"guess-{attempt}").status_code == 400
+
+    # alice's own password from another address: her username's attempts are spent (Alice, too: case is ignored).
+    assert login(ELSEWHERE, "alice", "correct-horse-battery").status_code == 429
+    assert login(ELSEWHERE, "Alice", "correct-horse-battery").status_code == 429
+    # bob's good password from the attacker's address: that address's attempts are spent.
+    assert login(ATTACKER, "bob", "correct-horse-battery").status_code == 429
+    assert not Token.objects.exists()
+
+
+def test_a_forged_x_forwarded_for_does_not_reset_the_address_count(alice: Any, login_rate: None) -> None:
+    # Different usernames and a different X-Forwarded-For each time: only the real address can tie them together.
+    answers = [
+        login(ATTACKER, f"user{attempt}", "guess", forwarded_for=f"192.0.2.{attempt}").status_code
+        for attempt in range(11)
+    ]
+    assert answers == [400] * 10 + [429]
+
+
+def test_logins_are_counted_in_the_redis_the_platform_uses() -> None:
+    cache = django_settings.CACHES["default"]
+    assert cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert cache["LOCATION"] == django_settings.CELERY_BROKER_URL
+
+
+@pytest.mark.parametrize("rate", ["10/month", "ten/min", "0/min", "10"])
+def test_a_login_rate_that_is_not_a_count_per_period_stops_start_up(rate: str) -> None:
+    result = import_prod(**GOOD, ELASTICCODE_LOGIN_RATE=rate)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "ELASTICCODE_LOGIN_RATE" in result.stderr
