@@ -143,9 +143,6 @@ ELASTICCODE_EXECUTOR_MEMORY_MB = env_int("ELASTICCODE_EXECUTOR_MEMORY_MB", 1024)
 ELASTICCODE_EXECUTOR_CPU_SECONDS = env_int("ELASTICCODE_EXECUTOR_CPU_SECONDS", 300)
 ELASTICCODE_EXECUTOR_OPEN_FILES = env_int("ELASTICCODE_EXECUTOR_OPEN_FILES", 256)
 ELASTICCODE_CAPTURE_BYTES = env_int("ELASTICCODE_CAPTURE_BYTES", 64 * 1024)
-# Largest message payload accepted, in bytes of JSON.
-ELASTICCODE_MAX_MESSAGE_BYTES = env_int("ELASTICCODE_MAX_MESSAGE_BYTES", 1024 * 1024)
-# Most socket calls one SDK composition (pipeline/parallel/funnel) may hold: its calls travel in the messages.
 # Confinement of user code (flows/runtime/sandbox.py, README "What user code can reach"). Run as root, the platform
 # gives every processor's builds and executors an unprivileged uid of its own, BASE + a number below COUNT derived
 # from the processor id (no passwd entry needed; the range must be free of real users and mapped in a user
@@ -195,6 +192,9 @@ if not 10 <= ELASTICCODE_MAX_JSON_DEPTH <= 500:
         f"ELASTICCODE_MAX_JSON_DEPTH must be between 10 and 500 levels (Python's JSON stops near 1,000), "
         f"not {ELASTICCODE_MAX_JSON_DEPTH}."
     )
+# Largest message payload accepted, in bytes of JSON.
+ELASTICCODE_MAX_MESSAGE_BYTES = env_int("ELASTICCODE_MAX_MESSAGE_BYTES", 1024 * 1024)
+# Most socket calls one SDK composition (pipeline/parallel/funnel) may hold: its calls travel in the messages.
 ELASTICCODE_MAX_WORKFLOW_CALLS = env_int("ELASTICCODE_MAX_WORKFLOW_CALLS", 1000)
 
 # Token logins (POST /api/auth/token/) allowed per client address and, separately, per username: "N/s|min|hour|day".

@@ -289,6 +289,14 @@ class MessageWaitQuerySerializer(serializers.Serializer):
     wait = serializers.FloatField(required=False, min_value=0, max_value=300)
 
 
+class ForceQuerySerializer(serializers.Serializer):
+    force = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Delete even though messages wait: they move to the flow owner's dead-letter archive.",
+    )
+
+
 class PeekQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=10)
 

@@ -1,6 +1,7 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from flows.api import views, workflows
+from flows.api import archive, views, workflows
 
 router = DefaultRouter()
 router.trailing_slash = "/?"  # both /api/flows and /api/flows/ answer, without a redirect that drops the body
@@ -12,4 +13,8 @@ router.register("queues", views.QueueViewSet, basename="queue")
 router.register("calls", views.CallViewSet, basename="call")
 router.register("workflows", workflows.WorkflowViewSet, basename="workflow")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("archive/", archive.ArchiveView.as_view(), name="archive"),
+    path("archive/<uuid:message_id>/", archive.ArchivedMessageView.as_view(), name="archived-message"),
+    *router.urls,
+]

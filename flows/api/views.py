@@ -42,6 +42,10 @@ def _validated(serializer_class: type[serializers.Serializer], data: Any, **kwar
     return dict(serializer.validated_data)
 
 
+def _force(request: Request) -> bool:
+    return bool(_validated(s.ForceQuerySerializer, request.query_params)["force"])
+
+
 class FlowViewSet(viewsets.ModelViewSet):
     """Flows the caller may see. Creating one needs the CREATE (ADD_FLOW) right; its creator owns it."""
 
@@ -81,24 +85,27 @@ class FlowViewSet(viewsets.ModelViewSet):
         flow = flow_services.flow_update(user=request.user, flow=flow, data=data, expected_version=version)
         return Response(self._out([flow]))
 
+    @extend_schema(parameters=[s.ForceQuerySerializer], responses={204: None, 403: ERROR, 409: ERROR})
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        flow_services.flow_delete(user=request.user, flow=self.get_object())
+        """Delete the flow. 409 while messages wait for its sockets, unless ?force=true (they go to the archive)."""
+        flow_services.flow_delete(user=request.user, flow=self.get_object(), force=_force(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(methods=["GET"], responses={200: OpenApiTypes.OBJECT})
     @extend_schema(
         methods=["PUT"],
         request=s.GraphInputSerializer,
+        parameters=[s.ForceQuerySerializer],
         responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR, 409: ERROR},
     )
     @action(detail=True, methods=["get", "put"])
     def graph(self, request: Request, pk: str | None = None) -> Response:
         """The whole graph in one document, with the caller's `rights` on it. PUT replaces it atomically if
-        `version` is still current."""
+        `version` is still current; sockets it drops with messages waiting only with ?force=true."""
         flow = self.get_object()
         if request.method == "PUT":
             doc = _validated(s.GraphInputSerializer, request.data)
-            flow = flow_graph_replace(user=request.user, flow=flow, doc=doc)
+            flow = flow_graph_replace(user=request.user, flow=flow, doc=doc, force=_force(request))
         return Response({**flow_graph_get(flow=flow), "rights": flow_rights(user=request.user, flow=flow)})
 
     def _run(self, request: Request, action: str) -> Response:
@@ -199,8 +206,10 @@ class ProcessorViewSet(viewsets.ModelViewSet):
         processor = processor_services.processor_update(user=request.user, processor=processor, data=data)
         return Response(s.ProcessorSerializer(processor).data)
 
+    @extend_schema(parameters=[s.ForceQuerySerializer], responses={204: None, 403: ERROR, 409: ERROR})
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        processor_services.processor_delete(user=request.user, processor=self.get_object())
+        """Delete the processor and its sockets. 409 while messages wait for them, unless ?force=true."""
+        processor_services.processor_delete(user=request.user, processor=self.get_object(), force=_force(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _act(self, request: Request, name: str) -> Response:
@@ -270,8 +279,10 @@ class SocketViewSet(_ProcessorScoped, viewsets.ModelViewSet):
         socket = socket_services.socket_update(user=request.user, socket=socket, data=data)
         return Response(s.SocketSerializer(socket).data)
 
+    @extend_schema(parameters=[s.ForceQuerySerializer], responses={204: None, 403: ERROR, 409: ERROR})
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        socket_services.socket_delete(user=request.user, socket=self.get_object())
+        """Delete the socket. 409 while messages wait for it, unless ?force=true (they go to the archive)."""
+        socket_services.socket_delete(user=request.user, socket=self.get_object(), force=_force(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -379,8 +390,11 @@ class QueueViewSet(_ProcessorScoped, viewsets.ModelViewSet):
         queue = queue_services.queue_update(user=request.user, queue=queue, data=data)
         return Response(s.QueueSerializer(queue).data)
 
+    @extend_schema(parameters=[s.ForceQuerySerializer], responses={204: None, 403: ERROR, 409: ERROR})
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        queue_services.queue_delete(user=request.user, queue=self.get_object())
+        """Delete a queue no socket reads. 409 while messages are in it, unless ?force=true (they go to your
+        archive)."""
+        queue_services.queue_delete(user=request.user, queue=self.get_object(), force=_force(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(parameters=[s.PeekQuerySerializer], responses={200: OpenApiTypes.OBJECT, 204: OpenApiTypes.OBJECT})

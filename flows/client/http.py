@@ -98,8 +98,8 @@ class Api:
     def patch(self, path: str, body: Any) -> Any:
         return self.request("PATCH", path, json=body)
 
-    def delete(self, path: str) -> Any:
-        return self.request("DELETE", path)
+    def delete(self, path: str, **params: Any) -> Any:
+        return self.request("DELETE", path, params={k: v for k, v in params.items() if v is not None} or None)
 
     def all(self, path: str, **params: Any) -> list[Any]:
         """Every item of a paginated list ({"count", "next", "results"}), following `next`."""

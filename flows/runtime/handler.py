@@ -17,8 +17,8 @@ from typing import Any
 
 from backend.db.safe import storable_text
 from backend.metrics.events import CallError
+from flows.runtime import archive, traces, workflows
 from flows.runtime import delivery as deliveries
-from flows.runtime import traces, workflows
 from flows.runtime.context import WorkerContext
 from flows.runtime.delivery import Delivery
 from flows.runtime.envelope import Envelope, child
@@ -313,6 +313,10 @@ def dead_letter_internal(delivery: Delivery, exc: BaseException) -> None:
 
 def _dead_letter_unknown(delivery: Delivery) -> None:
     envelope = delivery.envelope
+    # A socket deleted moments ago (this worker routed with a topology a second old, or gave the message back when
+    # it restarted): the message joins the rest of that socket's in its owner's archive.
+    if archive.archive_late(envelope["socket_id"], dict(envelope), delivery.raw, inflight=delivery.inflight):
+        return
     error = {
         "socket": "",
         "socket_id": envelope["socket_id"],

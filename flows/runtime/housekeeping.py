@@ -27,7 +27,7 @@ from psycopg2.extras import execute_values
 from backend.db.safe import storable_text
 from backend.metrics import live, rollups
 from flows.models import Call, Flow, Socket
-from flows.runtime import broker, keys
+from flows.runtime import archive, broker, keys
 from flows.runtime.delivery import restore_dead
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ BEAT_EVERY = 2.0
 # Metrics history: minutes are rolled up this often (they are due GRACE_SECONDS after their end anyway), and old
 # ones pruned this often per process.
 ROLLUP_EVERY = 10.0
+# Messages that reach a socket after its delete are archived within this many seconds (flows/runtime/archive.py).
+SWEEP_EVERY = 5.0
 PRUNE_EVERY = 600.0
 
 _TRIM_IF_LOCKED = """
@@ -238,6 +240,7 @@ class Housekeeper(threading.Thread):
         self.lineage = lineage
         self.stopping = threading.Event()
         self._last_restore = 0.0
+        self._last_sweep = 0.0
         self._last_rollup = -math.inf
         self._last_prune = -math.inf
 
@@ -261,7 +264,17 @@ class Housekeeper(threading.Thread):
                 written += count
             return written + count
 
-        chores: list[tuple[str, Callable[[], int]]] = [("restore", restore), ("retries", release_due_retries)]
+        def late_arrivals() -> int:
+            if time.monotonic() - self._last_sweep < SWEEP_EVERY:
+                return 0
+            self._last_sweep = time.monotonic()
+            return archive.sweep()
+
+        chores: list[tuple[str, Callable[[], int]]] = [
+            ("restore", restore),
+            ("retries", release_due_retries),
+            ("archive of deleted sockets", late_arrivals),
+        ]
         if self.lineage:
             chores.append(("lineage", lineage))
         for name, chore in chores:

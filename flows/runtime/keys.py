@@ -44,6 +44,15 @@ def dead_letters(socket_id: object) -> str:
     return f"{PREFIX}:dlq:{socket_id}"
 
 
+# Deleted sockets' messages (flows/runtime/archive.py): one archive list per owner, and the tombstones of sockets
+# deleted in the last hour (socket id → JSON), so that messages arriving late are archived too.
+DELETED = f"{PREFIX}:deleted"
+
+
+def archive(owner_id: object) -> str:
+    return f"{PREFIX}:archive:{owner_id}"
+
+
 def flow_version(flow_id: object) -> str:
     return f"{PREFIX}:flow:{flow_id}:version"
 

@@ -62,7 +62,10 @@ class Topology:
 
 
 def load(flow_id: str) -> Topology:
-    version = Flow.objects.filter(pk=flow_id).values_list("version", flat=True).get()
+    """The flow's sockets and routes; empty when the flow is gone (its messages are then of unknown sockets)."""
+    version = Flow.objects.filter(pk=flow_id).values_list("version", flat=True).first()
+    if version is None:
+        return Topology(version=-1)
     processors = {
         str(pk): (retries, time_limit)
         for pk, retries, time_limit in Processor.objects.filter(flow_id=flow_id).values_list(

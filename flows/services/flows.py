@@ -10,6 +10,7 @@ from backend.accounts.services import privilege_grant, privileges_forget
 from backend.errors import ApplicationError, Conflict, Forbidden
 from flows.models import Flow, Processor, RequestedStatus
 from flows.permissions import require_flow_perm
+from flows.services.deletes import leaving, sockets_release
 from flows.services.processors import processor_request
 from flows.services.versioning import flow_lock, flow_version_bump
 
@@ -89,9 +90,12 @@ def flow_update(*, user: Any, flow: Flow, data: dict[str, Any], expected_version
 
 
 @transaction.atomic
-def flow_delete(*, user: Any, flow: Flow) -> None:
+def flow_delete(*, user: Any, flow: Flow, force: bool = False) -> None:
+    """Delete a flow and everything in it; with messages waiting for its sockets, only when forced (deletes.py)."""
     flow = flow_lock(flow_id=flow.pk)
     require_flow_perm(user, "delete_flow", flow)
+    gone = leaving(flow.sockets.all(), flow_name=flow.name, owner_id=flow.owner_id)
+    sockets_release(gone=gone, what=f"Flow {flow.name}", force=force)
     from flows.services.queues import queues_delete_unused
 
     queue_ids = list(flow.sockets.values_list("queue_id", flat=True))

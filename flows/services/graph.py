@@ -18,6 +18,7 @@ from backend.accounts.services import privileges_forget
 from backend.errors import ApplicationError
 from flows.models import Flow, Plug, Processor, Queue, Socket
 from flows.permissions import require_flow_perm
+from flows.services.deletes import leaving, queues_follow, sockets_release
 from flows.services.queues import AUTO_PREFIX, auto_queue_name, queues_delete_unused, queues_not_usable
 from flows.services.versioning import flow_lock, flow_version_bump
 
@@ -218,8 +219,9 @@ def _diff(
 
 
 @transaction.atomic
-def flow_graph_replace(*, user: Any, flow: Flow, doc: dict[str, Any]) -> Flow:
-    """Validate the whole document, then apply it with bulk writes, bump the version once, return the flow."""
+def flow_graph_replace(*, user: Any, flow: Flow, doc: dict[str, Any], force: bool = False) -> Flow:
+    """Validate the whole document, then apply it with bulk writes, bump the version once, return the flow.
+    Sockets it drops that have messages waiting are dropped only when forced (flows/services/deletes.py)."""
     flow = flow_lock(flow_id=flow.pk, expected_version=doc["version"])
     require_flow_perm(user, "change_flow", flow)
     problems = _Problems()
@@ -246,6 +248,11 @@ def flow_graph_replace(*, user: Any, flow: Flow, doc: dict[str, Any]) -> Flow:
     # Every current queue, not just those of removed sockets: a kept socket may move to another queue, leaving its
     # automatic one unused. queues_delete_unused only drops automatic queues no socket uses any more.
     old_queue_ids = [row["queue_id"] for row in sockets.values()]
+    dropped = Socket.objects.filter(flow=flow).exclude(pk__in=keep_sockets)
+    sockets_release(
+        gone=leaving(dropped, flow_name=flow.name, owner_id=flow.owner_id), what=f"Flow {flow.name}", force=force
+    )
+    queues_follow((pk, row["queue_id"], queues[pk]) for pk, row in sockets.items() if pk in queues)
 
     # Deletes first (plugs, sockets, processors), so kept objects never point at something going away.
     Plug.objects.filter(flow=flow).exclude(pk__in=keep_plugs).delete()

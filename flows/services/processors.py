@@ -11,6 +11,7 @@ from backend.accounts.services import privileges_forget
 from backend.errors import ApplicationError, Conflict
 from flows.models import Flow, Processor, RequestedStatus
 from flows.permissions import require_flow_perm, require_processor_perm
+from flows.services.deletes import leaving, sockets_release
 from flows.services.graph import PROCESSOR_FIELDS
 from flows.services.queues import queues_delete_unused
 from flows.services.versioning import flow_lock, flow_version_bump, row_lock
@@ -61,10 +62,13 @@ def processor_update(*, user: Any, processor: Processor, data: dict[str, Any]) -
 
 
 @transaction.atomic
-def processor_delete(*, user: Any, processor: Processor) -> None:
-    flow_lock(flow_id=processor.flow_id)
+def processor_delete(*, user: Any, processor: Processor, force: bool = False) -> None:
+    """Delete a processor and its sockets; with messages waiting for them, only when forced (deletes.py)."""
+    flow = flow_lock(flow_id=processor.flow_id)
     processor = row_lock(Processor, processor.pk)
     require_processor_perm(user, "delete_processor", processor)
+    gone = leaving(processor.sockets.all(), flow_name=flow.name, owner_id=flow.owner_id)
+    sockets_release(gone=gone, what=f"Processor {processor.name}", force=force)
     queue_ids = list(processor.sockets.values_list("queue_id", flat=True))
     processor_pk = processor.pk
     processor.delete()

@@ -10,6 +10,8 @@ from django.db import IntegrityError, transaction
 from backend.errors import ApplicationError, Conflict, Forbidden
 from flows.models import Queue
 from flows.permissions import has_flow_perm
+from flows.runtime.archive import Gone
+from flows.services.deletes import sockets_release
 
 AUTO_PREFIX = "q."
 
@@ -90,7 +92,8 @@ def queue_update(*, user: Any, queue: Queue, data: dict[str, Any]) -> Queue:
 
 
 @transaction.atomic
-def queue_delete(*, user: Any, queue: Queue) -> None:
+def queue_delete(*, user: Any, queue: Queue, force: bool = False) -> None:
+    """Delete a queue no socket reads; with messages in it, only when forced: they go to the caller's archive."""
     if not (user.is_superuser or user.has_perm("flows.delete_queue") or _made_by(user, queue)):
         raise Forbidden(
             "You may not delete this queue: you did not make it; ask an administrator for the DELETE_QUEUE right."
@@ -98,4 +101,6 @@ def queue_delete(*, user: Any, queue: Queue) -> None:
     if queue.sockets.exists():
         names = ", ".join(queue.sockets.values_list("name", flat=True)[:5])
         raise Conflict(f"Queue {queue.name!r} is in use by socket(s) {names}; point them at another queue first.")
+    gone = Gone(socket_id="", socket="", flow_id="", flow="", queue_id=str(queue.pk), private=True, owner_id=user.pk)
+    sockets_release(gone=[gone], what=f"Queue {queue.name}", force=force)
     queue.delete()

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from backend.errors import ApplicationError, Conflict, Forbidden
 from flows.models import Plug, Processor, Queue, Socket
 from flows.permissions import require_flow_perm
+from flows.services.deletes import leaving, queues_follow, sockets_release
 from flows.services.graph import PLUG_FIELDS, SOCKET_FIELDS
 from flows.services.queues import AUTO_PREFIX, auto_queue_name, queues_delete_unused, queues_not_usable
 from flows.services.versioning import flow_lock, flow_version_bump, row_lock
@@ -70,6 +71,7 @@ def socket_update(*, user: Any, socket: Socket, data: dict[str, Any]) -> Socket:
     old_queue = socket.queue_id
     if "queue" in data:
         socket.queue = _queue(data["queue"], socket.pk, user, flow.pk)
+        queues_follow([(socket.pk, old_queue, socket.queue_id)])
     for name in SOCKET_FIELDS:
         if name in data:
             setattr(socket, name, data[name])
@@ -80,9 +82,13 @@ def socket_update(*, user: Any, socket: Socket, data: dict[str, Any]) -> Socket:
 
 
 @transaction.atomic
-def socket_delete(*, user: Any, socket: Socket) -> None:
+def socket_delete(*, user: Any, socket: Socket, force: bool = False) -> None:
+    """Delete a socket; with messages waiting for it, only when forced (flows/services/deletes.py)."""
     flow = flow_lock(flow_id=socket.flow_id)
     require_flow_perm(user, "change_flow", flow)
+    socket = row_lock(Socket, socket.pk)
+    gone = leaving([socket], flow_name=flow.name, owner_id=flow.owner_id)
+    sockets_release(gone=gone, what=f"Socket {socket.name}", force=force)
     queue_id = socket.queue_id
     socket.delete()
     queues_delete_unused(queue_ids=[queue_id])

@@ -11,6 +11,9 @@ export const MSG = {
     `Someone else saved this flow (you edited version ${mine}${theirs ? `, it is now at version ${theirs}` : ""}). ` +
     "Your changes are still here and were not saved. Export them, or reload the flow to get theirs.",
   unsavedLeave: "You have unsaved changes in this flow. Leave without saving?",
+  // The server's own words (how many wait, where), then the choice.
+  dropWaiting: (server: string) =>
+    `${server}\n\nDelete anyway? The waiting messages are not lost: they move to your dead-letter archive.`,
   connect: {
     readOnly: "This flow is view-only for you, so it cannot be changed.",
     notOutput: "Drag from a result (●) or error (▲) output on the right of a socket.",

@@ -34,13 +34,18 @@ def confirm(what: str, yes: bool) -> None:
         raise Failure(f"{what} not deleted")
 
 
-def _delete(kind: str, name: str, flow: str | None, yes: bool) -> None:
+# Objects whose delete takes sockets (or a queue) away: refused while messages wait, unless forced.
+HOLD_MESSAGES = ("flow", "processor", "socket", "queue")
+
+
+def _delete(kind: str, name: str, flow: str | None, yes: bool, force: bool = False) -> None:
     spec = resolve.KINDS[kind]
     item = resolve.one(kind, name, flow_name=flow)
     label = item[spec.name_field]
     where = f" (flow {resolve.flow_names().get(item['flow'], item['flow'])})" if spec.in_flow else ""
-    confirm(f"{kind} {label}{where}{CONSEQUENCES.get(kind, '')}", yes)
-    answer = state().api.delete(spec.url(item["id"]))
+    archived = " (waiting messages go to the dead-letter archive)" if force else ""
+    confirm(f"{kind} {label}{where}{CONSEQUENCES.get(kind, '')}{archived}", yes)
+    answer = state().api.delete(spec.url(item["id"]), force="true" if force else None)
     if kind == "user" and answer:  # a user who owns flows is deactivated, so that the flows keep an owner
         output.say(f"User {label} owns flows, so was deactivated instead of deleted", answer)
         return
@@ -50,13 +55,20 @@ def _delete(kind: str, name: str, flow: str | None, yes: bool) -> None:
 def _command(kind: str) -> click.Command:
     in_flow = resolve.KINDS[kind].in_flow
 
-    def run(name: str, yes: bool, flow: str | None = None) -> None:
-        _delete(kind, name, flow, yes)
+    def run(name: str, yes: bool, flow: str | None = None, force: bool = False) -> None:
+        _delete(kind, name, flow, yes, force)
 
     run.__doc__ = f"Delete a {kind}{CONSEQUENCES.get(kind, '')}."
     command: Any = run
     command = json_option(command)
     command = click.option("--yes", "-y", is_flag=True, help="Do not ask.")(command)
+    if kind in HOLD_MESSAGES:
+        command = click.option(
+            "--force",
+            is_flag=True,
+            help="Delete even with messages waiting: they move to the owner's dead-letter archive "
+            "(GET /api/archive/); without it the server refuses and says how many wait.",
+        )(command)
     if in_flow:
         command = click.option("--flow", help="The flow it is in (name or id).")(command)
     command = click.option("-n", "--name", required=True, help="Its name (or id).")(command)

@@ -34,6 +34,11 @@ export class ApiError extends Error {
   }
 }
 
+/** A delete (or a save that drops sockets) refused because messages still wait for what it removes (409). */
+export function messagesWaiting(error: unknown): error is ApiError {
+  return error instanceof ApiError && error.status === 409 && typeof error.extra.waiting === "number";
+}
+
 export function csrfToken(): string {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
   return match ? decodeURIComponent(match[1]) : "";
@@ -91,12 +96,13 @@ export const api = {
   flowCreate: (name: string, description = "") => request<FlowSummary>("POST", "/api/flows/", { name, description }),
   flowRename: (id: string, name: string, version: number) =>
     request<FlowSummary>("PATCH", `/api/flows/${id}/`, { name, version }),
-  flowDelete: (id: string) => request<void>("DELETE", `/api/flows/${id}/`),
+  flowDelete: (id: string, force = false) => request<void>("DELETE", `/api/flows/${id}/${force ? "?force=true" : ""}`),
   flowExport: (id: string) => request<Record<string, unknown>>("GET", `/api/flows/${id}/export/`),
   flowImport: (document: unknown, name?: string) =>
     request<GraphDoc>("POST", "/api/flows/import/", name ? { document, name } : { document }),
   graph: (id: string) => request<GraphDoc>("GET", `/api/flows/${id}/graph/`),
-  graphSave: (id: string, doc: unknown) => request<GraphDoc>("PUT", `/api/flows/${id}/graph/`, doc),
+  graphSave: (id: string, doc: unknown, force = false) =>
+    request<GraphDoc>("PUT", `/api/flows/${id}/graph/${force ? "?force=true" : ""}`, doc),
   flowAction: (id: string, action: string) =>
     request<{ processors: ProcessorRow[] }>("POST", `/api/flows/${id}/${action}/`),
   discover: (flowId: string, config: { git_url: string; ref: string; module: string; subdirectory: string }) =>

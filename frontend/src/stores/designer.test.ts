@@ -102,6 +102,34 @@ describe("designer store", () => {
     expect(selectDirty(s())).toBe(false);
   });
 
+  it("asks before dropping sockets that still have messages, then saves with force", async () => {
+    s().updateProcessor("p1", { concurrency: 2 });
+    const waiting = { error: { code: "conflict", message: "Flow demo has 3 message(s) waiting: s3 (3 queued).", waiting: 3 } };
+    const fetch = vi.fn(async (url: string, init: RequestInit) => {
+      if (!url.includes("force=true")) return new Response(JSON.stringify(waiting), { status: 409 });
+      const body = JSON.parse(String(init.body));
+      return new Response(JSON.stringify({ ...sampleDoc(), version: body.version + 1 }), { status: 200 });
+    });
+    const confirm = vi.fn(() => true);
+    vi.stubGlobal("fetch", fetch);
+    vi.stubGlobal("confirm", confirm);
+    expect(await s().save()).toBe(true);
+    expect(confirm.mock.calls[0][0]).toMatch(/3 message\(s\) waiting[\s\S]*dead-letter archive/);
+    expect(fetch.mock.calls.map((call) => call[0])).toEqual(["/api/flows/f1/graph/", "/api/flows/f1/graph/?force=true"]);
+    expect(selectDirty(s())).toBe(false);
+  });
+
+  it("keeps the edits unsaved when the user keeps the waiting messages", async () => {
+    s().updateProcessor("p1", { concurrency: 2 });
+    const waiting = { error: { code: "conflict", message: "Flow demo has 3 message(s) waiting.", waiting: 3 } };
+    vi.stubGlobal("fetch", vi.fn(async () => new Response(JSON.stringify(waiting), { status: 409 })));
+    vi.stubGlobal("confirm", vi.fn(() => false));
+    expect(await s().save()).toBe(false);
+    expect(s().saveError).toMatch(/3 message\(s\) waiting/);
+    expect(s().stale).toBeNull();
+    expect(selectDirty(s())).toBe(true);
+  });
+
   it("pastes copies that do not clash and can be undone", () => {
     s().select(["p1"]);
     expect(s().copy()).toBe(1);

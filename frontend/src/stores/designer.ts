@@ -9,7 +9,7 @@ import {
   type NodeChange,
 } from "@xyflow/react";
 import { create } from "zustand";
-import { api, ApiError } from "../api/client";
+import { api, ApiError, messagesWaiting } from "../api/client";
 import type { GraphDoc, Rights, SocketDoc } from "../api/types";
 import {
   blankProcessor,
@@ -78,7 +78,8 @@ export interface DesignerState {
   redo: () => void;
   setPositions: (positions: Record<string, { x: number; y: number }>) => void;
   openPanel: (id: string | null) => void;
-  save: () => Promise<boolean>;
+  /** `force`: drop sockets even with messages waiting (they go to the owner's dead-letter archive). */
+  save: (force?: boolean) => Promise<boolean>;
 }
 
 /** The first spot at or below `wanted` where a new processor does not cover another one. */
@@ -314,12 +315,12 @@ export const useDesigner = create<DesignerState>((set, get) => {
 
     openPanel: (id) => set({ panel: id }),
 
-    save: async () => {
+    save: async (force = false) => {
       const { flowId, base, nodes, edges, revision } = get();
       if (!flowId || !base || readOnly()) return false;
       set({ saving: true, saveError: "", fieldErrors: {} });
       try {
-        const doc = await api.graphSave(flowId, toDocument(base, nodes, edges));
+        const doc = await api.graphSave(flowId, toDocument(base, nodes, edges), force);
         // Take the server's version, ids and queue names; keep selection and history. Edits made while the
         // request was in flight stay (and stay unsaved).
         const saved = { version: doc.version, name: doc.name, description: doc.description, layout: doc.layout };
@@ -341,7 +342,12 @@ export const useDesigner = create<DesignerState>((set, get) => {
         });
         return true;
       } catch (error) {
-        if (error instanceof ApiError && error.status === 409) {
+        if (messagesWaiting(error)) {
+          // Removed sockets still have messages: the user decides, with the server's count in front of them.
+          set({ saving: false });
+          if (!force && window.confirm(MSG.dropWaiting(error.message))) return get().save(true);
+          set({ saveError: error.message });
+        } else if (error instanceof ApiError && error.status === 409) {
           const theirs = error.extra.current_version as number | undefined;
           set({ saving: false, stale: { mine: base.version, theirs }, saveError: MSG.stale(base.version, theirs) });
         } else {

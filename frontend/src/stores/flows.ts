@@ -1,6 +1,7 @@
 // The flows list: what the user may see, and the list-level writes (create, rename, delete, duplicate, import).
 import { create } from "zustand";
-import { api } from "../api/client";
+import { api, messagesWaiting } from "../api/client";
+import { MSG } from "../messages";
 import type { FlowSummary } from "../api/types";
 
 interface FlowsState {
@@ -44,7 +45,12 @@ export const useFlows = create<FlowsState>((set, get) => ({
     await get().refresh();
   },
   remove: async (flow) => {
-    await api.flowDelete(flow.id);
+    try {
+      await api.flowDelete(flow.id);
+    } catch (error) {
+      if (!messagesWaiting(error) || !window.confirm(MSG.dropWaiting(error.message))) throw error;
+      await api.flowDelete(flow.id, true);
+    }
     set({ flows: get().flows.filter((f) => f.id !== flow.id) });
   },
   duplicate: async (flow) => {
