@@ -397,7 +397,8 @@ class QueueViewSet(_ProcessorScoped, viewsets.ModelViewSet):
         queue_services.queue_delete(user=request.user, queue=self.get_object(), force=_force(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(parameters=[s.PeekQuerySerializer], responses={200: OpenApiTypes.OBJECT, 204: OpenApiTypes.OBJECT})
+    @extend_schema(methods=["GET"], parameters=[s.PeekQuerySerializer], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(methods=["DELETE"], request=None, responses={200: OpenApiTypes.OBJECT, 403: ERROR})
     @action(detail=True, methods=["get", "delete"])
     def messages(self, request: Request, pk: str | None = None) -> Response:
         """GET peeks at the next messages (oldest first) without taking them; DELETE purges the queue."""
@@ -428,7 +429,8 @@ class QueueViewSet(_ProcessorScoped, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], url_path="dead-letters/replay")
     def replay(self, request: Request, pk: str | None = None) -> Response:
         """Send dead letters (all, or those listed in "ids") back into their socket as new messages."""
-        data = _validated(s.ReplayInputSerializer, request.data or {})
+        # No body means all of them; a body that is not {"ids": [...]} (null, a list) is refused, not read as "all".
+        data = _validated(s.ReplayInputSerializer, request.data)
         ids = [str(i) for i in data["ids"]] if "ids" in data else None
         replayed = message_services.dead_letters_replay(user=request.user, queue=self.get_object(), message_ids=ids)
         return Response({"replayed": replayed}, status=status.HTTP_202_ACCEPTED)
