@@ -264,6 +264,7 @@ class Stack:
 
         redis_dir = self.data_dir / "redis"
         redis_dir.mkdir(parents=True, exist_ok=True)
+        redis_dir.chmod(0o700)  # every message is in its files
         pidfile = self.run_dir / "redis.pid"
         stop_stale(pidfile, "redis-server")
         password = self._secret("redis")
@@ -367,6 +368,9 @@ def _raise_stop(signum: int, _frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Everything the platform writes from here on (servers' files, logs, secrets) is its own alone; what processors'
+    # users must read is opened up on purpose (flows/runtime/sandbox.py).
+    os.umask(0o077)
     data_dir = Path(os.environ.get("ELASTICCODE_DATA_DIR") or BASE_DIR / ".data").resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     lock = open(data_dir / "devstack.lock", "w")  # noqa: SIM115 - held for the life of the process
