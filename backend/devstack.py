@@ -305,6 +305,9 @@ class Stack:
     def start_servers(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        # PostgreSQL, run as its own user when we are root, passes through to its socket directory (run/pg); the
+        # files here (stack.json, pid files) stay private to us.
+        self.run_dir.chmod(0o711)
         database_url = os.environ.get("DATABASE_URL")
         if database_url:
             log("DATABASE_URL is set: using that PostgreSQL, starting none")

@@ -22,6 +22,7 @@ How a minute moves, so that no count is lost or counted twice:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -39,6 +40,8 @@ from flows.models import Socket
 # housekeeping imports this module too: referenced as a module (not `from … import _locked`) so that either can
 # be imported first.
 from flows.runtime import broker, housekeeping, keys
+
+log = logging.getLogger(__name__)
 
 # A worker flushes its last second into a minute within a few seconds of its end; two minutes is ample.
 GRACE_SECONDS = 120
@@ -144,11 +147,15 @@ def _merge(hashes: Iterable[tuple[int, Mapping[bytes, bytes]]]) -> dict[tuple[st
     merged: dict[tuple[str, int], _Counts] = {}
     for minute, fields in hashes:
         for name, raw in fields.items():
-            socket_text, _, metric = name.decode().partition("|")
+            socket_text, _, metric = name.decode(errors="replace").partition("|")
             socket_id = _socket_id(socket_text)
             if socket_id is None or not metric:
                 continue
-            merged.setdefault((socket_id, minute), _Counts()).add(metric, raw)
+            try:
+                merged.setdefault((socket_id, minute), _Counts()).add(metric, raw)
+            except ValueError:
+                # Not a number (a damaged field): one skipped count, not a minute that never rolls up.
+                log.warning("metrics rollup: %s of minute %d is not a number (%r); skipped", name, minute, raw[:40])
     return merged
 
 

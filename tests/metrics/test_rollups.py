@@ -77,6 +77,18 @@ def hist(**buckets: int) -> list[int]:
     return out
 
 
+def test_a_damaged_field_is_skipped_and_the_minute_still_rolls_up(demo: Demo, minute: int) -> None:
+    """Issue 14: no single bad record may stop a loop that serves everyone (the rollup of every flow's minutes)."""
+    flush_into(minute, demo.s1, **{"in": 3, "out": 1})
+    broker.client().hset(keys.metric_minute(minute), mapping={f"{demo.s1.pk}|errors": "not a number"})
+
+    assert rollups.rollup_minutes(now=minute + 60 + rollups.GRACE_SECONDS) == 1
+
+    written = row(demo.s1, minute)
+    assert (written.msgs_in, written.msgs_out, written.errors) == (3, 1, 0)
+    assert not broker.client().exists(keys.metric_minute(minute))
+
+
 def test_it_rolls_a_minute_into_one_row_per_socket_with_exact_sums(demo: Demo, minute: int) -> None:
     # Two workers of p1 flush into the same minute; p2's socket once.
     flush_into(minute, demo.s1, **{"in": 3, "out": 6, "errors": 1, "bytes_in": 30, "bytes_out": 60}, time_ms=4.5,
