@@ -300,6 +300,12 @@ def dead_letter_internal(delivery: Delivery, exc: BaseException) -> None:
         "traceback": storable_text(traceback.format_exc(), 8000),
         "attempts": int(envelope.get("attempt") or 1),
     }
+    _dead_letter_unrun(delivery, error)
+
+
+def _dead_letter_unrun(delivery: Delivery, error: dict[str, Any]) -> None:
+    """Complete a message that did not run as dead: its dead letter, its trace's error, its caller's answer."""
+    envelope = delivery.envelope
     traces.complete(
         message_id=envelope["id"],
         trace_id=envelope["trace_id"],
@@ -326,12 +332,4 @@ def _dead_letter_unknown(delivery: Delivery) -> None:
         "traceback": "",
         "attempts": int(envelope.get("attempt") or 1),
     }
-    traces.complete(
-        message_id=envelope["id"],
-        trace_id=envelope["trace_id"],
-        tracked=envelope["tracked"],
-        error=error,
-        dead_letter=(envelope["socket_id"], {**error, "envelope": envelope, "failed_at": time.time()}),
-        ack=delivery,
-        answer=workflows.failed(envelope, error) if workflows.is_workflow_call(envelope) else None,
-    )
+    _dead_letter_unrun(delivery, error)

@@ -24,16 +24,22 @@ from tests.runtime.test_flow_runs import send
 
 pytestmark = pytest.mark.runtime
 
-SPY = """
-import json, os
-
-
+# Both programs below read files the same way: what they could read, or the error they got.
+READ = """
 def _read(path):
     try:
         with open(path) as f:
             return {"read": f.read()[:300]}
     except Exception as exc:
         return {"error": type(exc).__name__}
+"""
+
+SPY = (
+    """
+import json, os
+"""
+    + READ
+    + """
 
 
 def probe(paths):
@@ -51,19 +57,16 @@ def at_build(_):
     from ecspy_build import SEEN
     return SEEN
 """
+)
 
 # Runs in the venv build, as a package's setup.py does; what it saw becomes a module of the installed package.
-SETUP = """
+SETUP = (
+    """
 import json, os, sys
 from setuptools import setup
-
-
-def _read(path):
-    try:
-        with open(path) as f:
-            return {"read": f.read()[:300]}
-    except Exception as exc:
-        return {"error": type(exc).__name__}
+"""
+    + READ
+    + """
 
 
 seen = {"uid": os.getuid(), "environ": dict(os.environ), "files": {p: _read(p) for p in PATHS}}
@@ -77,6 +80,7 @@ if os.path.exists("FAIL"):
     sys.exit("this build fails on purpose, after printing what it saw")
 setup(name="ecspy-pkg", version="0.1.0", py_modules=["ecspy", "ecspy_build"])
 """
+)
 
 PYPROJECT = '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
 
