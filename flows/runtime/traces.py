@@ -169,16 +169,9 @@ def wait(trace_id: str, timeout: float) -> dict[str, Any] | None:
     deadline = time.monotonic() + timeout
     redis = client()
     while True:
-        error = redis.get(keys.trace_error(trace_id))
-        if error:
-            return {"error": json.loads(error)}
-        if redis.scard(keys.trace_open(trace_id)) == 0 and redis.exists(keys.done(trace_id)):
-            # Read the error again: it may have been stored (with the completion) just after the read above, and
-            # a failed trace must not answer as one that finished with no results.
-            error = redis.get(keys.trace_error(trace_id))
-            if error:
-                return {"error": json.loads(error)}
-            return {"results": results(trace_id)}
+        outcome = _outcome(redis, trace_id)
+        if outcome is not None:
+            return outcome
         left = deadline - time.monotonic()
         if left <= 0:
             return None
@@ -186,9 +179,34 @@ def wait(trace_id: str, timeout: float) -> dict[str, Any] | None:
         redis.blpop([keys.trace_notify(trace_id)], timeout=min(left, 5.0))
 
 
+def _outcome(redis: Any, trace_id: str) -> dict[str, Any] | None:
+    """The trace's answer if it failed or is over, else None, in two round trips: its error, and only when there is
+    none, one transaction that reads whether it is over, its error again and its results. The error is read again
+    because a failing completion may have stored it (and ended the trace) just after the first read, and a failed
+    trace must not answer as one that finished with no results; in one transaction the three reads see the trace
+    as one moment, before or after any completion (a completion is one script too)."""
+    error = redis.get(keys.trace_error(trace_id))
+    if error:
+        return {"error": json.loads(error)}
+    pipe = redis.pipeline(transaction=True)
+    pipe.scard(keys.trace_open(trace_id))
+    pipe.exists(keys.done(trace_id))
+    pipe.get(keys.trace_error(trace_id))
+    pipe.hgetall(keys.trace_results(trace_id))
+    still_open, done, error, raw = pipe.execute()
+    if still_open or not done:
+        return None
+    if error:
+        return {"error": json.loads(error)}
+    return {"results": _ordered(raw)}
+
+
 def results(trace_id: str) -> list[Any]:
     """The sink results of a trace, each message's values in order of completion id (stable)."""
-    raw = client().hgetall(keys.trace_results(trace_id))
+    return _ordered(client().hgetall(keys.trace_results(trace_id)))
+
+
+def _ordered(raw: dict[Any, Any]) -> list[Any]:
     out: list[Any] = []
     for _message_id, values in sorted(raw.items()):
         out.extend(json.loads(values))

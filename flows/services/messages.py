@@ -15,7 +15,13 @@ from django.conf import settings
 from backend.db import release_connections
 from backend.errors import ApplicationError, Forbidden, NotFound
 from flows.models import Queue, Socket
-from flows.permissions import require_flow_perm, require_processor_perm
+from flows.permissions import (
+    processor_refusal,
+    processor_rights,
+    require_flow_perm,
+    require_processor_perm,
+    rights_read,
+)
 from flows.runtime import broker, keys, traces
 from flows.runtime.envelope import Envelope, new_envelope
 from flows.services.queues import _changes_every_user_of
@@ -58,22 +64,48 @@ def _check_room(socket: Socket) -> None:
         )
 
 
+def _require_run_task(user: Any, socket: Socket) -> None:
+    """The run_task right on the socket's processor (or its flow, or globally): as read with the socket when the
+    API looked it up for this user (`socket_with_rights`, in the same query), else in one SQL query
+    (`processor_rights`), instead of guardian's checks: the processor's row, the user's Django permissions and two
+    queries per object looked at, about 3 ms of every message sent (issue 14)."""
+    held = rights_read(socket, user)
+    if held is None:
+        held = frozenset(processor_rights(user, [socket.processor_id], ["run_task"]).get(socket.processor_id, ()))
+    if "run_task" not in held:
+        raise processor_refusal("run_task", socket.processor)
+
+
+def _publish_tracked(queue_id: str, envelope: Envelope) -> None:
+    """Open the message in its trace and publish it in one transaction (one round trip instead of two): the
+    message is open before any worker can take it, as `traces.open_messages` then `broker.publish` would do."""
+    opened = keys.trace_open(envelope["trace_id"])
+
+    def send() -> None:
+        pipe = broker.client().pipeline(transaction=True)
+        pipe.sadd(opened, envelope["id"])
+        pipe.expire(opened, keys.RESULT_TTL)
+        broker.queue_messages(pipe, [(queue_id, envelope)])
+        pipe.execute()
+
+    broker.patient(send)
+
+
 def message_send(
     *, user: Any, socket: Socket, data: Any, args: list[Any] | None = None, wait: float | None = None
 ) -> dict[str, Any]:
     """Queue `data` for `socket`. With `wait`, block until the trace's sink results (or its error) are in:
     {"id", "results"} / {"id", "error"}; {"id", "timeout": True} when time runs out first."""
-    require_processor_perm(user, "run_task", socket.processor)
+    _require_run_task(user, socket)
     _check_size(data, args)
     _check_room(socket)
     envelope = new_envelope(
         flow_id=str(socket.flow_id), socket_id=str(socket.pk), payload=data, args=args, tracked=wait is not None
     )
-    if wait is not None:
-        traces.open_messages(envelope["trace_id"], [envelope["id"]])
-    broker.publish([(str(socket.queue_id), envelope)])
     if wait is None:
+        broker.publish([(str(socket.queue_id), envelope)])
         return {"id": envelope["id"]}
+    _publish_tracked(str(socket.queue_id), envelope)
     release_connections()
     outcome = traces.wait(envelope["trace_id"], min(max(wait, 0.0), MAX_WAIT))
     if outcome is None:
