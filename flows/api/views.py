@@ -14,12 +14,10 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from backend.accounts.authentication import TokenAuthentication
 from backend.errors import Forbidden
 from flows.api import serializers as s
 from flows.models import Call, Flow, Plug, Processor, Queue, Socket
@@ -296,9 +294,7 @@ class SocketViewSet(_ProcessorScoped, viewsets.ModelViewSet):
         parameters=[s.MessageWaitQuerySerializer],
         responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT, 413: ERROR, 504: OpenApiTypes.OBJECT},
     )
-    # The API's token authentication in one hand-written query (backend/accounts/authentication.py), then sessions;
-    # this override can go once REST_FRAMEWORK's DEFAULT_AUTHENTICATION_CLASSES names that class.
-    @action(detail=True, methods=["post"], authentication_classes=[TokenAuthentication, SessionAuthentication])
+    @action(detail=True, methods=["post"])
     def messages(self, request: Request, pk: str | None = None) -> Response:
         """Send a message. 202 {"id"}; with ?wait=SECONDS, 200 {"id", "results"} once the trace's sinks have
         answered, 200 {"id", "error"} when it fails with no error plug to take it, 504 {"id"} when time runs out."""
