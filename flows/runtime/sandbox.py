@@ -336,8 +336,9 @@ def share(tree: Path) -> None:
 
 
 def passable(directory: Path) -> None:
-    """Let the processors' users pass through a platform directory to what they may read in it, without listing."""
-    if switches_users():
+    """Let the processors' users pass through a directory of the code tree to what they may read in it, without
+    listing it. Directories elsewhere (the system's temporary directory) are left as they are."""
+    if switches_users() and (directory == code_dir() or code_dir() in directory.parents):
         directory.chmod(TRAVERSE)
 
 

@@ -19,6 +19,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,13 +129,15 @@ def ensure_venv(
     if not project.is_dir():
         raise CodeError(f'subdirectory "{subdirectory}" not found at commit {commit}')
     packages = _requirements(requirements)
-    build_dir = root / f".build-{key}"
     with _locked(root / f".{key}.lock"):
         if (target / ".ec-complete").exists():
             return python
         # Built in place under the lock; the marker is written last, so a crash mid-build is rebuilt next time.
         shutil.rmtree(target, ignore_errors=True)
-        shutil.rmtree(build_dir, ignore_errors=True)
+        # The build works in the system's temporary directory, not under the code directory: uv looks for a
+        # workspace in every directory above the project it builds, and the code directory usually sits in the
+        # platform's own checkout, whose pyproject.toml the sandbox may not read.
+        build_dir = Path(tempfile.mkdtemp(prefix=f"ec-build-{key}-"))
         try:
             build = _Build(sandbox, target=target, build=build_dir, python=python_base)
             made = build.run("venv", "--quiet", "--python", python_base, str(target))

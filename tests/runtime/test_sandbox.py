@@ -179,6 +179,28 @@ def test_a_built_venv_is_read_only_to_the_processor_that_runs_it(place: Path, se
     assert installed.read_text() == before
 
 
+@needs_landlock
+def test_a_venv_builds_when_the_code_directory_is_inside_a_project(place: Path, settings: Any) -> None:
+    """make run's code directory is .data/code inside the platform's own checkout. uv looks for a workspace in every
+    directory above what it builds, and the sandbox may not read the platform's pyproject.toml: the build must not
+    happen beneath it (it did, and the demo's processors failed with 'Permission denied' on pyproject.toml)."""
+    from flows.runtime.venvs import ensure_venv
+
+    platform = place / "platform"
+    platform.mkdir()
+    (platform / "pyproject.toml").write_text('[project]\nname = "the-platform"\nversion = "1"\n')
+    settings.ELASTICCODE_CODE_DIR = platform / ".data" / "code"
+    sandbox.prepare_code_dir()
+    (place / "code" / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "probe-pkg"\nversion = "0.1.0"\n[tool.setuptools]\npy-modules = ["probe"]\n'
+    )
+
+    python = ensure_venv(place / "code", sandbox=sandbox.for_processor("7d3e2b1a-0000-4000-8000-000000000004"))
+
+    assert next(python.parent.parent.glob("lib/python*/site-packages/probe.py")).exists()
+
+
 def test_the_build_environment_holds_only_what_a_build_needs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name, value in {
         "DATABASE_URL": "postgres://u:pw@db/x",
