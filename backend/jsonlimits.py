@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 
@@ -57,11 +57,23 @@ def _walk(value: Any, path: str = "", depth: int = 1) -> Iterator[tuple[str, Any
 
 
 def too_deep(value: Any, limit: int | None = None, path: str = "") -> str | None:
-    """The path of the first place nested deeper than `limit` levels (a scalar is 1 level, [x] is 2), or None."""
+    """The path of the first container nested deeper than `limit` levels ([x] is 1 level, [[x]] 2), or None.
+    Iterative, and only containers are followed: a long flat list costs one isinstance per item."""
     limit = max_depth() if limit is None else limit
-    for where, item, depth in _walk(value, path):
-        if depth > limit and isinstance(item, dict | list | tuple):
+    stack: list[tuple[str, Any, int]] = [(path, value, 1)]
+    while stack:
+        where, item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[tuple[Any, Any]] = item.items()
+        elif isinstance(item, list | tuple):
+            children = enumerate(item)
+        else:
+            continue
+        if depth > limit:
             return where
+        stack.extend(
+            (_join(where, key), child, depth + 1) for key, child in children if isinstance(child, dict | list | tuple)
+        )
     return None
 
 

@@ -47,7 +47,9 @@ class LimitedJSONParser(BaseParser):
         except UnicodeDecodeError:
             raise exceptions.ParseError("The request body is not UTF-8 text; send JSON encoded as UTF-8.") from None
         try:
-            return jsonlimits.loads(text)
+            # The body's own levels ({"data": …}, {"args": [...]}) come on top of the values it carries, which
+            # their fields hold to the limit exactly (MessageInputSerializer, the executor's results).
+            return jsonlimits.loads(text, limit=jsonlimits.max_depth() + 2)
         except jsonlimits.JSONLimitError as error:
             # A field path names what to fix; the error handler turns {path: [problem]} into `fields`.
             if error.path:

@@ -7,7 +7,6 @@ browser cannot read the reason of a refused handshake, and a client must know wh
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +17,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.http.request import validate_host
 
+from backend import jsonlimits
 from backend.metrics import live, publish
 from backend.metrics.events import (
     CLOSE_BAD_FRAME,
@@ -92,7 +92,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.refuse(CLOSE_BAD_FRAME, f"send JSON text frames of at most {MAX_FRAME} bytes")
             return
         try:
-            content = json.loads(text_data)
+            content = jsonlimits.loads(text_data)  # the API's policy: no frame too deep to read, no lone surrogates
         except ValueError:
             await self.refuse(CLOSE_BAD_FRAME, 'frames must be JSON objects such as {"type": "ping"}')
             return

@@ -7,6 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from backend import jsonlimits
 from backend.api.serializers import StrictMixin
 from flows.models import Call, Flow, Plug, PlugKind, Processor, Queue, Socket
 from flows.runtime.schedules import ScheduleError, parse_cron
@@ -16,6 +17,7 @@ from flows.validators import address_name, function_name, module_path, storable_
 def validate_schedule(value: Any) -> Any:
     if value is None:
         return None
+    storable_json(value)  # first: a NUL in a cron string is that, not a bad day-of-week
     if not isinstance(value, dict) or set(value) - {"interval", "cron"} or len(value) != 1:
         raise serializers.ValidationError(
             'Give {"interval": seconds} or {"cron": "m h dom mon dow"} (standard cron, in UTC), or null.'
@@ -137,9 +139,7 @@ class SocketFieldsSerializer(StrictMixin, serializers.Serializer):
     arguments = serializers.ListField(
         child=serializers.JSONField(), required=False, default=list, validators=[storable_json]
     )
-    schedule = serializers.JSONField(
-        required=False, allow_null=True, default=None, validators=[storable_json, validate_schedule]
-    )
+    schedule = serializers.JSONField(required=False, allow_null=True, default=None, validators=[validate_schedule])
     # The column is a PostgreSQL integer: a larger number would fail in the database (500) instead of here (400).
     max_queue_length = serializers.IntegerField(
         min_value=1, max_value=2**31 - 1, required=False, allow_null=True, default=None
@@ -277,7 +277,21 @@ class ImportInputSerializer(StrictMixin, serializers.Serializer):
 
 
 class MessageInputSerializer(StrictMixin, serializers.Serializer):
-    """POST /api/sockets/{id}/messages: the payload, and extra positional arguments (fn(payload, *args))."""
+    """POST /api/sockets/{id}/messages: the payload, and extra positional arguments (fn(payload, *args)).
+
+    Each is held to ELASTICCODE_MAX_JSON_DEPTH counted from itself, as the worker holds what functions return (the
+    parser has refused lone surrogates already)."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        limit = jsonlimits.max_depth()
+        fields = [("data", attrs.get("data"))] + [(f"args[{i}]", arg) for i, arg in enumerate(attrs.get("args") or [])]
+        for name, value in fields:
+            if (where := jsonlimits.too_deep(value, limit, name)) is not None:
+                short = where if len(where) <= 60 else where[:60] + "…"
+                raise serializers.ValidationError(
+                    {short: [f"This value is nested more than {limit} levels deep (ELASTICCODE_MAX_JSON_DEPTH)."]}
+                )
+        return attrs
 
     data = serializers.JSONField(  # type: ignore[assignment]
         allow_null=True, help_text="The payload: any JSON value, null included (plugs and the SDK deliver null too)."

@@ -499,8 +499,11 @@ class Executor:
                 # The trust boundary for what user code returns: the runner refuses what is not JSON, this refuses
                 # what the platform cannot carry (too deep, lone surrogates), whatever wrote the frame. Free for the
                 # common case (few brackets, no \ud escapes in the frame).
-                jsonlimits.check(values, raw=self._frames.body if self._frames else None, path="values")
-                jsonlimits.check(named, raw=self._frames.body if self._frames else None, path="plugs")
+                raw = self._frames.body if self._frames else None
+                for index, value in enumerate(values):
+                    jsonlimits.check(value, raw=raw, path=f"values[{index}]")
+                for plug, value in named.items():
+                    jsonlimits.check(value, raw=raw, path=f"plugs[{plug!r}]")
             except jsonlimits.JSONLimitError as problem:
                 reply = {
                     "ok": False,

@@ -231,7 +231,13 @@ def test_queue_depths_arrive_about_once_a_second_with_the_bound(demo: Demo, alic
 
 @pytest.mark.parametrize(
     ("frame", "binary"),
-    [("not json", False), (json.dumps({"type": "subscribe"}), False), (json.dumps([1, 2]), False), ("x", True)],
+    [
+        ("not json", False),
+        (json.dumps({"type": "subscribe"}), False),
+        (json.dumps([1, 2]), False),
+        ("x", True),
+        ("[" * 100_000 + "]" * 100_000, False),  # issue 14: too deep to read is a bad frame too, not a crash
+    ],
 )
 def test_a_bad_frame_gets_a_clean_4400(demo: Demo, alice: Any, frame: str, binary: bool) -> None:
     headers = token_headers(alice)

@@ -134,6 +134,18 @@ def test_a_deep_body_to_the_token_endpoint_answers_400_without_logging_in(api: d
     assert "levels deep" in error_of(response, 400)["message"]
 
 
+def test_the_depth_limit_is_exact_for_a_messages_data_and_args(
+    api: dict[str, APIClient], demo: Demo, clean_redis: None
+) -> None:
+    path = f"/api/sockets/{demo.s1.pk}/messages"
+
+    assert api["alice"].post(path, f'{{"data": {deep(100)}}}', content_type="application/json").status_code == 202
+    body = f'{{"data": 1, "args": [{deep(100)}]}}'
+    assert api["alice"].post(path, body, content_type="application/json").status_code == 202
+    error = error_of(api["alice"].post(path, f'{{"data": {deep(101)}}}', content_type="application/json"), 400)
+    assert next(iter(error["fields"])).startswith("data")
+
+
 def test_a_deep_message_names_its_field(api: dict[str, APIClient], demo: Demo, clean_redis: None) -> None:
     response = api["alice"].post(
         f"/api/sockets/{demo.s1.pk}/messages", f'{{"data": {deep(150)}}}', content_type="application/json"
@@ -295,11 +307,13 @@ def test_a_full_bounded_queue_answers_429_with_retry_after(
     assert broker.client().llen(keys.queue(demo.s1.queue_id)) == 2
 
 
-def test_unknown_api_urls_answer_json(api: dict[str, APIClient], settings: Any) -> None:
-    settings.DEBUG = False
-    response = api["alice"].get(f"/api/no-such-thing/{uuid.uuid4()}/")
-
-    error_of(response, 404)
+@pytest.mark.parametrize("debug", [False, True])
+def test_unknown_api_urls_answer_json(api: dict[str, APIClient], settings: Any, debug: bool) -> None:
+    """DEBUG on (make run) Django answers its HTML page listing every URL unless the API says otherwise."""
+    settings.DEBUG = debug
+    for method in ("get", "delete"):
+        error_of(getattr(api["alice"], method)(f"/api/no-such-thing/{uuid.uuid4()}/"), 404)
+    error_of(api["alice"].get("/api/queues/q.not-an-id/messages"), 404)
 
 
 @override_settings(ELASTICCODE_MAX_BODY_BYTES=1000, DATA_UPLOAD_MAX_MEMORY_SIZE=1000)
