@@ -400,6 +400,10 @@ def main() -> int:
     os.dup2(devnull, 0)
     os.close(devnull)
     capture = Capture(options.capture_bytes)
+    # A lone surrogate printed by user code is captured as its escape instead of failing the call.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     faulthandler.enable()  # a segfault in an extension leaves a Python traceback in the call's stderr
     sys.path[:0] = options.path
 

@@ -42,6 +42,11 @@ def deep(levels):
 
 def relay(n):
     return n
+
+
+def odd_print(n):
+    print("x\\udc00y")  # a lone surrogate: not text, printed all the same
+    return n
 """
 
 
@@ -171,7 +176,7 @@ def poison_flow(runtime: Runtime, alice: Any, tmp_path: Path) -> Flow:
     processor = ProcessorFactory(
         flow=flow, name="poison", git_url=f"file://{tmp_path / 'poison'}", module="ecpoison", retries=3
     )
-    for function in ("nul", "deep", "relay"):
+    for function in ("nul", "deep", "relay", "odd_print"):
         SocketFactory(processor=processor, name=function, function=function)
     start(processor)
     runtime.start_agent()
@@ -185,9 +190,13 @@ def test_a_nul_in_a_calls_output_is_recorded_and_history_goes_on(
     first = send(alice, poison_flow, "nul", 1).json()
     second = send(alice, poison_flow, "relay", 2).json()
 
+    odd = send(alice, poison_flow, "odd_print", 3).json()
+
     [call] = runtime.calls(first["id"], 1)
     assert call.stdout.startswith("before\\x00after")
     runtime.calls(second["id"], 1)
+    assert odd["results"] == [3]  # the print did not fail the call
+    assert runtime.calls(odd["id"], 1)[0].stdout.startswith("x\\udc00y")
 
 
 @pytest.mark.parametrize("levels", [150, 990])
