@@ -4,8 +4,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import BadRequest
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from backend.views import app
@@ -53,4 +54,6 @@ urlpatterns = [
     path("api/", include("backend.metrics.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # Last: whatever else is under /api/ is a JSON 404, DEBUG or not (handler404 serves only without DEBUG).
+    re_path(r"^api/", csrf_exempt(not_found)),  # a 404 whatever the method: no CSRF page first
 ]

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
 from flows.api import archive, views, workflows
@@ -14,7 +14,10 @@ router.register("calls", views.CallViewSet, basename="call")
 router.register("workflows", workflows.WorkflowViewSet, basename="workflow")
 
 urlpatterns = [
-    path("archive/", archive.ArchiveView.as_view(), name="archive"),
-    path("archive/<uuid:message_id>/", archive.ArchivedMessageView.as_view(), name="archived-message"),
+    # With or without the trailing slash, as the router's routes (no redirect, which would drop a DELETE).
+    re_path(r"^archive/?$", archive.ArchiveView.as_view(), name="archive"),
+    re_path(
+        r"^archive/(?P<message_id>[0-9a-fA-F-]{36})/?$", archive.ArchivedMessageView.as_view(), name="archived-message"
+    ),
     *router.urls,
 ]

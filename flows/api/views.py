@@ -33,6 +33,7 @@ from flows.selectors.calls import call_tree
 from flows.selectors.code import module_functions, processor_code
 from flows.selectors.graph import flow_export, flow_graph_get
 from flows.selectors.rights import flow_rights, flow_rights_many
+from flows.selectors.status import processors_not_running, waiting_on
 from flows.services import flows as flow_services
 from flows.services import messages as message_services
 from flows.services import processors as processor_services
@@ -313,13 +314,16 @@ class SocketViewSet(_ProcessorScoped, viewsets.ModelViewSet):
         if wait is None:
             return Response(answer, status=status.HTTP_202_ACCEPTED)
         if answer.pop("timeout", False):
+            # Often the answer is late because a processor of the flow is not running: say which, and why.
+            stalled = processors_not_running(flow_id=socket.flow_id)
             return Response(
                 {
                     **answer,
                     "error": {
                         "code": "timeout",
                         "message": f"No complete answer within {wait:g} s; the message "
-                        "is still being processed. Follow it with GET /api/calls/?trace_id=<id>.",
+                        "is still being processed. Follow it with GET /api/calls/?trace_id=<id>." + waiting_on(stalled),
+                        "processors": stalled,
                     },
                 },
                 status=status.HTTP_504_GATEWAY_TIMEOUT,

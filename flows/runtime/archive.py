@@ -194,9 +194,10 @@ def _archive_one(gone: Gone, reason: str) -> int:
         ]
         moved += _move(_MOVE_FROM_LIST, quarantine, archive, odd)
     while True:  # entries may arrive while the first batch moves
+        # Oldest first (the list's right end), so that the archive, read newest first, keeps their order.
         pairs = [
             (raw, _record(gone, "queued", reason, envelope))
-            for raw in _list(queue)
+            for raw in reversed(_list(queue))
             if _mine(gone, envelope := _decode_entry(raw))
         ]
         if not pairs:

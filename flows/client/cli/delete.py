@@ -11,6 +11,7 @@ from flows.client.cli import output, resolve
 from flows.client.cli.add import privilege_target
 from flows.client.cli.groups import Group
 from flows.client.cli.state import Failure, json_option, state
+from flows.client.errors import ApiError
 
 # What else goes with the object, said in the question.
 CONSEQUENCES = {
@@ -45,7 +46,12 @@ def _delete(kind: str, name: str, flow: str | None, yes: bool, force: bool = Fal
     where = f" (flow {resolve.flow_names().get(item['flow'], item['flow'])})" if spec.in_flow else ""
     archived = " (waiting messages go to the dead-letter archive)" if force else ""
     confirm(f"{kind} {label}{where}{CONSEQUENCES.get(kind, '')}{archived}", yes)
-    answer = state().api.delete(spec.url(item["id"]), force="true" if force else None)
+    try:
+        answer = state().api.delete(spec.url(item["id"]), force="true" if force else None)
+    except ApiError as error:
+        if error.status == 409 and kind in HOLD_MESSAGES and not force:
+            raise Failure(f"{error.message} From ec: `ec delete {kind} -n {name} --force`.") from None
+        raise
     if kind == "user" and answer:  # a user who owns flows is deactivated, so that the flows keep an owner
         output.say(f"User {label} owns flows, so was deactivated instead of deleted", answer)
         return

@@ -117,10 +117,10 @@ def test_the_owner_deletes_one_archived_message_or_purges_them_all(
     first, second, third = queue_up(demo.s1, 3)
     api["alice"].delete(f"/api/sockets/{demo.s1.pk}/?force=true")
 
-    assert api["alice"].delete(f"/api/archive/{second['id']}/").status_code == 204
+    assert api["alice"].delete(f"/api/archive/{second['id']}").status_code == 204  # the slash is optional
     error_of(api["alice"].delete(f"/api/archive/{second['id']}/"), 404)
     assert {r["id"] for r in archived(api["alice"])} == {first["id"], third["id"]}
-    assert api["alice"].delete("/api/archive/").json() == {"purged": 2}
+    assert api["alice"].delete("/api/archive").json() == {"purged": 2}
     assert archived(api["alice"]) == []
 
 
@@ -150,6 +150,18 @@ def test_flows_processors_and_graph_puts_follow_the_same_rule(
     assert keys_naming(demo.s2.pk, demo.s2.queue_id) == []
     if what == "flow":
         assert not Flow.objects.filter(pk=demo.flow.pk).exists()
+
+
+def test_a_timed_out_call_says_which_processors_do_not_run(
+    api: dict[str, APIClient], demo: Demo, clean_redis: None
+) -> None:
+    Processor.objects.filter(pk=demo.p2.pk).update(status="error", status_message="installing failed: no such module")
+
+    response = api["alice"].post(f"/api/sockets/{demo.s1.pk}/messages?wait=0.2", {"data": 1}, format="json")
+
+    error = error_of(response, 504)
+    assert "proc2 is error (installing failed: no such module)" in error["message"]
+    assert [p["name"] for p in error["processors"]] == ["proc1", "proc2"]  # proc1 is stopped: not started yet
 
 
 def test_a_delete_with_only_dead_letters_is_not_refused_and_keeps_them(
