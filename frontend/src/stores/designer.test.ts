@@ -110,7 +110,7 @@ describe("designer store", () => {
       const body = JSON.parse(String(init.body));
       return new Response(JSON.stringify({ ...sampleDoc(), version: body.version + 1 }), { status: 200 });
     });
-    const confirm = vi.fn(() => true);
+    const confirm = vi.fn((_message: string) => true);
     vi.stubGlobal("fetch", fetch);
     vi.stubGlobal("confirm", confirm);
     expect(await s().save()).toBe(true);
@@ -123,7 +123,7 @@ describe("designer store", () => {
     s().updateProcessor("p1", { concurrency: 2 });
     const waiting = { error: { code: "conflict", message: "Flow demo has 3 message(s) waiting.", waiting: 3 } };
     vi.stubGlobal("fetch", vi.fn(async () => new Response(JSON.stringify(waiting), { status: 409 })));
-    vi.stubGlobal("confirm", vi.fn(() => false));
+    vi.stubGlobal("confirm", vi.fn((_message: string) => false));
     expect(await s().save()).toBe(false);
     expect(s().saveError).toMatch(/3 message\(s\) waiting/);
     expect(s().stale).toBeNull();
