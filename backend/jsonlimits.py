@@ -97,14 +97,17 @@ def find_nul(value: Any, path: str = "") -> str | None:
     return None
 
 
-def check(value: Any, *, raw: bytes | str | None = None, path: str = "", limit: int | None = None) -> None:
+def check(
+    value: Any, *, raw: bytes | str | None = None, path: str = "", limit: int | None = None, around: int = 0
+) -> None:
     """Refuse a decoded value deeper than the limit or holding a lone surrogate (JSONLimitError). `raw`, the text it
     was decoded from, makes both checks free for the common case: fewer brackets than the limit cannot nest that
-    deep, and a lone surrogate can only come from a `\\ud…` escape."""
+    deep, and a lone surrogate can only come from a `\\ud…` escape. `around`: levels of containers around the
+    values the limit is for (a list of results is 1), allowed on top of it."""
     limit = max_depth() if limit is None else limit
     data = raw.encode() if isinstance(raw, str) else raw
-    may_nest = data is None or data.count(b"[") + data.count(b"{") > limit
-    if may_nest and (where := too_deep(value, limit, path)) is not None:
+    may_nest = data is None or data.count(b"[") + data.count(b"{") > limit + around
+    if may_nest and (where := too_deep(value, limit + around, path)) is not None:
         # Where it starts to go too deep matters, not the hundred levels of [0] after it.
         short = where if len(where) <= 60 else where[:60] + "…"
         raise JSONLimitError(f"nested more than {limit} levels deep (ELASTICCODE_MAX_JSON_DEPTH)", short)
@@ -135,14 +138,13 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def loads(raw: bytes | str, *, limit: int | None = None) -> Any:
+def loads(raw: bytes | str, *, around: int = 0) -> Any:
     """Decode JSON under the policy. Raises JSONLimitError (a ValueError) for what the policy refuses, ValueError
     (json.JSONDecodeError) for what is not JSON at all. NaN, Infinity and 1e400 are refused: JSON has no such
     numbers, and PostgreSQL's jsonb and other clients cannot read them back."""
     try:
         value = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
-        limit = max_depth() if limit is None else limit
-        raise JSONLimitError(f"nested more than {limit} levels deep (ELASTICCODE_MAX_JSON_DEPTH)") from None
-    check(value, raw=raw, limit=limit)
+        raise JSONLimitError(f"nested more than {max_depth()} levels deep (ELASTICCODE_MAX_JSON_DEPTH)") from None
+    check(value, raw=raw, around=around)
     return value

@@ -49,7 +49,7 @@ class LimitedJSONParser(BaseParser):
         try:
             # The body's own levels ({"data": …}, {"args": [...]}) come on top of the values it carries, which
             # their fields hold to the limit exactly (MessageInputSerializer, the executor's results).
-            return jsonlimits.loads(text, limit=jsonlimits.max_depth() + 2)
+            return jsonlimits.loads(text, around=2)
         except jsonlimits.JSONLimitError as error:
             # A field path names what to fix; the error handler turns {path: [problem]} into `fields`.
             if error.path:

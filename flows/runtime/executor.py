@@ -499,11 +499,11 @@ class Executor:
                 # The trust boundary for what user code returns: the runner refuses what is not JSON, this refuses
                 # what the platform cannot carry (too deep, lone surrogates), whatever wrote the frame. Free for the
                 # common case (few brackets, no \ud escapes in the frame).
+                # Each value may nest the limit itself; the list (or the dict of plugs) around them adds one level.
+                # One check per container, not per value: a generator's thousand values scan the frame once.
                 raw = self._frames.body if self._frames else None
-                for index, value in enumerate(values):
-                    jsonlimits.check(value, raw=raw, path=f"values[{index}]")
-                for plug, value in named.items():
-                    jsonlimits.check(value, raw=raw, path=f"plugs[{plug!r}]")
+                jsonlimits.check(values, raw=raw, path="values", around=1)
+                jsonlimits.check(named, raw=raw, path="plugs", around=1)
             except jsonlimits.JSONLimitError as problem:
                 reply = {
                     "ok": False,
