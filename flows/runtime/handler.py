@@ -13,6 +13,7 @@ import json
 import logging
 import time
 import traceback
+from dataclasses import replace
 from typing import Any
 
 from backend.db.safe import storable_text
@@ -133,20 +134,14 @@ def _succeeded(context: WorkerContext, info: SocketInfo, delivery: Delivery, out
     by_name = {route.name: route for route in info.results}
     unknown = sorted(set(outcome.named) - set(by_name))
     if unknown:
-        names = ", ".join(unknown)
-        outcome = Outcome(
-            ok=False,
-            values=[],
-            named={},
-            kind="invalid_result",
-            error=f"{info.function} sent to plugs[{names!r}], which is not a result plug of socket {info.name} "
-            f"(its result plugs: {', '.join(sorted(by_name)) or 'none'})",
-            stdout=outcome.stdout,
-            stderr=outcome.stderr,
-            duration_ms=outcome.duration_ms,
+        # PyFi's processors set plugs['plug1'] whatever flow they are in, and PyFi ignored names the flow did not
+        # have: so does this, and says so in the call's captured output (its lineage).
+        note = (
+            f"[elasticcode] plugs[{', '.join(map(repr, unknown))}] set by {info.function}: socket {info.name} has "
+            f"no result plug of that name (its result plugs: {', '.join(sorted(by_name)) or 'none'}); dropped\n"
         )
-        _failed(context, info, delivery, outcome, started)
-        return
+        named = {name: value for name, value in outcome.named.items() if name in by_name}
+        outcome = replace(outcome, named=named, stderr=outcome.stderr + note)
     children: list[tuple[str, Envelope]] = []
     for route in info.results:
         values = [outcome.named[route.name]] if route.name in outcome.named else outcome.values

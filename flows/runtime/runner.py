@@ -19,8 +19,9 @@ First frame, child to host:
 
 Requests and replies:
     {"op": "call", "function": "f", "payload": <json>, "args": [<json>, ...][, "argument": "name"]}
-        calls f(payload, *args[, plugs={}]), or with "argument" f(*args, name=payload[, plugs={}]) (a plug that
-        feeds a named argument), and consumes a returned generator;
+        calls f(payload, *args[, plugs={}][, output={}]), or with "argument" f(*args, name=payload, …) (a plug
+        that feeds a named argument), and consumes a returned generator; `plugs` and `output` are fresh dicts each
+        call when f takes them (PyFi's processors take both; what they put in `output` stays theirs);
         -> {"ok": true, "values": [...], "named": {plug: value}, "stdout", "stderr", "duration_ms"[, "recycle": true]}
         -> {"ok": false, "kind": "error" | "invalid_result", "error", "error_type", "traceback", "stdout", "stderr",
             "duration_ms"}
@@ -162,11 +163,11 @@ class Runner:
         self.module = module
         self.capture = capture
         self.cpu_seconds = cpu_seconds
-        self._takes_plugs: dict[str, bool] = {}
-        self._functions: dict[str, tuple[Any, bool]] = {}
+        self._functions: dict[str, tuple[Any, bool, bool]] = {}
 
-    def _function(self, name: Any) -> tuple[Any, bool] | None:
-        """(function, accepts_plugs), cached: inspect.signature costs more than the rest of a call."""
+    def _function(self, name: Any) -> tuple[Any, bool, bool] | None:
+        """(function, accepts_plugs, accepts_output), cached: inspect.signature costs more than the rest of a
+        call."""
         cached = self._functions.get(name) if isinstance(name, str) else None
         if cached is not None:
             return cached
@@ -176,11 +177,12 @@ class Runner:
         if fn is None or inspect.isclass(fn) or inspect.ismodule(fn) or not callable(fn):
             return None
         try:
-            accepts_plugs = "plugs" in inspect.signature(fn).parameters
+            parameters = inspect.signature(fn).parameters
         except (TypeError, ValueError):
-            accepts_plugs = False
-        self._functions[name] = (fn, accepts_plugs)
-        return fn, accepts_plugs
+            parameters = {}  # type: ignore[assignment]
+        found = (fn, "plugs" in parameters, "output" in parameters)
+        self._functions[name] = found
+        return found
 
     def _cpu_used(self) -> float:
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -219,9 +221,12 @@ class Runner:
                     "duration_ms": 0.0,
                 }
             )
-        fn, accepts_plugs = found
+        fn, accepts_plugs, accepts_output = found
         plugs: dict[str, Any] = {}
         kwargs: dict[str, Any] = {"plugs": plugs} if accepts_plugs else {}
+        if accepts_output:
+            # A fresh dict, not the shared mutable default PyFi's signatures declare (`output={}`).
+            kwargs["output"] = {}
         args = request.get("args") or ()
         argument = request.get("argument")
         if argument:
