@@ -72,11 +72,9 @@ class Gone:
 class Waiting:
     queued: int = 0
     retrying: int = 0
-    dead: int = 0
 
     @property
     def blocking(self) -> int:
-        """Messages that would still run: dead letters alone never refuse a delete (they are archived anyway)."""
         return self.queued + self.retrying
 
 
@@ -110,7 +108,8 @@ def _retries() -> Iterator[tuple[bytes, dict[str, Any] | None]]:
 
 
 def waiting(gone: Iterable[Gone]) -> dict[str, Waiting]:
-    """Per socket id: its messages that would still run (queued, retrying) and its dead letters."""
+    """Per socket id: its messages that would still run, queued or waiting for a retry (dead letters never refuse a
+    delete: they are archived with the rest)."""
     client = broker.client()
     counts: dict[str, Waiting] = {}
     sockets = list(gone)
@@ -121,7 +120,6 @@ def waiting(gone: Iterable[Gone]) -> dict[str, Waiting]:
             count.queued = int(client.llen(queue))
         else:
             count.queued = len([raw for raw in _list(queue) if _mine(socket, _decode_entry(raw))])
-        count.dead = int(client.llen(keys.dead_letters(socket.socket_id)))
     by_id = {socket.socket_id: socket for socket in sockets}
     for _member, envelope in _retries():
         if envelope is not None and str(envelope.get("socket_id")) in by_id:

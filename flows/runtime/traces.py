@@ -82,15 +82,32 @@ def is_done(message_id: str) -> bool:
     return bool(patient(lambda: client().exists(keys.done(message_id))))
 
 
+def _open(pipe: Any, trace_id: str, message_ids: Sequence[str]) -> None:
+    pipe.sadd(keys.trace_open(trace_id), *message_ids)
+    pipe.expire(keys.trace_open(trace_id), keys.RESULT_TTL)
+
+
 def open_messages(trace_id: str, message_ids: Sequence[str]) -> None:
     def add() -> None:
         pipe = client().pipeline(transaction=True)
-        pipe.sadd(keys.trace_open(trace_id), *message_ids)
-        pipe.expire(keys.trace_open(trace_id), keys.RESULT_TTL)
+        _open(pipe, trace_id, message_ids)
         pipe.execute()
 
     if message_ids:
         patient(add)
+
+
+def publish_tracked(queue_id: str, envelope: Envelope) -> None:
+    """Open a trace's first message and publish it in one transaction (one round trip, not two): it is open before
+    any worker can take it, so the trace can never look over before it ran."""
+
+    def send() -> None:
+        pipe = client().pipeline(transaction=True)
+        _open(pipe, envelope["trace_id"], [envelope["id"]])
+        broker.queue_messages(pipe, [(queue_id, envelope)])
+        pipe.execute()
+
+    patient(send)
 
 
 @dataclass(frozen=True)

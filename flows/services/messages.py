@@ -76,21 +76,6 @@ def _require_run_task(user: Any, socket: Socket) -> None:
         raise processor_refusal("run_task", socket.processor)
 
 
-def _publish_tracked(queue_id: str, envelope: Envelope) -> None:
-    """Open the message in its trace and publish it in one transaction (one round trip instead of two): the
-    message is open before any worker can take it, as `traces.open_messages` then `broker.publish` would do."""
-    opened = keys.trace_open(envelope["trace_id"])
-
-    def send() -> None:
-        pipe = broker.client().pipeline(transaction=True)
-        pipe.sadd(opened, envelope["id"])
-        pipe.expire(opened, keys.RESULT_TTL)
-        broker.queue_messages(pipe, [(queue_id, envelope)])
-        pipe.execute()
-
-    broker.patient(send)
-
-
 def message_send(
     *, user: Any, socket: Socket, data: Any, args: list[Any] | None = None, wait: float | None = None
 ) -> dict[str, Any]:
@@ -105,7 +90,7 @@ def message_send(
     if wait is None:
         broker.publish([(str(socket.queue_id), envelope)])
         return {"id": envelope["id"]}
-    _publish_tracked(str(socket.queue_id), envelope)
+    traces.publish_tracked(str(socket.queue_id), envelope)
     release_connections()
     outcome = traces.wait(envelope["trace_id"], min(max(wait, 0.0), MAX_WAIT))
     if outcome is None:

@@ -99,8 +99,7 @@ def ec_chain_latency(first: Socket) -> list[float]:
     for i in range(CHAINS + 10):
         envelope = new_envelope(flow_id=str(first.flow_id), socket_id=str(first.pk), payload=i, tracked=True)
         started = time.time()
-        traces.open_messages(envelope["trace_id"], [envelope["id"]])
-        broker.publish([(str(first.queue_id), envelope)])
+        traces.publish_tracked(str(first.queue_id), envelope)
         outcome = traces.wait(envelope["trace_id"], 30)
         ended = time.time()
         assert outcome and outcome.get("results") == [i], outcome
