@@ -8,7 +8,7 @@ FRONTEND_STAMP := frontend/node_modules/.installed
 FRONTEND_BUILD := static/app/manifest.json
 FRONTEND_SRC := $(shell find frontend/src -type f 2>/dev/null) frontend/vite.config.ts frontend/tsconfig.json
 
-.PHONY: run test lint typecheck bench install clean frontend
+.PHONY: run test lint typecheck bench install clean frontend flower celery
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,15 @@ typecheck: $(STAMP) $(FRONTEND_STAMP)
 
 bench: $(STAMP)
 	$(PY) -m backend.devstack exec -- $(PY) -m pytest tests/benchmarks -p no:cacheprovider -s --benchmarks
+
+# Celery's own tools against the stack `make run` started (its broker, from .data/run/stack.json): Flower on
+# http://127.0.0.1:5555 (an operator's tool: it shows task arguments, so it listens on this machine only), and
+# Celery's command line, e.g. make celery ARGS="inspect active_queues".
+flower: $(STAMP)
+	$(PY) -m celery -A backend flower --address=127.0.0.1 --port=5555
+
+celery: $(STAMP)
+	$(PY) -m celery -A backend $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache frontend/node_modules static/app

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.http import Http404
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import BaseRenderer
 from rest_framework.renderers import JSONRenderer as DRFJSONRenderer
 
 
@@ -23,3 +26,14 @@ class JSONRenderer(DRFJSONRenderer):
             # parser refused them): escape every non-ASCII character, lone surrogates included, as JSON allows,
             # instead of answering 500 and hiding every other entry of a queue or a dead-letter list.
             return _EscapingRenderer().render(data, accepted_media_type, renderer_context)  # type: ignore[arg-type]
+
+
+class ContentNegotiation(DefaultContentNegotiation):
+    """DRF's, except that an unknown `?format=` is ignored (the answer is JSON) rather than a bare 404: any value
+    of any query parameter gets an answer its operation documents (tests/test_fuzz.py found `?format=…` 404ing)."""
+
+    def filter_renderers(self, renderers: Iterable[BaseRenderer], format: str) -> list[BaseRenderer]:
+        try:
+            return list(super().filter_renderers(renderers, format))
+        except Http404:
+            return list(renderers)

@@ -3,7 +3,7 @@
 Every tick it heartbeats its Node and Agent rows, places processors that want to run and have no node yet, and
 reconciles each processor deployed on its node: start (resolve and pin the commit, check out, build the venv,
 check the module and functions, start the worker), stop (warm shutdown: messages stay queued), pause and resume
-(the worker stops and resumes consuming), restart, and restart with backoff after a crash. Slow preparation runs in
+(Celery's remote control: the worker cancels and adds its queue consumers), restart, and restart with backoff after a crash. Slow preparation runs in
 a thread so heartbeats keep going. Status rows are written only when they change.
 """
 
@@ -38,6 +38,7 @@ from flows.runtime import broker, schedules
 from flows.runtime import sandbox as sandboxes
 from flows.runtime.executor import Executor, ExecutorError, Limits
 from flows.runtime.housekeeping import Housekeeper
+from flows.runtime.keys import queue as queue_key
 from flows.runtime.repos import CodeError, check_trusted, checkout, resolve
 from flows.runtime.sandbox import SandboxError
 from flows.runtime.venvs import ensure_venv
@@ -74,6 +75,7 @@ class Managed:
     stopping_since: float | None = None
     ready: bool = False
     queue_ids: list[str] = field(default_factory=list)
+    hostname: str = ""
 
 
 def signature(processor: Processor, sockets: list[tuple[str, str, str]]) -> tuple[object, ...]:
@@ -85,6 +87,7 @@ def signature(processor: Processor, sockets: list[tuple[str, str, str]]) -> tupl
         processor.subdirectory,
         processor.requirements,
         processor.concurrency,
+        processor.rate_limit,
         tuple(sorted(sockets)),
     )
 
@@ -293,7 +296,7 @@ class AgentLoop:
             self._crashed_or_respawn(managed, processor)
             return
         if not managed.ready:
-            if broker.client().exists(ready_key(hostname(pid, self.node_name))):
+            if broker.client().exists(ready_key(managed.hostname)):
                 managed.ready = True
                 if wanted == RequestedStatus.PAUSED:
                     self._pause(managed, processor)
@@ -363,8 +366,8 @@ class AgentLoop:
     def _spawn(self, managed: Managed, processor: Processor) -> None:
         assert managed.prepared is not None and self.agent is not None
         pid = managed.processor_id
-        name = f"{processor.name}@{self.node_name}:{pid[:8]}"
-        broker.client().delete(ready_key(hostname(pid, self.node_name)))
+        name = managed.hostname = hostname(processor.name, pid, self.node_name)
+        broker.client().delete(ready_key(name))
         log_path = self.logs / f"worker-{pid}.log"
         command = [
             sys.executable,
@@ -442,21 +445,38 @@ class AgentLoop:
             return ""
         return "Last log lines: " + " | ".join(text[-lines:]) if text else ""
 
-    def _signal(self, managed: Managed, signum: signal.Signals) -> bool:
-        """Pause and resume are signals to the worker (flows/runtime/consumer.py); it is started paused when
-        the processor is paused, so a respawn never takes a message it should hold."""
-        if managed.proc is None or managed.proc.poll() is not None:
+    def _control(self, managed: Managed, command: str) -> bool:
+        """Send Celery's remote control `command` (cancel_consumer or add_consumer) for each of the worker's socket
+        queues; True once the worker has answered for all of them. A worker that has not answered (not consuming
+        yet, or the broker away) is asked again at the next tick; a worker started for a paused processor starts
+        consuming nothing, so a respawn never takes a message it should hold."""
+        from backend.celery import app
+
+        if managed.proc is None or managed.proc.poll() is not None or not managed.ready:
             return False
-        managed.proc.send_signal(signum)
+        for queue_id in managed.queue_ids:
+            try:
+                replies = app.control.broadcast(
+                    command,
+                    arguments={"queue": queue_key(queue_id)},
+                    destination=[managed.hostname],
+                    reply=True,
+                    timeout=2.0,
+                )
+            except Exception as exc:
+                log.warning("%s to %s failed: %s", command, managed.hostname, exc)
+                return False
+            if not replies:
+                return False
         return True
 
     def _pause(self, managed: Managed, processor: Processor) -> None:
-        if managed.paused or self._signal(managed, signal.SIGUSR1):
+        if managed.paused or self._control(managed, "cancel_consumer"):
             managed.paused = True
             self._status(processor, Status.PAUSED, "paused: messages wait in the queue until it resumes")
 
     def _resume(self, managed: Managed, processor: Processor) -> None:
-        if self._signal(managed, signal.SIGUSR2):
+        if self._control(managed, "add_consumer"):
             managed.paused = False
             self._status(processor, Status.RUNNING, self._running_message(managed))
 
@@ -479,7 +499,7 @@ class AgentLoop:
         if managed.proc is not None and managed.proc.poll() is None:
             if time.monotonic() - managed.stopping_since < STOP_GRACE:
                 return
-            managed.proc.kill()  # its in-flight messages go back once its alive key lapses
+            managed.proc.kill()  # what it held goes back once unrenewed for the visibility timeout (visibility.py)
             managed.proc.wait()
         del self.managed[managed.processor_id]
         Worker.objects.filter(processor_id=managed.processor_id, agent=self.agent).update(status="stopped", pid=None)

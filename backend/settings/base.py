@@ -220,6 +220,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["backend.api.parsers.LimitedJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "backend.api.renderers.ContentNegotiation",
     "DEFAULT_RENDERER_CLASSES": [
         "backend.api.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -275,12 +276,33 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_IGNORE_RESULT = True
-# Processor workers run ElasticCode's own consumer (flows/runtime/consumer.py), not a Celery worker; messages keep
-# Celery's format. A worker takes at most concurrency * ELASTICCODE_PREFETCH messages ahead; each taken message sits
-# in the worker's in-flight list until the completion script acknowledges it, and a worker whose alive key lapses
-# (10 s) has its in-flight messages put back by any housekeeper, so a SIGKILLed worker's messages run again in ~12 s.
+# Processor workers are Celery's own worker (flows/runtime/worker.py, docs/runtime.md): late acks, so a message leaves
+# the broker only once its children are published; a worker takes at most concurrency * ELASTICCODE_PREFETCH
+# messages ahead.
 ELASTICCODE_PREFETCH = env_int("ELASTICCODE_PREFETCH", 8)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = ELASTICCODE_PREFETCH
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker that restarts is waited for, never given up on: messages are only delayed.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# On Redis a taken message waits in kombu's `unacked` hash; a worker renews the ones it holds every
+# ELASTICCODE_VISIBILITY_RENEW seconds (flows/runtime/visibility.py), so a call may run longer than the visibility
+# timeout without being taken twice, and every worker's kombu gives back, every `unacked_restore_interval` seconds,
+# what a dead worker held longer than the visibility timeout: a SIGKILLed worker's messages run again in ~12 s.
+ELASTICCODE_VISIBILITY_TIMEOUT = env_int("ELASTICCODE_VISIBILITY_TIMEOUT", 10)
+ELASTICCODE_VISIBILITY_RENEW = max(1.0, ELASTICCODE_VISIBILITY_TIMEOUT / 4)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": ELASTICCODE_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": 2,
+    "unacked_restore_throttle": 1,
+    "socket_timeout": 30,
+    "socket_connect_timeout": 5,
+    "socket_keepalive": True,
+    "health_check_interval": 30,
+}
 # Lineage (Call rows) from worker buffers; off only to measure what it costs.
 ELASTICCODE_LINEAGE = env_bool("ELASTICCODE_LINEAGE", True)
 # Live metrics (backend/metrics/): workers count per socket and flush once a second; off only to measure the cost.

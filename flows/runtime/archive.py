@@ -261,15 +261,16 @@ def tombstone(socket_id: str) -> tuple[Gone, str] | None:
     return Gone(**data), reason
 
 
-def archive_late(socket_id: str, envelope: dict[str, Any], raw: bytes, *, inflight: str) -> bool:
+def archive_late(socket_id: str, envelope: dict[str, Any]) -> bool:
     """A message taken for a socket deleted moments ago (its worker still routed with the old topology, or gave it
-    back on restart): moved from the in-flight list to the owner's archive. False when there is no tombstone."""
+    back on restart): added to the owner's archive, after which its worker acknowledges it. False when there is no
+    tombstone."""
     found = tombstone(socket_id)
     if found is None:
         return False
     gone, reason = found
     record = _record(gone, "queued", reason, envelope)
-    _move(_MOVE_FROM_LIST, inflight, keys.archive(gone.owner_id), [(raw, record)])
+    broker.patient(lambda: broker.client().rpush(keys.archive(gone.owner_id), json.dumps(record, default=str)))
     _fail_traces([record])
     return True
 

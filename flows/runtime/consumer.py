@@ -1,250 +1,101 @@
-"""A processor worker's consumer: takes messages off the processor's socket queues and runs them on its slots.
+"""Celery's worker consumer, with two fixes for the thread pool on the Redis broker (each measured, see below).
 
-In place of Celery's worker (DESIGN §4 as first written): Celery's consumer takes one message per round trip, builds
-request objects, hands each to a pool and acknowledges it in another round trip, and that per-message machinery,
-not the user's function, was most of a hop's cost (docs/benchmarks.md). Here one fetcher thread per queue takes
-as many messages as there are free slots in one Lua step (or waits in BLMOVE when the queue is empty), the
-`concurrency` runner threads each drive one warm executor subprocess, and the acknowledgement is part of the
-completion script. Messages keep Celery's format on the same Redis lists.
+1. Waking the event loop when a pool thread frees a prefetch slot.
 
-Signals (from the agent): SIGTERM/SIGINT stop warmly (running calls finish, taken-but-not-started messages go back
-to the head of their queues), SIGUSR1 pauses (nothing more is taken; anything taken after the pause goes back),
-SIGUSR2 resumes.
+With the thread pool, a task's late ack happens in the pool thread. kombu's Redis transport only asks the broker
+for more (BRPOP) at the start of an event-loop turn, and not at all while the worker holds as many unacknowledged
+messages as its prefetch count. A turn that began with the window full therefore sleeps in poll() until its next
+timer, up to a second or more, though a slot freed meanwhile: measured, a `5/s` rate limit ran at 2.2/s, its
+gaps a second long. An ack that frees a full window writes one byte to a pipe the event loop watches, so the loop
+turns at once and fetches again. Nothing is written while the window has room (the usual case of a flowing hop).
+
+2. One timer per rate-limit bucket. Celery's consumer schedules a new timer each time a message arrives for a
+bucket with no token left, and each timer schedules itself again while the bucket holds messages: with a prefetch
+window of 16 there were 34 timers, all due at once. kombu's hub fires at most 10 timers a turn and then, having no
+delay to wait for, sleeps its default second: a `5/s` rate limit ran at 1/s after the first window. Here a bucket
+has at most one timer pending, and the `5/s` test (tests/runtime/test_celery_workers.py) holds.
 """
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import os
-import queue
-import signal
-import threading
-import uuid
-from collections.abc import Callable
+from typing import Any
 
-import redis
-from django.db import DatabaseError
+from celery import bootsteps
+from celery.worker.consumer import Consumer as CeleryConsumer
 
-from flows.runtime import broker, keys
-from flows.runtime import delivery as deliveries
-from flows.runtime.context import WorkerContext
-from flows.runtime.delivery import Delivery
-from flows.runtime.handler import Requeued, dead_letter_internal, handle
-from flows.runtime.housekeeping import BEAT_EVERY, Housekeeper
-
-log = logging.getLogger(__name__)
-# How long an idle fetcher blocks in BLMOVE before it looks at stop and pause again.
-WAIT_SECONDS = 1
-INTERNAL_ERROR_PAUSE = 1.0
+_pipe: tuple[int, int] | None = None
 
 
-class Consumer:
-    def __init__(
-        self,
-        context: WorkerContext,
-        *,
-        queue_ids: list[str],
-        concurrency: int,
-        prefetch: int,
-        ready_key: str,
-        paused: bool = False,
-    ) -> None:
-        self.context = context
-        self.queue_ids = queue_ids
-        self.concurrency = max(1, concurrency)
-        self.id = f"{context.processor_id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.ready_key = ready_key
-        # Messages taken and not yet finished (waiting in `work` or running): at most `prefetch`.
-        self.room = threading.Semaphore(max(self.concurrency, prefetch))
-        self.work: queue.SimpleQueue[Delivery | None] = queue.SimpleQueue()
-        self.stopping = context.stopping
-        self.paused = threading.Event()
-        if paused:
-            self.paused.set()
-        self.exit_code = 0
+def full(message: Any) -> bool:
+    """Whether the channel `message` came on holds as many unacknowledged messages as it may."""
+    qos = getattr(getattr(message, "channel", None), "qos", None)
+    can_consume = getattr(qos, "can_consume", None)
+    return bool(can_consume is not None and not can_consume())
 
-    # Signals -------------------------------------------------------------------------------------------------
 
-    def install_signals(self) -> None:
-        handlers: dict[int, Callable[[], None]] = {
-            signal.SIGTERM: self.stop,
-            signal.SIGINT: self.stop,
-            signal.SIGUSR1: self.pause,
-            signal.SIGUSR2: self.resume,
-        }
-        for signum, action in handlers.items():
-            signal.signal(signum, lambda _signum, _frame, action=action: action())  # type: ignore[misc]
+def wake() -> None:
+    if _pipe is not None:
+        # BlockingIOError: a wake-up is already waiting to be read, and the loop turns anyway.
+        with contextlib.suppress(BlockingIOError):
+            os.write(_pipe[1], b"x")
 
-    def stop(self) -> None:
-        if not self.stopping.is_set():
-            log.info("consumer %s stopping: running calls finish, waiting messages go back", self.id)
-        self.stopping.set()
 
-    def pause(self) -> None:
-        log.info("consumer %s paused", self.id)
-        self.paused.set()
+class Wakeup(bootsteps.StartStopStep):
+    """A consumer bootstep: the read end of the pipe, watched by the worker's event loop (hub)."""
 
-    def resume(self) -> None:
-        log.info("consumer %s resumed", self.id)
-        self.paused.clear()
+    requires = ("celery.worker.consumer.tasks:Tasks",)
 
-    # Running -------------------------------------------------------------------------------------------------
+    def start(self, c: Any) -> None:
+        global _pipe
+        if c.hub is None or _pipe is not None:
+            return
+        read, write = os.pipe()
+        os.set_blocking(read, False)
+        os.set_blocking(write, False)
 
-    def run(self) -> int:
-        """Serve until stopped; the exit code (non-zero after an error the consumer could not recover from)."""
-        broker.patient(lambda: deliveries.beat(self.id, self.queue_ids))
-        housekeeper = Housekeeper(lineage=False)
-        housekeeper.start()
-        if self.context.metrics is not None:
-            self.context.metrics.start()
-        beating = threading.Event()
-        threading.Thread(target=self._beat, args=(beating,), name="ec-alive", daemon=True).start()
-        runners = [
-            threading.Thread(target=self._run_messages, name=f"ec-slot-{n}", daemon=True)
-            for n in range(self.concurrency)
-        ]
-        fetchers = [
-            threading.Thread(target=self._fetch, args=(queue_id,), name=f"ec-fetch-{queue_id}", daemon=True)
-            for queue_id in self.queue_ids
-        ]
-        for thread in runners + fetchers:
-            thread.start()
-        broker.patient(lambda: broker.client().set(self.ready_key, os.getpid(), ex=7 * 24 * 3600))
-        log.info("consumer %s serving %d queue(s) with %d slot(s)", self.id, len(self.queue_ids), self.concurrency)
-        try:
-            while not self.stopping.wait(0.5):
+        def drain() -> None:
+            try:
+                while os.read(read, 4096):
+                    pass
+            except BlockingIOError:
                 pass
-            for thread in fetchers:
-                thread.join()
-            for _ in runners:
-                self.work.put(None)
-            for thread in runners:
-                thread.join()
-        finally:
-            beating.set()
-            housekeeper.stop()
-            if self.context.metrics is not None:
-                self.context.metrics.stop()
-            try:
-                # Whatever was taken and not finished goes back now, not after the alive key expires.
-                moved = deliveries.restore(self.id, self.queue_ids, force=True)
-                if moved:
-                    log.info("consumer %s gave back %d waiting message(s)", self.id, moved)
-                broker.client().delete(self.ready_key)
-            except redis.RedisError as exc:
-                log.warning(
-                    "consumer %s could not give back its messages now (%s); they return when its alive key expires",
-                    self.id,
-                    exc,
-                )
-            self.context.close()
-        return self.exit_code
 
-    def _beat(self, done: threading.Event) -> None:
-        """Its own thread, so that a slow chore (lineage into a struggling database) can never make a live
-        consumer look dead."""
-        while not done.wait(BEAT_EVERY):
-            try:
-                deliveries.beat(self.id, self.queue_ids)
-            except redis.RedisError as exc:
-                log.warning("consumer %s: redis unavailable for the alive key (%s)", self.id, exc)
+        c.hub.add_reader(read, drain)
+        _pipe = (read, write)
 
-    def _fetch(self, queue_id: str) -> None:
-        inflight = keys.inflight(self.id, queue_id)
-        while not self.stopping.is_set():
-            if self.paused.is_set():
-                self.stopping.wait(0.2)
-                continue
-            if not self.room.acquire(timeout=0.5):
-                continue
-            slots = 1
-            while self.room.acquire(blocking=False):
-                slots += 1
-            try:
-                raws = deliveries.fetch(queue_id, inflight, slots)
-                if not raws:
-                    for _ in range(slots - 1):
-                        self.room.release()
-                    slots = 1
-                    raw = deliveries.wait(queue_id, inflight, WAIT_SECONDS)
-                    raws = [raw] if raw is not None else []
-            except redis.RedisError as exc:
-                for _ in range(slots):
-                    self.room.release()
-                log.warning("consumer %s: redis unavailable while taking messages (%s)", self.id, exc)
-                self.stopping.wait(0.5)
-                continue
-            for _ in range(slots - len(raws)):
-                self.room.release()
-            for raw in raws:
-                self._accept(queue_id, inflight, raw)
 
-    def _accept(self, queue_id: str, inflight: str, raw: bytes) -> None:
-        try:
-            delivery = deliveries.parse(queue_id, inflight, raw)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            broker.patient(lambda: deliveries.quarantine(queue_id, inflight, raw))
-            log.error(
-                "queue %s: a message that is not an ElasticCode envelope (%s) was moved to %s",
-                queue_id,
-                exc,
-                keys.quarantine(queue_id),
-            )
-            self.room.release()
-            return
-        if self.paused.is_set() or self.stopping.is_set():
-            deliveries.requeue(delivery, front=True)
-            self.room.release()
-            return
-        self.work.put(delivery)
+class Consumer(CeleryConsumer):  # type: ignore[misc]
+    """Celery's consumer with at most one pending timer per rate-limit bucket (the module's docstring, 2)."""
 
-    def _run_messages(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._timed_buckets: set[int] = set()
+
+    def _limit_task(self, request: Any, bucket: Any, tokens: int) -> None:
+        bucket.add((request, tokens))
+        if id(bucket) not in self._timed_buckets:  # else its timer takes this one in turn
+            self._schedule_bucket_request(bucket)
+
+    def _limit_post_eta(self, request: Any, bucket: Any, tokens: int) -> None:
+        self.qos.decrement_eventually()  # type: ignore[attr-defined]
+        self._limit_task(request, bucket, tokens)
+
+    def _schedule_bucket_request(self, bucket: Any) -> None:
+        self._timed_buckets.discard(id(bucket))
         while True:
-            delivery = self.work.get()
-            if delivery is None:
+            try:
+                request, tokens = bucket.pop()
+            except IndexError:
                 return
-            try:
-                if self.stopping.is_set():
-                    continue  # stays in flight; given back when the consumer exits
-                self._run_one(delivery)
-            finally:
-                self.room.release()
-
-    def _run_one(self, delivery: Delivery) -> None:
-        try:
-            handle(self.context, delivery)
-        except Requeued:
-            pass
-        except (redis.RedisError, DatabaseError):
-            # Infrastructure trouble (broker or database gone for longer than we wait): put the message back.
-            log.exception(
-                "message %s of socket %s put back: the broker or the database is unavailable",
-                delivery.envelope["id"],
-                delivery.envelope["socket_id"],
+            if bucket.can_consume(tokens):
+                self._limit_move_to_pool(request)  # type: ignore[attr-defined]
+                continue
+            bucket.contents.appendleft((request, tokens))  # keeps the order
+            self._limit_order: int = (self._limit_order + 1) % 10
+            self._timed_buckets.add(id(bucket))
+            self.timer.call_after(
+                bucket.expected_time(tokens), self._schedule_bucket_request, (bucket,), priority=self._limit_order
             )
-            self._put_back(delivery)
-        except Exception as exc:
-            # Anything else is this message's own trouble: put back, it would fail again at once, for ever, ahead
-            # of every other message of the queue. It goes to the dead letters with the reason instead.
-            log.exception(
-                "message %s of socket %s dead-lettered after an internal error",
-                delivery.envelope["id"],
-                delivery.envelope["socket_id"],
-            )
-            try:
-                dead_letter_internal(delivery, exc)
-            except redis.RedisError:
-                self._put_back(delivery)
-            except Exception:
-                # Not even a dead letter can be written of it: kept aside for a person, never run again.
-                log.exception("message %s moved to %s", delivery.envelope["id"], keys.quarantine(delivery.queue_id))
-                broker.patient(lambda: deliveries.quarantine(delivery.queue_id, delivery.inflight, delivery.raw))
-
-    def _put_back(self, delivery: Delivery) -> None:
-        try:
-            deliveries.requeue(delivery, front=True)
-        except redis.RedisError:
-            log.exception("consumer %s cannot reach redis; exiting so its messages are restored", self.id)
-            self.exit_code = 1
-            self.stop()
-        self.stopping.wait(INTERNAL_ERROR_PAUSE)
+            return

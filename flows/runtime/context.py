@@ -1,7 +1,7 @@
 """What a processor worker process serves: set once at start by `manage.py worker`, read by the handler.
 
-Each of the consumer's runner threads (user code already runs in the executor subprocess, so the worker needs no
-process pool of its own) owns one warm executor; they are all closed when the worker stops.
+Each pool thread of the processor's Celery worker (user code already runs in the executor subprocess, so the worker
+needs no process pool of its own) owns one warm executor; they are all closed when the worker stops.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class WorkerContext:
         """This thread's executor, made on first use in a slot (working directory, capture files) of its own."""
         executor: Executor | None = getattr(self._local, "executor", None)
         if executor is None:
-            # The slot is taken and recorded in one step: two runner threads starting together must never share
+            # The slot is taken and recorded in one step: two pool threads starting together must never share
             # a working directory (and with it the capture files of each other's calls).
             with self._lock:
                 executor = Executor(

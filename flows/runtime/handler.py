@@ -1,10 +1,12 @@
 """Run one taken message through the processor's function and route what comes out (DESIGN §4).
 
-Order matters for the guarantees: the function runs, then one Lua script publishes the children, marks the message
-complete (sink result, lineage, dead letter, trace bookkeeping) and acknowledges it (removes it from the consumer's
-in-flight list). A crash anywhere before that leaves the message in flight, and it runs again once its consumer is
-known to be gone; the deterministic child ids and the completion mark make that harmless downstream. Nothing here
-writes to PostgreSQL.
+Called by the socket task (flows/tasks.py) in a Celery worker's pool thread. Order matters for the guarantees: the
+function runs, then one Lua script publishes the children and marks the message complete (sink result, lineage,
+dead letter, trace bookkeeping), and only then does Celery acknowledge the message (late ack). A crash anywhere
+before the ack leaves the message unacknowledged, and the broker gives it to a worker again; the deterministic child
+ids and the completion mark make that harmless downstream. Nothing here writes to PostgreSQL.
+
+A message that must go back to its queue unrun raises Celery's `Reject(requeue=True)`.
 """
 
 from __future__ import annotations
@@ -13,15 +15,15 @@ import json
 import logging
 import time
 import traceback
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
+
+from celery.exceptions import Reject
 
 from backend.db.safe import storable_text
 from backend.metrics.events import CallError
 from flows.runtime import archive, traces, workflows
-from flows.runtime import delivery as deliveries
 from flows.runtime.context import WorkerContext
-from flows.runtime.delivery import Delivery
 from flows.runtime.envelope import Envelope, child
 from flows.runtime.executor import Outcome
 from flows.runtime.topology import SocketInfo
@@ -30,8 +32,14 @@ log = logging.getLogger(__name__)
 RETRY_BACKOFF_MAX = 30.0
 
 
-class Requeued(Exception):
-    """The message went back to its queue (it is not for this worker)."""
+@dataclass(frozen=True)
+class Delivery:
+    """One message a worker took: its envelope, whether the broker delivered it before (then it may have completed
+    already), and its size on the broker in bytes (for the live metrics)."""
+
+    envelope: Envelope
+    redelivered: bool = False
+    size: int = 0
 
 
 def backoff(attempt: int) -> float:
@@ -46,22 +54,22 @@ def handle(context: WorkerContext, delivery: Delivery) -> None:
         _dead_letter_unknown(delivery)
         return
     if info.processor_id != context.processor_id:
-        # A queue shared with a socket of another processor: leave the message for that processor's worker.
-        deliveries.requeue(delivery, front=False)
+        # A queue shared with a socket of another processor: leave the message for that processor's worker (kombu
+        # puts a rejected message at the back of its queue).
         time.sleep(0.05)
-        raise Requeued(f"message {envelope['id']} is for processor {info.processor_id}")
+        raise Reject(f"message {envelope['id']} is for processor {info.processor_id}", requeue=True)
+    if info.message_ttl and _expired(envelope, info.message_ttl):
+        _dead_letter_expired(delivery, info)
+        return
     # Completion is atomic with publishing the children, so only a redelivered message can be one that already
     # completed; checking first saves running the function again.
     if delivery.redelivered and traces.is_done(envelope["id"]):
-        traces.complete(
-            message_id=envelope["id"], trace_id=envelope["trace_id"], tracked=envelope["tracked"], ack=delivery
-        )
+        traces.complete(message_id=envelope["id"], trace_id=envelope["trace_id"], tracked=envelope["tracked"])
         return
     # Back pressure watches the plugs' target queues; a composition's call does not follow the plugs.
     if info.bounded and not workflows.is_workflow_call(envelope) and not _room(context, info):
         # Stopping while holding: give the message back untouched (it has not run).
-        deliveries.requeue(delivery, front=True)
-        raise Requeued(f"message {envelope['id']} given back while its output was held")
+        raise Reject(f"message {envelope['id']} given back while its output was held", requeue=True)
     metrics = context.metrics
     if metrics is not None:
         metrics.busy(1)
@@ -105,7 +113,7 @@ def _record(
         flow_id=info.flow_id,
         socket_id=info.id,
         duration_ms=outcome.duration_ms,
-        bytes_in=len(delivery.raw),
+        bytes_in=delivery.size,
         out=sent,
         bytes_out=size,
         error=error,
@@ -177,7 +185,6 @@ def _failed(context: WorkerContext, info: SocketInfo, delivery: Delivery, outcom
             retry_entry(info.queue_id, retry),
             time.time() + backoff(attempt),
             lineage=_lineage(context, info, envelope, outcome, started, status="retrying") if context.lineage else None,
-            ack=delivery,
         )
         _record(context, info, delivery, outcome, 0, 0)
         return
@@ -242,7 +249,6 @@ def _finish(
         error=error,
         lineage=lineage,
         dead_letter=dead_letter,
-        ack=delivery,
         answer=answer,
     )
     if completion and info.bounded:  # back pressure watches these queues: count this push until the next LLEN
@@ -307,16 +313,41 @@ def _dead_letter_unrun(delivery: Delivery, error: dict[str, Any]) -> None:
         tracked=envelope["tracked"],
         error=error,
         dead_letter=(envelope["socket_id"], {**error, "envelope": envelope, "failed_at": time.time()}),
-        ack=delivery,
         answer=workflows.failed(envelope, error) if workflows.is_workflow_call(envelope) else None,
     )
+
+
+def _expired(envelope: Envelope, ttl: int) -> bool:
+    """Older than its queue's message_ttl (counted from when it was sent to this socket; a retry keeps the time of
+    the first attempt)."""
+    try:
+        return time.time() - float(envelope.get("sent_at") or 0) > ttl
+    except (TypeError, ValueError):
+        return False
+
+
+def _dead_letter_expired(delivery: Delivery, info: SocketInfo) -> None:
+    """A message that waited longer than its queue's `message_ttl` is not run: like RabbitMQ's per-queue TTL, but
+    dead-lettered (inspectable, replayable) rather than dropped, since no accepted message is ever lost."""
+    envelope = delivery.envelope
+    waited = time.time() - float(envelope.get("sent_at") or 0)
+    error = {
+        "socket": info.name,
+        "socket_id": info.id,
+        "message_id": envelope["id"],
+        "error": f"expired: waited {waited:.0f} s in the queue, longer than its message_ttl of {info.message_ttl} s",
+        "error_type": "MessageExpired",
+        "traceback": "",
+        "attempts": int(envelope.get("attempt") or 1),
+    }
+    _dead_letter_unrun(delivery, error)
 
 
 def _dead_letter_unknown(delivery: Delivery) -> None:
     envelope = delivery.envelope
     # A socket deleted moments ago (this worker routed with a topology a second old, or gave the message back when
     # it restarted): the message joins the rest of that socket's in its owner's archive.
-    if archive.archive_late(envelope["socket_id"], dict(envelope), delivery.raw, inflight=delivery.inflight):
+    if archive.archive_late(envelope["socket_id"], dict(envelope)):
         return
     error = {
         "socket": "",

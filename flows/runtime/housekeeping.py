@@ -1,9 +1,10 @@
-"""Background chores of a worker (and the agent): lineage to PostgreSQL, due retries back to their queues, the
-messages of dead consumers back to their queues; where lineage runs, also the metrics history (per-minute rollups
-into PostgreSQL and their retention, backend/metrics/rollups.py).
+"""Background chores of a worker (and the agent): lineage to PostgreSQL, due retries back to their queues, late
+arrivals for deleted sockets into their archive; where lineage runs, also the metrics history (per-minute rollups
+into PostgreSQL and their retention, backend/metrics/rollups.py). A dead worker's messages are not a chore here:
+the broker gives them back (flows/runtime/visibility.py).
 
-Each chore is safe to run from several processes at once: lineage and retries are taken under a short Redis lock,
-restoring a dead consumer is one atomic script. No record stops a chore: text PostgreSQL cannot hold is stored
+Each chore is safe to run from several processes at once: lineage and retries are taken under a short Redis lock.
+No record stops a chore: text PostgreSQL cannot hold is stored
 escaped (backend/db/safe.py), and a record that still cannot be written, or read, is moved to a quarantine list
 (keys.LINEAGE_QUARANTINE, keys.DELAYED_QUARANTINE) with a warning in the log, so the others go on being written.
 A chore that fails for any other reason is logged and runs again at the next tick; the thread never dies of it.
@@ -29,16 +30,12 @@ from backend.db.safe import storable_text
 from backend.metrics import live, rollups
 from flows.models import Call, Flow, Socket
 from flows.runtime import archive, broker, keys
-from flows.runtime.delivery import restore_dead
 
 log = logging.getLogger(__name__)
 LINEAGE_BATCH = 2000
 # Characters kept of each text column of a call (stdout and stderr are already cut at ELASTICCODE_CAPTURE_BYTES).
 TEXT_LIMIT = 256 * 1024
 QUARANTINE_KEEP = 10_000
-# A consumer refreshes its alive key (TTL keys.ALIVE_TTL) this often; dead consumers are looked for as often, so a
-# killed worker's messages are back in their queues within ALIVE_TTL + BEAT_EVERY seconds.
-BEAT_EVERY = 2.0
 # Metrics history: minutes are rolled up this often (they are due GRACE_SECONDS after their end anyway), and old
 # ones pruned this often per process.
 ROLLUP_EVERY = 10.0
@@ -262,7 +259,6 @@ class Housekeeper(threading.Thread):
         # the worker's GIL away from the message path.
         self.lineage = lineage
         self.stopping = threading.Event()
-        self._last_restore = 0.0
         self._last_sweep = 0.0
         self._last_rollup = -math.inf
         self._last_prune = -math.inf
@@ -275,12 +271,6 @@ class Housekeeper(threading.Thread):
                 log.exception("housekeeping tick failed; the next one runs as usual")
 
     def tick(self) -> None:
-        def restore() -> int:
-            if time.monotonic() - self._last_restore < BEAT_EVERY:
-                return 0
-            self._last_restore = time.monotonic()
-            return restore_dead()
-
         def lineage() -> int:
             written = 0
             while (count := flush_lineage()) >= LINEAGE_BATCH:
@@ -294,7 +284,6 @@ class Housekeeper(threading.Thread):
             return archive.sweep()
 
         chores: list[tuple[str, Callable[[], int]]] = [
-            ("restore", restore),
             ("retries", release_due_retries),
             ("archive of deleted sockets", late_arrivals),
         ]

@@ -57,27 +57,13 @@ def flow_version(flow_id: object) -> str:
     return f"{PREFIX}:flow:{flow_id}:version"
 
 
-# Processor workers (flows/runtime/consumer.py): each registers in CONSUMERS (consumer id → its queue ids) and keeps
-# an alive key with a short TTL; a message it has taken sits in its in-flight list for that queue until the
-# completion script removes it. When the alive key is gone, any housekeeper moves the in-flight lists back.
-CONSUMERS = f"{PREFIX}:consumers"
-ALIVE_TTL = 10
-
-
-def consumer_alive(consumer_id: str) -> str:
-    return f"{PREFIX}:consumer:{consumer_id}:alive"
-
-
-def inflight(consumer_id: str, queue_id: object) -> str:
-    return f"{PREFIX}:consumer:{consumer_id}:inflight:{queue_id}"
-
-
 # Stands in for an optional key a Lua script is not going to touch (scripts declare every key they may use).
 NOTHING = f"{PREFIX}:nothing"
 
 
 def quarantine(queue_id: object) -> str:
-    """Entries of a socket queue that are not ElasticCode envelopes: kept for a person to look at, never run."""
+    """Socket tasks of a queue whose argument is not an envelope (flows/tasks.py): kept for a person to look at,
+    never run."""
     return f"{PREFIX}:quarantine:{queue_id}"
 
 

@@ -43,6 +43,7 @@ class SocketInfo:
     results: tuple[Route, ...] = ()
     errors: tuple[Route, ...] = ()
     max_length: int | None = None  # this socket's queue bound: its max_queue_length, else its queue's max_length
+    message_ttl: int | None = None  # seconds a message may wait in this socket's queue before it expires
 
     @cached_property
     def bounded(self) -> tuple[Route, ...]:
@@ -74,7 +75,14 @@ def load(flow_id: str) -> Topology:
     }
     rows = list(
         Socket.objects.filter(flow_id=flow_id).values_list(
-            "id", "name", "function", "processor_id", "queue_id", "max_queue_length", "queue__max_length"
+            "id",
+            "name",
+            "function",
+            "processor_id",
+            "queue_id",
+            "max_queue_length",
+            "queue__max_length",
+            "queue__message_ttl",
         )
     )
     queue_of = {str(r[0]): str(r[4]) for r in rows}
@@ -87,7 +95,7 @@ def load(flow_id: str) -> Topology:
             Route(str(plug_id), name, str(target), queue_of[str(target)], argument, bound_of[str(target)])
         )
     topology = Topology(version=version)
-    for socket_id, name, function, processor_id, queue_id, _own, _queue in rows:
+    for socket_id, name, function, processor_id, queue_id, _own, _queue, message_ttl in rows:
         retries, time_limit = processors[str(processor_id)]
         topology.sockets[str(socket_id)] = SocketInfo(
             id=str(socket_id),
@@ -101,6 +109,7 @@ def load(flow_id: str) -> Topology:
             results=tuple(routes.get((str(socket_id), PlugKind.RESULT), ())),
             errors=tuple(routes.get((str(socket_id), PlugKind.ERROR), ())),
             max_length=bound_of[str(socket_id)],
+            message_ttl=message_ttl or None,
         )
     return topology
 

@@ -15,23 +15,19 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flows.runtime import broker, keys
 from flows.runtime.broker import client, patient
 from flows.runtime.envelope import Envelope
 
-if TYPE_CHECKING:
-    from flows.runtime.delivery import Delivery
-
 _COMPLETE = """
--- KEYS: done, open, results, error, notify, lineage, dead letters, in-flight list, composition answer, its latch,
+-- KEYS: done, open, results, error, notify, lineage, dead letters, composition answer, its latch,
 --       then one queue key per child
 -- ARGV: message id, ttl, result ('' when not a sink), error ('' when none), lineage record ('' when off),
---       tracked ('1'/'0'), dead letter ('' when none), the taken entry to acknowledge ('' when none),
---       composition answer ('' when none), then per child: its queue entry and its id
-local children = #KEYS - 10
-if ARGV[8] ~= '' then redis.call('LREM', KEYS[8], 1, ARGV[8]) end
+--       tracked ('1'/'0'), dead letter ('' when none), composition answer ('' when none),
+--       then per child: its queue entry and its id
+local children = #KEYS - 9
 if ARGV[5] ~= '' then redis.call('RPUSH', KEYS[6], ARGV[5]) end
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
   -- Already complete (a redelivery): its children went out with the first completion.
@@ -39,8 +35,8 @@ if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
   return 0
 end
 for i = 1, children do
-  if ARGV[6] == '1' then redis.call('SADD', KEYS[2], ARGV[9 + 2 * i]) end
-  redis.call('LPUSH', KEYS[10 + i], ARGV[8 + 2 * i])
+  if ARGV[6] == '1' then redis.call('SADD', KEYS[2], ARGV[8 + 2 * i]) end
+  redis.call('LPUSH', KEYS[9 + i], ARGV[7 + 2 * i])
 end
 if ARGV[6] == '1' and children > 0 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
 if ARGV[7] ~= '' then redis.call('RPUSH', KEYS[7], ARGV[7]) end
@@ -53,9 +49,9 @@ if ARGV[4] ~= '' then
   redis.call('RPUSH', KEYS[5], 'error')
   redis.call('EXPIRE', KEYS[5], ARGV[2])
 end
-if ARGV[9] ~= '' and redis.call('SET', KEYS[9], ARGV[9], 'NX', 'EX', ARGV[2]) then
-  redis.call('RPUSH', KEYS[10], '1')
-  redis.call('EXPIRE', KEYS[10], ARGV[2])
+if ARGV[8] ~= '' and redis.call('SET', KEYS[8], ARGV[8], 'NX', 'EX', ARGV[2]) then
+  redis.call('RPUSH', KEYS[9], '1')
+  redis.call('EXPIRE', KEYS[9], ARGV[2])
 end
 if ARGV[6] == '1' then
   redis.call('SREM', KEYS[2], ARGV[1])
@@ -69,11 +65,9 @@ return 1
 
 
 _RETRY = """
--- KEYS: delayed set, lineage, in-flight list; ARGV: retry entry, when it is due, lineage record ('' when off),
---       the taken entry to acknowledge ('' when none)
+-- KEYS: delayed set, lineage; ARGV: retry entry, when it is due, lineage record ('' when off)
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 if ARGV[3] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[3]) end
-if ARGV[4] ~= '' then redis.call('LREM', KEYS[3], 1, ARGV[4]) end
 return 1
 """
 
@@ -132,15 +126,14 @@ def complete(
     error: dict[str, Any] | None = None,
     lineage: dict[str, Any] | None = None,
     dead_letter: tuple[str, dict[str, Any]] | None = None,
-    ack: Delivery | None = None,
     answer: dict[str, Any] | None = None,
 ) -> Completion:
     """Complete a message in one atomic step; truthy the first time, falsy for a redelivered duplicate.
 
     The first completion queues `children` (queue id, envelope) and opens them in the trace, stores a sink's
     `result`, records a trace's `error`, and puts `dead_letter` (socket id, entry) on that socket's list. A crash
-    before this leaves nothing behind (the message is redelivered and runs again); after it, all of it is there,
-    and `ack`, the delivery being completed, has left its consumer's in-flight list. `answer` is an SDK
+    before this leaves nothing behind (the message is still unacknowledged, so the broker redelivers it and it runs
+    again); after it, all of it is there, and the worker acknowledges the message (Celery's late ack). `answer` is an SDK
     composition's answer (flows/runtime/workflows.py): the first one is kept and wakes whoever waits.
     """
     encoded = [broker.encode(queue_id, envelope) for queue_id, envelope in children]
@@ -152,7 +145,6 @@ def complete(
         keys.trace_notify(trace_id),
         keys.LINEAGE,
         keys.dead_letters(dead_letter[0] if dead_letter else "none"),
-        ack.inflight if ack else keys.NOTHING,
         keys.workflow_answer(trace_id) if answer is not None else keys.NOTHING,
         keys.workflow_notify(trace_id) if answer is not None else keys.NOTHING,
         *(name for name, _ in encoded),
@@ -165,7 +157,6 @@ def complete(
         json.dumps(lineage) if lineage is not None else "",
         "1" if tracked else "0",
         json.dumps(dead_letter[1]) if dead_letter else "",
-        ack.raw if ack else "",
         json.dumps(answer) if answer is not None else "",
     ]
     for (_, entry), (_, envelope) in zip(encoded, children, strict=True):
@@ -174,10 +165,11 @@ def complete(
     return Completion(first, sum(len(entry) for _, entry in encoded) if first else 0)
 
 
-def retry(entry: str, due: float, *, lineage: dict[str, Any] | None = None, ack: Delivery | None = None) -> None:
-    """Schedule a retry (an entry of keys.DELAYED), record its lineage and acknowledge the delivery, atomically."""
-    retry_keys = [keys.DELAYED, keys.LINEAGE, ack.inflight if ack else keys.NOTHING]
-    argv = [entry, due, json.dumps(lineage) if lineage is not None else "", ack.raw if ack else ""]
+def retry(entry: str, due: float, *, lineage: dict[str, Any] | None = None) -> None:
+    """Schedule a retry (an entry of keys.DELAYED) and record its lineage, atomically; the worker then acknowledges
+    the message."""
+    retry_keys = [keys.DELAYED, keys.LINEAGE]
+    argv = [entry, due, json.dumps(lineage) if lineage is not None else ""]
     patient(lambda: broker.script(_RETRY)(keys=retry_keys, args=argv))
 
 

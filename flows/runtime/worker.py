@@ -1,16 +1,44 @@
-"""A processor's worker process: one consumer (consumer.py) over exactly that processor's socket queues."""
+"""A processor's worker process: Celery's own worker, consuming exactly that processor's socket queues (DESIGN §2).
+
+`manage.py worker` (started by the agent) builds the WorkerContext and calls `run`, which starts a Celery
+WorkController in this process: the thread pool with the processor's concurrency (user code already runs in the warm
+executor subprocess each pool thread drives, so a process pool would only add a hop), late acks, prefetch of
+`concurrency * ELASTICCODE_PREFETCH`, task events on, the processor's `rate_limit` on the socket task, named
+`<processor>-<id>@<node>` so Flower and `celery inspect` list it. Mingle and gossip are off: a processor's worker
+has nothing to learn from the others, and gossip would make every worker read every other worker's events.
+
+Stopping is Celery's: SIGTERM is a warm shutdown (running calls finish; what was taken and not started goes back
+to its queue). Pausing is Celery's remote control: `cancel_consumer` for each socket queue (the agent sends it), and
+`add_consumer` to resume; a worker started for a paused processor starts consuming nothing.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+from typing import Any
+
+from celery import signals
 from django.conf import settings
 
-from flows.runtime import keys
-from flows.runtime.consumer import Consumer
+from flows.runtime import broker, keys
+from flows.runtime.consumer import Consumer, Wakeup
 from flows.runtime.context import WorkerContext, install
+from flows.runtime.envelope import TASK_NAME
+from flows.runtime.housekeeping import Housekeeper
+from flows.runtime.visibility import Renewer
+
+log = logging.getLogger(__name__)
+# Celery logs every task received and succeeded at INFO: a line per message on the hot path.
+QUIET_LOGGERS = ("celery.app.trace", "celery.worker.strategy", "celery.worker.request")
 
 
-def hostname(processor_id: str, node: str) -> str:
-    return f"ec-{processor_id}@{node}"
+def hostname(name: str, processor_id: str, node: str) -> str:
+    """The worker's Celery nodename, `<processor>-<first 8 of its id>@<node>`: unique per processor and node, and
+    what Flower, `celery inspect` and the Worker row show. Characters Celery's CLI would trip on become '-'."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "processor"
+    return f"{slug}-{processor_id[:8]}@{node}"
 
 
 def ready_key(worker_hostname: str) -> str:
@@ -18,16 +46,76 @@ def ready_key(worker_hostname: str) -> str:
     return f"{keys.PREFIX}:ready:{worker_hostname}"
 
 
-def run(*, context: WorkerContext, queue_ids: list[str], concurrency: int, node: str, paused: bool = False) -> int:
+def run(
+    *,
+    context: WorkerContext,
+    queue_ids: list[str],
+    concurrency: int,
+    worker_hostname: str,
+    rate_limit: str = "",
+    paused: bool = False,
+) -> int:
+    """Serve the processor's queues until Celery's worker stops; its exit code."""
+    import flows.tasks  # noqa: F401  (registers the socket task)
+    from backend.celery import app
+
     install(context)
     context.workdir.mkdir(parents=True, exist_ok=True)
-    consumer = Consumer(
-        context,
-        queue_ids=queue_ids,
-        concurrency=concurrency,
-        prefetch=concurrency * settings.ELASTICCODE_PREFETCH,
-        ready_key=ready_key(hostname(context.processor_id, node)),
-        paused=paused,
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # Celery keeps one token bucket per task name in each worker, and this worker runs one processor: the bucket
+    # is the processor's (per worker; replicas each have their own).
+    app.tasks[TASK_NAME].rate_limit = rate_limit or None
+    queues = [keys.queue(queue_id) for queue_id in queue_ids]
+    renewer: list[Renewer] = []
+    ready = ready_key(worker_hostname)
+
+    def on_ready(sender: Any, **_: Any) -> None:
+        thread = Renewer(sender, settings.ELASTICCODE_VISIBILITY_RENEW)
+        thread.start()
+        renewer.append(thread)
+        broker.patient(lambda: broker.client().set(ready, os.getpid(), ex=7 * 24 * 3600))
+        log.info("worker %s serving %d queue(s) with %d slot(s)", worker_hostname, len(queues), concurrency)
+
+    def on_shutdown(**_: Any) -> None:
+        # A slot holding for back pressure gives its message back instead of waiting on (handler.py).
+        context.stopping.set()
+
+    if Wakeup not in app.steps["consumer"]:
+        app.steps["consumer"].add(Wakeup)
+    signals.worker_ready.connect(on_ready, weak=False)
+    signals.worker_shutting_down.connect(on_shutdown, weak=False)
+    worker = app.Worker(
+        hostname=worker_hostname,
+        pool="threads",
+        concurrency=max(1, concurrency),
+        queues=queues,
+        loglevel="INFO",
+        task_events=True,
+        without_mingle=True,
+        without_gossip=True,
+        prefetch_multiplier=settings.ELASTICCODE_PREFETCH,
+        quiet=True,
+        consumer_cls=Consumer,
     )
-    consumer.install_signals()
-    return consumer.run()
+    if paused:
+        app.amqp.queues.deselect(queues)  # consumes nothing until the agent sends add_consumer
+    housekeeper = Housekeeper(lineage=False)
+    housekeeper.start()
+    if context.metrics is not None:
+        context.metrics.start()
+    try:
+        worker.start()
+    finally:
+        context.stopping.set()
+        for thread in renewer:
+            thread.stop()
+        housekeeper.stop()
+        if context.metrics is not None:
+            context.metrics.stop()
+        try:
+            broker.client().delete(ready)
+        except Exception as exc:
+            log.warning("could not clear %s: %s", ready, exc)
+        context.close()
+    return int(getattr(worker, "exitcode", 0) or 0)

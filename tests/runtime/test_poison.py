@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
+from flows import tasks
 from flows.models import Call, Flow, Socket
-from flows.runtime import broker, consumer, delivery, housekeeping, keys
-from flows.runtime.context import WorkerContext
+from flows.runtime import broker, housekeeping, keys
+from flows.runtime.context import WorkerContext, install
 from flows.runtime.envelope import new_envelope
 from flows.runtime.executor import Limits
 from flows.runtime.housekeeping import Housekeeper, flush_lineage
@@ -146,21 +147,21 @@ def test_a_message_the_worker_cannot_handle_is_dead_lettered_not_retried_for_eve
     queue_id, socket_id = str(uuid.uuid4()), str(uuid.uuid4())
     envelope = new_envelope(flow_id=str(uuid.uuid4()), socket_id=socket_id, payload=1)
     broker.publish([(queue_id, envelope)])
-    inflight = keys.inflight(f"c-{uuid.uuid4()}", queue_id)
-    [taken] = [delivery.parse(queue_id, inflight, raw) for raw in delivery.fetch(queue_id, inflight, 1)]
 
     def handle(_context: Any, _delivery: Any) -> None:
         raise UnicodeEncodeError("utf-8", "x\udc00", 1, 2, "surrogates not allowed")
 
-    monkeypatch.setattr(consumer, "handle", handle)
+    monkeypatch.setattr(tasks, "handle", handle)
     limits = Limits(memory_mb=512, cpu_seconds=10, open_files=64, capture_bytes=1024)
     context = WorkerContext(processor_id="p", name="w", python="python3", module="m", workdir=tmp_path, limits=limits)
-    worker = consumer.Consumer(context, queue_ids=[queue_id], concurrency=1, prefetch=1, ready_key="ec:test:ready")
+    install(context)
+    try:
+        outcome = tasks.socket.apply(args=[envelope])  # the task's own body, as the worker's pool thread runs it
+    finally:
+        install(None)
 
-    worker._run_one(taken)
-
+    assert outcome.successful()  # returned: Celery acknowledges it, it is not given back to fail again
     client = broker.client()
-    assert client.llen(keys.queue(queue_id)) == 0 and client.llen(inflight) == 0
     [dead] = client.lrange(keys.dead_letters(socket_id), 0, -1)
     entry = json.loads(dead)
     assert entry["error_type"] == "InternalError" and entry["envelope"]["id"] == envelope["id"]

@@ -24,8 +24,10 @@ class Command(BaseCommand):
         parser.add_argument("--workdir", required=True, type=Path)
         parser.add_argument("--checkout", type=Path, help="The processor's checkout, which its executors may read.")
         parser.add_argument("--node", required=True)
-        parser.add_argument("--name", required=True, help="The Worker row's name.")
-        parser.add_argument("--paused", action="store_true", help="Start without taking messages (SIGUSR2 resumes).")
+        parser.add_argument("--name", required=True, help="The Celery worker's hostname, also the Worker row's name.")
+        parser.add_argument(
+            "--paused", action="store_true", help="Start consuming nothing (Celery's add_consumer resumes)."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         # Its executors run user code, possibly as this same user: close this process's /proc entries (its
@@ -65,7 +67,8 @@ class Command(BaseCommand):
             context=context,
             queue_ids=queue_ids,
             concurrency=processor.concurrency,
-            node=options["node"],
+            worker_hostname=options["name"],
+            rate_limit=processor.rate_limit,
             paused=options["paused"],
         )
         if code:

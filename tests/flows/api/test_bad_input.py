@@ -11,7 +11,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from flows.models import Flow, Plug, Processor, Queue, Socket
-from tests.conftest import Demo, build_demo
+from tests.conftest import Demo, build_demo, client_for
 from tests.factories import make_flow, make_user
 
 PROCESSOR = {"name": "proc3", "git_url": "file:///srv/repos/sample.git", "module": "sample.functions"}
@@ -244,3 +244,10 @@ def test_form_data_to_the_graph_answers_415(api: dict[str, APIClient], demo: Dem
     )
 
     error_of(response, 415)
+
+
+def test_an_unknown_format_parameter_is_ignored_not_a_bare_404(alice: Any) -> None:
+    """Found by tests/test_fuzz.py: DRF answers an unknown `?format=` with a 404 no operation documents."""
+    answer = client_for(alice).get("/api/archive/?format=J%C3%BD&limit=5")
+    assert answer.status_code == 200, answer.content
+    assert answer["Content-Type"].startswith("application/json")

@@ -18,7 +18,6 @@ from rest_framework.test import APIClient
 from flows.models import Flow, Processor, Queue, Socket
 from flows.runtime import archive, broker, handler, keys
 from flows.runtime.context import WorkerContext
-from flows.runtime.delivery import fetch, parse
 from flows.runtime.envelope import Envelope, new_envelope
 from flows.runtime.executor import Limits
 from flows.services import messages as message_services
@@ -204,13 +203,12 @@ def test_messages_arriving_after_the_delete_join_the_archive(
     late_in_queue, taken_by_a_worker = queue_up(socket, 2)
 
     # The housekeeping sweep finds the one left in the old queue ...
-    inflight = keys.inflight("c-late", socket.queue_id)
-    [raw] = fetch(str(socket.queue_id), inflight, 1)
+    raw = broker.client().rpop(keys.queue(socket.queue_id))  # taken by a worker (kombu pops from the right)
     archive.sweep()
     # ... and a worker that took the other one archives it when it finds the socket gone.
     limits = Limits(memory_mb=512, cpu_seconds=10, open_files=64, capture_bytes=1024)
     context = WorkerContext(processor_id="p", name="w", python="python3", module="m", workdir=tmp_path, limits=limits)
-    handler.handle(context, parse(str(socket.queue_id), inflight, raw))
+    handler.handle(context, handler.Delivery(broker.decode(raw)["envelope"]))
 
     assert {r["id"] for r in archived(api["alice"])} == {late_in_queue["id"], taken_by_a_worker["id"]}
     assert keys_naming(socket.pk, socket.queue_id) == []

@@ -1,0 +1,115 @@
+"""Processors run on Celery's own worker: Celery's tools see them (Flower's HTTP API, `celery inspect`), and what
+Celery enforces for a task is enforced for a processor (its rate limit)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backend.cluster.models import Worker
+from backend.devstack import free_port
+from flows.models import Call
+from flows.runtime import worker as workers
+from tests.factories import ProcessorFactory, SocketFactory, make_flow
+from tests.runtime.conftest import BASE_DIR, Runtime, start
+from tests.runtime.test_flow_runs import send
+
+pytestmark = pytest.mark.runtime
+
+
+def relay_flow(owner: Any, repo: str, **processor: Any) -> tuple[Any, Any, Any]:
+    flow = make_flow(owner, "relay")
+    proc = ProcessorFactory(flow=flow, name="relay", git_url=repo, ref="main", module="ecsink", retries=0, **processor)
+    socket = SocketFactory(processor=proc, name="in", function="relay")
+    return flow, proc, socket
+
+
+def test_a_rate_limit_holds(runtime: Runtime, alice: Any, sink_repo: str) -> None:
+    """rate_limit is Celery's own token bucket on the socket task, in the processor's worker: 5/s over 40 messages
+    is 5/s within 20 %, even with two slots that could go faster."""
+    flow, proc, socket = relay_flow(alice, sink_repo, rate_limit="5/s", concurrency=2)
+    ids = [send(alice, flow, "in", n, wait=None).json()["id"] for n in range(40)]  # all waiting before it starts
+    start(proc)
+    runtime.start_agent()
+    calls = runtime.wait_for(
+        lambda: (rows := list(Call.objects.filter(socket=socket, status="succeeded"))) and len(rows) >= 40 and rows,
+        60,
+        "40 calls",
+    )
+    assert sorted(str(c.trace_id) for c in calls) == sorted(ids)
+    starts = sorted(c.started_at.timestamp() for c in calls)
+    rate = (len(starts) - 1) / (starts[-1] - starts[0])
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(starts)]
+    assert 4.0 <= rate <= 6.0, f"{rate:.2f} calls/s; gaps between starts: {gaps}"
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+def test_flower_and_celery_inspect_see_the_processors_workers_and_their_tasks(
+    runtime: Runtime, alice: Any, sink_repo: str, tmp_path: Path
+) -> None:
+    flow, proc, _socket = relay_flow(alice, sink_repo)
+    start(proc)
+    runtime.start_agent()
+    runtime.wait_status(proc, "running")
+    name = workers.hostname(proc.name, str(proc.pk), runtime.node)
+    assert Worker.objects.filter(processor=proc, name=name).exists()
+
+    port = free_port()
+    with open(tmp_path / "flower.log", "ab") as log:
+        flower = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "backend", "flower", "--address=127.0.0.1", f"--port={port}"],
+            cwd=BASE_DIR,
+            # Flower's HTTP API answers without credentials only when told to (its UI does not need this).
+            env={**runtime.env(), "FLOWER_UNAUTHENTICATED_API": "true"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def flower_up() -> bool:
+            try:
+                return bool(get_json(f"{base}/api/workers?refresh=1").get(name))
+            except OSError:
+                return False
+
+        runtime.wait_for(flower_up, 60, f"Flower to list {name}")
+        ids = [send(alice, flow, "in", n).json()["id"] for n in range(3)]
+
+        def tasks_seen() -> dict[str, Any]:
+            tasks = get_json(f"{base}/api/tasks?workername={name}")
+            # task-started and task-succeeded reach Flower a moment after task-received (the worker batches events).
+            return tasks if all(tasks.get(i, {}).get("state") == "SUCCESS" for i in ids) else {}
+
+        tasks = runtime.wait_for(tasks_seen, 30, "Flower to show the socket tasks succeeded")
+        assert {tasks[i]["name"] for i in ids} == {"ec.socket"}
+    finally:
+        flower.send_signal(signal.SIGTERM)
+        try:
+            flower.wait(15)
+        except subprocess.TimeoutExpired:
+            flower.kill()
+
+    inspect = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "backend", "inspect", "active_queues", "-d", name, "--json"],
+        cwd=BASE_DIR,
+        env=runtime.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert inspect.returncode == 0, inspect.stderr
+    queues = json.loads(inspect.stdout.strip().splitlines()[-1])[name]
+    assert {q["name"] for q in queues} == {f"ec.{s.queue_id}" for s in proc.sockets.all()}
