@@ -132,7 +132,7 @@ class CallAdmin(FlowScopedAdmin):
 
 @admin.register(Queue)
 class QueueAdmin(admin.ModelAdmin):
-    list_display = ["name", "durable", "max_length", "message_ttl"]
+    list_display = ["name", "max_length", "message_ttl"]
     search_fields = ["name"]
 
 

@@ -188,9 +188,21 @@ class PlugInputSerializer(StrictMixin, serializers.Serializer):
 class QueueSerializer(serializers.ModelSerializer):
     class Meta:
         model = Queue
-        fields = ["id", "name", "durable", "max_length", "message_ttl", "created_at"]
+        fields = ["id", "name", "max_length", "message_ttl", "created_at"]
         read_only_fields = ["id", "created_at"]
-        extra_kwargs = {"name": {"validators": [address_name]}}
+        extra_kwargs = {
+            "name": {"validators": [address_name]},
+            "message_ttl": {"min_value": 1, "help_text": "Seconds a message may wait; an older one is dead-lettered."},
+        }
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # Every queue is durable: an accepted message is never lost. Clients that still send `durable: false`
+        # hear so, rather than believing they got a queue that forgets.
+        if self.initial_data.get("durable") is False:
+            raise serializers.ValidationError(
+                {"durable": ["Every queue is durable (no accepted message is ever lost); leave this field out."]}
+            )
+        return attrs
 
 
 class CallSerializer(serializers.ModelSerializer):

@@ -27,14 +27,13 @@ class Queue:
         *,
         max_length: int | None = None,
         message_ttl: int | None = None,
-        durable: bool = True,
         client: Client | None = None,
     ) -> None:
         self.client = client or default_client()
         self.name = name
         existing = self.client.one("queues", name)
         if existing is None:
-            body = {"name": name, "durable": durable, "max_length": max_length, "message_ttl": message_ttl}
+            body = {"name": name, "max_length": max_length, "message_ttl": message_ttl}
             # A queue nobody's socket uses yet is invisible to users without READ_QUEUE: a 409 means it exists.
             existing = created_or_existing(lambda: self.client.api.post("/api/queues/", body)) or {"name": name}
         self.data: dict[str, Any] = existing

@@ -7,13 +7,16 @@ from django.db import models
 
 
 class Queue(models.Model):
-    """A durable broker queue in front of a socket. One per socket unless sockets share one on purpose."""
+    """A broker queue in front of a socket. One per socket unless sockets share one on purpose. Every queue is
+    durable (no accepted message is lost); `max_length` is back pressure, and a message older than `message_ttl`
+    is dead-lettered unrun (flows/runtime/handler.py)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200, unique=True)
-    durable = models.BooleanField(default=True)
     max_length = models.PositiveIntegerField(null=True, blank=True, help_text="Back pressure above this depth.")
-    message_ttl = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds a message may wait.")
+    message_ttl = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seconds a message may wait; an older one is dead-lettered unrun."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     # Who made it (`ec add queue`, POST /api/queues/): until a socket uses it, a queue belongs to no flow, and its
     # maker still sees, tunes and deletes it.

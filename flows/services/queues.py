@@ -8,10 +8,11 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from backend.errors import ApplicationError, Conflict, Forbidden
-from flows.models import Queue
+from flows.models import Flow, Queue
 from flows.permissions import has_flow_perm
 from flows.runtime.archive import Gone
 from flows.services.deletes import sockets_release
+from flows.services.versioning import flow_version_bump
 
 AUTO_PREFIX = "q."
 
@@ -26,9 +27,7 @@ def queues_delete_unused(*, queue_ids: Iterable[object]) -> None:
 
 
 @transaction.atomic
-def queue_create(
-    *, user: Any, name: str, durable: bool = True, max_length: int | None = None, message_ttl: int | None = None
-) -> Queue:
+def queue_create(*, user: Any, name: str, max_length: int | None = None, message_ttl: int | None = None) -> Queue:
     if not (user.is_superuser or user.has_perm("flows.add_queue")):
         raise Forbidden("You may not create queues: ask an administrator for the CREATE (or ADD_QUEUE) right.")
     if name.startswith(AUTO_PREFIX):
@@ -38,9 +37,7 @@ def queue_create(
         )
     try:
         with transaction.atomic():
-            return Queue.objects.create(
-                name=name, durable=durable, max_length=max_length, message_ttl=message_ttl, created_by=user
-            )
+            return Queue.objects.create(name=name, max_length=max_length, message_ttl=message_ttl, created_by=user)
     except IntegrityError:
         raise Conflict(
             f"A queue named {name!r} already exists; use it or pick another name.",
@@ -69,7 +66,7 @@ def queues_not_usable(*, user: Any, names: Iterable[str], flow_id: Any = None) -
     """
     if user.is_superuser or user.has_perm("flows.change_queue"):
         return set()
-    from flows.models import Flow, Socket
+    from flows.models import Socket
 
     rows = Socket.objects.filter(queue__name__in=list(names)).exclude(flow_id=flow_id)
     pairs = set(rows.values_list("queue__name", "flow_id"))
@@ -84,10 +81,16 @@ def queue_update(*, user: Any, queue: Queue, data: dict[str, Any]) -> Queue:
             "You may not change this queue: it feeds sockets of flows you may not change "
             "(or none); ask for the UPDATE_QUEUE right."
         )
-    for field in ("durable", "max_length", "message_ttl"):
-        if field in data:
+    changed = False
+    for field in ("max_length", "message_ttl"):
+        if field in data and getattr(queue, field) != data[field]:
             setattr(queue, field, data[field])
+            changed = True
     queue.save()
+    if changed:
+        # Workers read a queue's bound and TTL with their flow's topology, reloaded when the flow's version moves.
+        for flow in Flow.objects.filter(pk__in=queue.sockets.values("flow_id")).order_by("pk").select_for_update():
+            flow_version_bump(flow=flow)
     return queue
 
 

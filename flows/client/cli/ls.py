@@ -135,7 +135,6 @@ def ls_queues(name: str | None) -> None:
     Those your sockets use (all of them with READ_QUEUE)."""
     columns: list[Column] = [
         ("Name", field("name")),
-        ("Durable", field("durable")),
         ("Max length", field("max_length")),
         ("TTL (s)", field("message_ttl")),
         ID,

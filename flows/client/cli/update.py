@@ -107,15 +107,12 @@ def update_socket(
 @click.option("-n", "--name", required=True)
 @click.option("--max-length", type=click.IntRange(min=0), help="0: no limit.")
 @click.option("--ttl", type=click.IntRange(min=0), help="Seconds a message may wait; 0: forever.")
-@click.option("--durable/--not-durable", default=None)
 @json_option
-def update_queue(name: str, max_length: int | None, ttl: int | None, durable: bool | None) -> None:
+def update_queue(name: str, max_length: int | None, ttl: int | None) -> None:
     """Change a queue's limits.
 
     Its name cannot change: messages wait in it under that name."""
-    patch(
-        "queue", name, {"max_length": zero_is_clear(max_length), "message_ttl": zero_is_clear(ttl), "durable": durable}
-    )
+    patch("queue", name, {"max_length": zero_is_clear(max_length), "message_ttl": zero_is_clear(ttl)})
 
 
 @update.command("plug")
