@@ -23,7 +23,7 @@ from celery import signals
 from django.conf import settings
 
 from flows.runtime import broker, keys
-from flows.runtime.consumer import Consumer, Wakeup
+from flows.runtime.consumer import Consumer
 from flows.runtime.context import WorkerContext, install
 from flows.runtime.envelope import TASK_NAME
 from flows.runtime.housekeeping import Housekeeper
@@ -81,8 +81,6 @@ def run(
         # A slot holding for back pressure gives its message back instead of waiting on (handler.py).
         context.stopping.set()
 
-    if Wakeup not in app.steps["consumer"]:
-        app.steps["consumer"].add(Wakeup)
     signals.worker_ready.connect(on_ready, weak=False)
     signals.worker_shutting_down.connect(on_shutdown, weak=False)
     worker = app.Worker(

@@ -1,4 +1,9 @@
-"""The baseline: plain Celery, as people run it (prefork pool, JSON, no result backend), on the same Redis."""
+"""The baselines: plain Celery on the same Redis, JSON, no result backend.
+
+Baseline A is Celery as people run it (defaults: early acks, prefork pool). Baseline B (RAW_CELERY_GUARANTEES=1 in
+the worker's environment, with `-P threads`) has ElasticCode's guarantees: late acks and reject on worker lost, the
+same visibility timeout and restore cadence on Redis, and the same pool kind and concurrency as a processor's
+worker."""
 
 from __future__ import annotations
 
@@ -18,6 +23,17 @@ app.conf.update(
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
 )
+if os.environ.get("RAW_CELERY_GUARANTEES") == "1":
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=8,
+        broker_transport_options={
+            "visibility_timeout": 10,
+            "unacked_restore_interval": 2,
+            "unacked_restore_throttle": 1,
+        },
+    )
 _redis: redis.Redis | None = None
 
 

@@ -1,9 +1,10 @@
 """Benchmark: the message path against raw Celery on the same Redis, in one run (make bench).
 
-(a) raw Celery: a chain of 10 no-op tasks (latency per hop) and fire-and-forget no-op throughput, prefork pool with
-    2 processes;
+(a) raw Celery, baseline A (as people run it: defaults, prefork pool with 2 processes) and baseline B (ElasticCode's
+    guarantees: late acks, reject on worker lost, thread pool with 2 threads, tests/benchmarks/raw_celery.py): a
+    chain of 10 no-op tasks (latency per hop) and fire-and-forget no-op throughput;
 (b) ElasticCode: a linear flow of 10 no-op sockets (latency per hop) and a 3-socket flow under load (hops/s), one
-    processor worker with concurrency 2 (2 runner threads, 2 executor subprocesses), with lineage on and off.
+    processor worker (Celery's, thread pool, concurrency 2, 2 executor subprocesses), with lineage on and off.
 Figures go to docs/benchmarks.md.
 """
 
@@ -40,8 +41,11 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
 
-def raw_worker(app: str = "tests.benchmarks.raw_celery", queue: str = "bench.raw") -> subprocess.Popen[bytes]:
-    """Plain Celery's worker as people run it: prefork pool, 2 processes, on `app`'s `queue`."""
+def raw_worker(
+    app: str = "tests.benchmarks.raw_celery", queue: str = "bench.raw", *, guarantees: bool = False
+) -> subprocess.Popen[bytes]:
+    """Plain Celery's worker on `app`'s `queue`, 2 slots: baseline A (prefork, defaults) or, with `guarantees`,
+    baseline B (thread pool, late acks: see raw_celery.py)."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -51,7 +55,7 @@ def raw_worker(app: str = "tests.benchmarks.raw_celery", queue: str = "bench.raw
             app,
             "worker",
             "-P",
-            "prefork",
+            "threads" if guarantees else "prefork",
             "-c",
             "2",
             "-Q",
@@ -63,7 +67,7 @@ def raw_worker(app: str = "tests.benchmarks.raw_celery", queue: str = "bench.raw
             "WARNING",
         ],
         cwd=BASE_DIR,
-        env={**os.environ},
+        env={**os.environ, "RAW_CELERY_GUARANTEES": "1" if guarantees else "0"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -157,14 +161,15 @@ def test_message_path_against_raw_celery(runtime: Runtime, tmp_path: Any) -> Non
     make_repo(repo, package_files("ecnoop", NOOP))
     chain_proc, first, load_proc, load_first, plugs = build(owner, f"file://{repo}")
 
-    worker = raw_worker()
-    try:
-        time.sleep(3)
-        raw_hops = raw_chain_latency()
-        raw_rate = raw_throughput()
-    finally:
-        worker.terminate()
-        worker.wait(30)
+    baselines: dict[str, tuple[list[float], float]] = {}
+    for name, guarantees in (("A", False), ("B", True)):
+        worker = raw_worker(guarantees=guarantees)
+        try:
+            time.sleep(3)
+            baselines[name] = (raw_chain_latency(), raw_throughput())
+        finally:
+            worker.terminate()
+            worker.wait(30)
 
     # Lineage on and off alternate, three times each, so a burst of load from elsewhere on this shared machine does
     # not land on one side only; each side's figure is the median of its runs.
@@ -190,13 +195,14 @@ def test_message_path_against_raw_celery(runtime: Runtime, tmp_path: Any) -> Non
         Processor.objects.update(requested_status="stopped", status="stopped")
 
     results = {key: statistics.median(values) for key, values in rates.items()}
-    raw_p50, raw_p95 = report("raw Celery chain, per hop", raw_hops)
     ec_p50, ec_p95 = report("ElasticCode flow, per hop", ec_hops)
-    print(f"raw Celery fire-and-forget: {raw_rate:.0f} tasks/s")
     print(
         f"ElasticCode 3-socket flow: {results['1']:.0f} hops/s with lineage, {results['0']:.0f} hops/s without"
         f" (runs: {', '.join(f'{r:.0f}' for r in rates['1'])} / {', '.join(f'{r:.0f}' for r in rates['0'])})"
     )
-    print(f"per-hop p50 ratio (ElasticCode / raw chain): {ec_p50 / raw_p50:.2f}   p95 ratio: {ec_p95 / raw_p95:.2f}")
-    print(f"throughput ratio (ElasticCode with lineage / raw): {results['1'] / raw_rate:.2f}")
+    for name, (raw_hops, raw_rate) in baselines.items():
+        raw_p50, raw_p95 = report(f"raw Celery chain ({name}), per hop", raw_hops)
+        print(f"raw Celery fire-and-forget ({name}): {raw_rate:.0f} tasks/s")
+        print(f"per-hop p50 ratio (ElasticCode / {name}): {ec_p50 / raw_p50:.2f}   p95 ratio: {ec_p95 / raw_p95:.2f}")
+        print(f"throughput ratio (ElasticCode with lineage / {name}): {results['1'] / raw_rate:.2f}")
     print(f"lineage on / off: {results['1'] / results['0']:.2f}")
