@@ -27,3 +27,13 @@ def test_env_example_names_every_secret_prod_requires_without_real_values() -> N
     names = set(re.findall(r"^([A-Z_]+)=", example, flags=re.M))
     assert {"SECRET_KEY", "ALLOWED_HOSTS", "POSTGRES_PASSWORD", "REDIS_PASSWORD"} <= names
     assert "change-me" in example
+
+
+def test_the_rabbitmq_variant_points_every_app_service_at_a_healthy_durable_rabbitmq() -> None:
+    overlay = yaml.safe_load((DOCKER / "compose.rabbitmq.yml").read_text())
+    services = overlay["services"]
+    assert "healthcheck" in services["rabbitmq"] and overlay["volumes"] == {"rabbitmq-data": None}
+    for name in ("web", "agent", "beat"):
+        assert services[name]["environment"]["CELERY_BROKER_URL"].startswith("amqp://elasticcode:")
+        assert services[name]["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+    assert "RABBITMQ_PASSWORD=" in (DOCKER / ".env.example").read_text()

@@ -166,15 +166,11 @@ def sample_depths(entries: Iterable[SocketEntry], held_second: int) -> dict[str,
     entries = list(entries)
     if not entries:
         return {}
-    client = broker.client()
-    pipe = client.pipeline(transaction=False)
-    for entry in entries:
-        pipe.llen(keys.queue(entry.queue_id))
-    flows = sorted({entry.flow_id for entry in entries})
-    for flow_id in flows:
+    depths = broker.depths([entry.queue_id for entry in entries])
+    pipe = broker.client().pipeline(transaction=False)
+    for flow_id in sorted({entry.flow_id for entry in entries}):
         pipe.hgetall(keys.metric_second(flow_id, held_second))
-    replies = pipe.execute()
-    depths, seconds = replies[: len(entries)], replies[len(entries) :]
+    seconds = pipe.execute()
     held: set[str] = set()
     for raw in seconds:
         for socket_id, counts in parse_counts(raw).items():

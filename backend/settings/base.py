@@ -271,7 +271,9 @@ def cache_from_url(url: str) -> dict[str, dict[str, object]]:
 
 CACHES = cache_from_url(REDIS_URL or "redis://127.0.0.1:6379/0")
 
-CELERY_BROKER_URL = REDIS_URL
+# The broker carries the socket queues: the platform's Redis unless CELERY_BROKER_URL names another broker
+# (RabbitMQ: amqp://…). Redis (REDIS_URL) always holds the state that is not a queue (flows/runtime/broker.py).
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

@@ -6,7 +6,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from backend.settings.base import *  # noqa: F403
 from backend.settings.base import cache_from_url, database_from_url
-from backend.settings.env import env_bool, env_int, env_list, env_required
+from backend.settings.env import env_bool, env_int, env_list, env_required, env_str
 
 DEBUG = False
 SECRET_KEY = env_required("SECRET_KEY")
@@ -18,7 +18,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS")
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must list the host names the platform is served on.")
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
-CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL
 CACHES = cache_from_url(REDIS_URL)
 ELASTICCODE_ALLOW_FILE_REPOS = env_bool("ELASTICCODE_ALLOW_FILE_REPOS", False)
 

@@ -14,7 +14,7 @@ ELASTICCODE_ALLOW_FILE_REPOS = True
 DATABASES = {"default": database_from_url(DATABASE_URL)}
 _redis = REDIS_URL or "redis://127.0.0.1:6379/15"
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [_redis]}}}
-CELERY_BROKER_URL = _redis
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or _redis
 CACHES = cache_from_url(_redis)
 # Tests log in far more often than people; tests/accounts/test_token.py sets the real rate where it checks it.
 ELASTICCODE_LOGIN_RATE = "10000/min"

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from flows.runtime import broker, keys, traces, workflows
+from flows.runtime import broker, keys, kombu_broker, traces, workflows
 
 TOMBSTONE_SECONDS = 3600
 BATCH = 500
@@ -110,14 +110,16 @@ def _retries() -> Iterator[tuple[bytes, dict[str, Any] | None]]:
 def waiting(gone: Iterable[Gone]) -> dict[str, Waiting]:
     """Per socket id: its messages that would still run, queued or waiting for a retry (dead letters never refuse a
     delete: they are archived with the rest)."""
-    client = broker.client()
     counts: dict[str, Waiting] = {}
     sockets = list(gone)
     for socket in sockets:
         count = counts.setdefault(socket.socket_id, Waiting())
         queue = keys.queue(socket.queue_id)
         if socket.private:
-            count.queued = int(client.llen(queue))
+            count.queued = broker.depth(socket.queue_id)
+        elif not broker.on_redis():
+            found = broker.peek(socket.queue_id, broker.depth(socket.queue_id))
+            count.queued = len([e for e in found if isinstance(e, dict) and _mine(socket, e)])
         else:
             count.queued = len([raw for raw in _list(queue) if _mine(socket, _decode_entry(raw))])
     by_id = {socket.socket_id: socket for socket in sockets}
@@ -191,7 +193,20 @@ def _archive_one(gone: Gone, reason: str) -> int:
             for raw in _list(quarantine)
         ]
         moved += _move(_MOVE_FROM_LIST, quarantine, archive, odd)
-    while True:  # entries may arrive while the first batch moves
+    if not broker.on_redis():
+        records: list[dict[str, Any]] = []
+
+        def take(envelope: Any) -> bool:
+            if not (isinstance(envelope, dict) and _mine(gone, envelope)):
+                return False
+            record = _record(gone, "queued", reason, envelope)
+            broker.patient(lambda: client.rpush(archive, json.dumps(record, default=str)))  # before its ack
+            records.append(record)
+            return True
+
+        moved += kombu_broker.drain(gone.queue_id, take)
+        _fail_traces(records)
+    while broker.on_redis():  # entries may arrive while the first batch moves
         # Oldest first (the list's right end), so that the archive, read newest first, keeps their order.
         pairs = [
             (raw, _record(gone, "queued", reason, envelope))
@@ -349,6 +364,15 @@ def move_queue(socket_id: str, old_queue_id: str, new_queue_id: str) -> int:
     """A socket moved to another queue: what waited for it in the old one follows it, oldest taken first. (Left
     behind, its messages would strand in a dropped queue, or circle in a shared one between workers that do not
     serve it.)"""
+    if not broker.on_redis():
+
+        def follow(envelope: Any) -> bool:
+            if not (isinstance(envelope, dict) and str(envelope.get("socket_id")) == socket_id):
+                return False
+            broker.publish([(new_queue_id, envelope)])  # type: ignore[list-item]  # confirmed before the old one is acknowledged
+            return True
+
+        return kombu_broker.drain(old_queue_id, follow)
     old, new = keys.queue(old_queue_id), keys.queue(new_queue_id)
     mine = [raw for raw in _list(old) if str((_decode_entry(raw) or {}).get("socket_id")) == socket_id]
     moved = 0

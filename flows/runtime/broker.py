@@ -1,8 +1,12 @@
-"""Publishing envelopes to socket queues and the runtime's own Redis client.
+"""Socket queues on the broker, and the platform's Redis client.
 
-A socket queue is the Redis list kombu's transport consumes; messages are pushed onto it in Celery's own message
-format (see `encode`), so a message is kept even if no worker ever consumed the queue, and a hop's children can be
-pushed in the same transaction that marks the hop complete.
+The platform's Redis (REDIS_URL) holds all state that is not a queue: completion marks, traces, sink results,
+dead letters, lineage waiting to be written, metrics. The socket queues are on the Celery broker
+(CELERY_BROKER_URL). When that is the same Redis (the default, `make run`), a socket queue is the Redis list
+kombu's transport consumes, and messages are pushed onto it in Celery's own message format (see `encode`), so a
+hop's children are pushed in the same Lua step that marks the hop complete (`on_redis`). Any other broker
+(RabbitMQ) is reached through kombu (flows/runtime/kombu_broker.py). Either way a message is kept even if no
+worker ever consumed the queue.
 """
 
 from __future__ import annotations
@@ -16,13 +20,13 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import redis
 from django.conf import settings
 
-from flows.runtime import keys
+from flows.runtime import keys, kombu_broker
 from flows.runtime.envelope import TASK_NAME, Envelope
 
 log = logging.getLogger(__name__)
@@ -50,12 +54,22 @@ REDIS_OUTAGE_SECONDS = 120.0
 
 @functools.cache
 def client() -> redis.Redis:
+    """The platform's Redis (REDIS_URL)."""
     return redis.Redis.from_url(
-        str(settings.CELERY_BROKER_URL),
+        str(settings.REDIS_URL or settings.CELERY_BROKER_URL),
         health_check_interval=30,
         socket_keepalive=True,
         socket_timeout=30,
         socket_connect_timeout=5,
+    )
+
+
+@functools.cache
+def on_redis() -> bool:
+    """Whether the broker is the platform's Redis, so that socket queues are lists beside the state."""
+    broker_url = str(settings.CELERY_BROKER_URL or "")
+    return broker_url.startswith(("redis://", "rediss://", "unix://")) and broker_url == str(
+        settings.REDIS_URL or broker_url
     )
 
 
@@ -85,34 +99,43 @@ def patient(fn: Callable[[], T], *, seconds: float = REDIS_OUTAGE_SECONDS) -> T:
             delay = min(delay * 2, 1.0)
 
 
+def _headers(envelope: Envelope) -> dict[str, Any]:
+    """Celery's task protocol 2 headers of the socket task carrying `envelope`."""
+    return {
+        "lang": "py",
+        "task": TASK_NAME,
+        "id": envelope["id"],
+        "shadow": None,
+        "eta": None,
+        "expires": None,
+        "group": None,
+        "group_index": None,
+        "retries": 0,
+        "timelimit": [None, None],
+        "root_id": envelope["trace_id"],
+        "parent_id": envelope["parent_id"],
+        "argsrepr": "",
+        "kwargsrepr": "",
+        "origin": _ORIGIN,
+        "ignore_result": True,
+    }
+
+
+def _body(envelope: Envelope) -> list[Any]:
+    return [[envelope], {}, _EMBED]
+
+
 def encode(queue_id: str, envelope: Envelope) -> tuple[str, str]:
     """(list key, entry): the message exactly as Celery's producer and kombu's Redis transport would store it
     (task protocol 2, JSON, base64 body), built here so a hop's children and its completion mark can go to Redis in
     one transaction instead of one round trip per child through Celery's producer."""
     name = keys.queue(queue_id)
-    body = json.dumps([[envelope], {}, _EMBED], separators=(",", ":"))
+    body = json.dumps(_body(envelope), separators=(",", ":"))
     message = {
         "body": base64.b64encode(body.encode()).decode(),
         "content-encoding": "utf-8",
         "content-type": "application/json",
-        "headers": {
-            "lang": "py",
-            "task": TASK_NAME,
-            "id": envelope["id"],
-            "shadow": None,
-            "eta": None,
-            "expires": None,
-            "group": None,
-            "group_index": None,
-            "retries": 0,
-            "timelimit": [None, None],
-            "root_id": envelope["trace_id"],
-            "parent_id": envelope["parent_id"],
-            "argsrepr": "",
-            "kwargsrepr": "",
-            "origin": _ORIGIN,
-            "ignore_result": True,
-        },
+        "headers": _headers(envelope),
         "properties": {
             "correlation_id": envelope["id"],
             "reply_to": "",
@@ -134,9 +157,14 @@ def queue_messages(pipe: redis.client.Pipeline, messages: Iterable[tuple[str, En
 
 
 def publish(messages: Iterable[tuple[str, Envelope]]) -> None:
-    """Send each (queue id, envelope) to that queue in one round trip; waits through a broker restart."""
+    """Send each (queue id, envelope) to that queue (on Redis in one round trip); waits through a broker restart."""
     batch = list(messages)
     if not batch:
+        return
+    if not on_redis():
+        kombu_broker.publish(
+            (queue_id, _headers(env), {"correlation_id": env["id"]}, _body(env)) for queue_id, env in batch
+        )
         return
 
     def send() -> None:
@@ -145,6 +173,50 @@ def publish(messages: Iterable[tuple[str, Envelope]]) -> None:
         pipe.execute()
 
     patient(send)
+
+
+def depths(queue_ids: Sequence[str]) -> list[int]:
+    """How many messages wait in each queue (on RabbitMQ: ready ones, not those taken and unacknowledged)."""
+    if not queue_ids:
+        return []
+    if not on_redis():
+        return kombu_broker.depths(queue_ids)
+    pipe = client().pipeline(transaction=False)
+    for queue_id in queue_ids:
+        pipe.llen(keys.queue(queue_id))
+    return [int(depth) for depth in pipe.execute()]
+
+
+def depth(queue_id: str) -> int:
+    return depths([queue_id])[0]
+
+
+def peek(queue_id: str, limit: int) -> list[Any]:
+    """The envelopes of the next `limit` messages, oldest first, left in the queue (an entry that is not one of
+    ours comes back as its raw bytes)."""
+    if limit <= 0:
+        return []
+    if not on_redis():
+        return kombu_broker.peek(queue_id, limit)
+    # kombu pushes on the left and pops on the right: the oldest message is last.
+    raw: list[bytes] = client().lrange(keys.queue(queue_id), -limit, -1)  # type: ignore[assignment]
+    out: list[Any] = []
+    for item in reversed(raw):
+        try:
+            out.append(decode(item)["envelope"])
+        except (ValueError, KeyError, IndexError, TypeError, RecursionError):
+            out.append(item)
+    return out
+
+
+def purge(queue_id: str) -> int:
+    """Remove every waiting message; how many there were."""
+    if not on_redis():
+        return kombu_broker.purge(queue_id)
+    pipe = client().pipeline(transaction=True)
+    pipe.llen(keys.queue(queue_id))
+    pipe.delete(keys.queue(queue_id))
+    return int(pipe.execute()[0])
 
 
 def decode(raw: bytes) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from flows.runtime import broker, keys
+from flows.runtime import broker
 from flows.runtime.topology import Route, SocketInfo
 
 CHECK_EVERY = 0.05
@@ -35,7 +35,7 @@ class BackPressure:
             cached = self._depths.get(queue_id)
         if cached is not None and not fresh and now - cached[1] < CHECK_EVERY:
             return cached[0]
-        depth = int(broker.client().llen(keys.queue(queue_id)))
+        depth = broker.depth(queue_id)
         with self._lock:
             self._depths[queue_id] = (depth, now)
         return depth

@@ -148,10 +148,7 @@ def _full(client: Any, bounds: list[tuple[str, int]]) -> str:
     """The first queue at or over its bound ('' when all have room)."""
     if not bounds:
         return ""
-    pipe = client.pipeline(transaction=False)
-    for queue_id, _bound in bounds:
-        pipe.llen(keys.queue(queue_id))
-    for (queue_id, bound), depth in zip(bounds, pipe.execute(), strict=True):
+    for (queue_id, bound), depth in zip(bounds, broker.depths([q for q, _ in bounds]), strict=True):
         if depth >= bound:
             return queue_id
     return ""

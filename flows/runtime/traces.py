@@ -95,6 +95,11 @@ def publish_tracked(queue_id: str, envelope: Envelope) -> None:
     """Open a trace's first message and publish it in one transaction (one round trip, not two): it is open before
     any worker can take it, so the trace can never look over before it ran."""
 
+    if not broker.on_redis():  # another broker: open it first, then publish (never the other way round)
+        open_messages(envelope["trace_id"], [envelope["id"]])
+        broker.publish([(queue_id, envelope)])
+        return
+
     def send() -> None:
         pipe = client().pipeline(transaction=True)
         _open(pipe, envelope["trace_id"], [envelope["id"]])
@@ -136,6 +141,16 @@ def complete(
     again); after it, all of it is there, and the worker acknowledges the message (Celery's late ack). `answer` is an SDK
     composition's answer (flows/runtime/workflows.py): the first one is kept and wakes whoever waits.
     """
+    published = 0
+    if children and not broker.on_redis():
+        # The queues are on another broker, so the children cannot join the script: they are opened in the trace,
+        # then published and confirmed, and only then is the message marked complete. A crash in between runs the
+        # message again and publishes the same child ids again, which their socket completes once.
+        if tracked:
+            open_messages(trace_id, [envelope["id"] for _, envelope in children])
+        broker.publish(children)
+        published = sum(len(json.dumps(envelope["payload"], default=str)) for _, envelope in children)
+        children = ()
     encoded = [broker.encode(queue_id, envelope) for queue_id, envelope in children]
     trace_keys = [
         keys.done(message_id),
@@ -162,7 +177,7 @@ def complete(
     for (_, entry), (_, envelope) in zip(encoded, children, strict=True):
         argv += [entry, envelope["id"]]
     first = bool(patient(lambda: broker.script(_COMPLETE)(keys=trace_keys, args=argv)))
-    return Completion(first, sum(len(entry) for _, entry in encoded) if first else 0)
+    return Completion(first, (published + sum(len(entry) for _, entry in encoded)) if first else 0)
 
 
 def retry(entry: str, due: float, *, lineage: dict[str, Any] | None = None) -> None:

@@ -54,7 +54,7 @@ def _check_room(socket: Socket) -> None:
     bound = socket.max_queue_length or socket.queue.max_length
     if not bound:
         return
-    depth = int(broker.client().llen(keys.queue(socket.queue_id)))
+    depth = broker.depth(str(socket.queue_id))
     if depth >= bound:
         raise ApplicationError(
             f"Socket {socket.name} has {depth:,} messages waiting, its bound is {bound:,} (max_queue_length): "
@@ -98,23 +98,10 @@ def message_send(
     return {"id": envelope["id"], **outcome}
 
 
-def _raw_queue(queue: Queue) -> str:
-    return keys.queue(queue.pk)
-
-
 def queue_peek(*, queue: Queue, limit: int = 10) -> dict[str, Any]:
     """The next `limit` messages, oldest first, without taking them, and the queue's depth."""
-    client = broker.client()
-    name = _raw_queue(queue)
-    depth = client.llen(name)
-    # kombu pushes on the left and pops on the right: the oldest message is last.
-    raw: list[bytes] = client.lrange(name, -limit, -1) if limit > 0 else []  # type: ignore[assignment]
-    messages = []
-    for item in reversed(raw):
-        try:
-            messages.append(broker.decode(item)["envelope"])
-        except (ValueError, KeyError, IndexError, TypeError, RecursionError):
-            messages.append(_undecodable(item))
+    depth = broker.depth(str(queue.pk))
+    messages = [_undecodable(item) if isinstance(item, bytes) else item for item in broker.peek(str(queue.pk), limit)]
     return {"queue": str(queue.pk), "depth": depth, "messages": messages}
 
 
@@ -124,11 +111,7 @@ def queue_purge(*, user: Any, queue: Queue) -> int:
             f"You may not purge queue {queue.name}: it feeds flows you may not change. Ask their owners.",
             {"permission": "flows.change_flow"},
         )
-    client = broker.client()
-    name = _raw_queue(queue)
-    depth = int(client.llen(name))
-    client.delete(name)
-    return depth
+    return broker.purge(str(queue.pk))
 
 
 def _sockets_of(queue: Queue, user: Any) -> list[Socket]:

@@ -190,7 +190,7 @@ def test_a_forged_x_forwarded_for_does_not_reset_the_address_count(alice: Any, l
 def test_logins_are_counted_in_the_redis_the_platform_uses() -> None:
     cache = django_settings.CACHES["default"]
     assert cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
-    assert cache["LOCATION"] == django_settings.CELERY_BROKER_URL
+    assert cache["LOCATION"] == django_settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]
 
 
 @pytest.mark.parametrize("rate", ["10/month", "ten/min", "0/min", "10"])

@@ -28,7 +28,15 @@ from flows.client import (
 from flows.models import Call
 from flows.models import Processor as ProcessorRow
 from tests.live import daphne
-from tests.runtime.conftest import BASE_DIR, Runtime, code_dir, examples_repo, runtime  # noqa: F401  (shared fixtures)
+from tests.rabbitmq import rabbitmq  # noqa: F401  (shared fixture)
+from tests.runtime.conftest import (  # noqa: F401  (shared fixtures)
+    BASE_DIR,
+    Runtime,
+    any_broker,
+    code_dir,
+    examples_repo,
+    runtime,
+)
 
 pytestmark = pytest.mark.runtime
 
@@ -64,8 +72,9 @@ class Sdk:
 
 
 @pytest.fixture
-def server(runtime: Runtime) -> Iterator[str]:
-    with daphne() as url:
+def server(runtime: Runtime, any_broker: str) -> Iterator[str]:
+    on_broker = {k: v for k, v in runtime.overrides.items() if k == "CELERY_BROKER_URL"}
+    with daphne(**on_broker) as url:
         yield url
 
 

@@ -3,6 +3,7 @@ workers that run code from git repositories made in a temp dir, through the real
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ from django.db import connection
 
 from flows.models import Call, Flow, Processor
 from flows.runtime import broker
+from tests.rabbitmq import rabbitmq  # noqa: F401 - fixture
 from tests.runtime.gitrepos import make_repo, package_files
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -174,6 +176,39 @@ def runtime(transactional_db: Any, settings: Any, code_dir: Path, tmp_path: Path
     rt = Runtime(tmp_path, code_dir)
     yield rt
     rt.stop_agents()
+
+
+@contextlib.contextmanager
+def broker_url(settings: Any, url: str) -> Iterator[None]:
+    """This process publishes to (and reads depths from) the broker at `url`, as the web process would."""
+    from backend.celery import app
+
+    def use(value: str) -> None:
+        settings.CELERY_BROKER_URL = value
+        app.conf.broker_url = value
+        app._pool = None
+        app.amqp._producer_pool = None
+        broker.on_redis.cache_clear()
+
+    before = str(settings.CELERY_BROKER_URL)
+    use(url)
+    try:
+        yield
+    finally:
+        use(before)
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def any_broker(request: pytest.FixtureRequest, settings: Any, runtime: Runtime) -> Iterator[str]:
+    """Run the test on each broker: the platform's Redis (the default), then RabbitMQ (CELERY_BROKER_URL), for this
+    process (the API's publishes, queue depths) and for the agent and its workers."""
+    if request.param == "redis":
+        yield "redis"
+        return
+    url = request.getfixturevalue("rabbitmq")
+    runtime.overrides["CELERY_BROKER_URL"] = url
+    with broker_url(settings, url):
+        yield "rabbitmq"
 
 
 def start(*processors: Processor) -> None:

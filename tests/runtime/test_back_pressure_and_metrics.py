@@ -19,7 +19,9 @@ MESSAGES = 200
 BOUND = 5
 
 
-def test_a_full_queue_holds_its_upstream_and_nothing_is_lost(runtime: Runtime, alice: Any, sink_repo: str) -> None:
+def test_a_full_queue_holds_its_upstream_and_nothing_is_lost(
+    runtime: Runtime, any_broker: str, alice: Any, sink_repo: str
+) -> None:
     flow, p1, p2, s1, s2 = two_step(alice, sink_repo, first="relay", second="slow", concurrency=1)
     s2.max_queue_length = BOUND
     s2.save()

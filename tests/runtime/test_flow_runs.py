@@ -15,7 +15,7 @@ pytestmark = pytest.mark.runtime
 
 
 @pytest.fixture
-def demo(runtime: Runtime, alice: Any, examples_repo: str) -> Flow:
+def demo(runtime: Runtime, any_broker: str, alice: Any, examples_repo: str) -> Flow:
     flow = demo_install(user=alice, repo_url=examples_repo)
     runtime.start_agent()
     for processor in Processor.objects.filter(flow=flow):

@@ -12,7 +12,7 @@ import pytest
 
 from backend.cluster.models import Worker
 from flows.models import Call, Flow, Processor, Socket
-from flows.runtime import keys
+from flows.runtime import broker, keys
 from flows.services.demo import demo_install
 from tests.factories import PlugFactory, ProcessorFactory, SocketFactory, make_flow
 from tests.runtime.conftest import Runtime, redis, start
@@ -34,10 +34,12 @@ def two_step(
 
 
 def depth(socket: Socket) -> int:
-    return int(redis().llen(keys.queue(socket.queue_id)))
+    return broker.depth(str(socket.queue_id))
 
 
-def test_stop_keeps_messages_and_start_drains_them(runtime: Runtime, alice: Any, sink_repo: str) -> None:
+def test_stop_keeps_messages_and_start_drains_them(
+    runtime: Runtime, any_broker: str, alice: Any, sink_repo: str
+) -> None:
     flow, p1, p2, _s1, s2 = two_step(alice, sink_repo)
     start(p1)  # the second processor stays stopped: its queue fills up
     runtime.start_agent()
@@ -51,7 +53,9 @@ def test_stop_keeps_messages_and_start_drains_them(runtime: Runtime, alice: Any,
         runtime.calls(message_id, 2)
 
 
-def test_pause_holds_messages_and_resume_releases_them(runtime: Runtime, alice: Any, sink_repo: str) -> None:
+def test_pause_holds_messages_and_resume_releases_them(
+    runtime: Runtime, any_broker: str, alice: Any, sink_repo: str
+) -> None:
     flow, p1, p2, _s1, s2 = two_step(alice, sink_repo)
     start(p1, p2)
     runtime.start_agent()
@@ -69,7 +73,9 @@ def test_pause_holds_messages_and_resume_releases_them(runtime: Runtime, alice: 
         runtime.calls(message_id, 2)
 
 
-def test_killed_worker_loses_nothing_and_duplicates_nothing(runtime: Runtime, alice: Any, sink_repo: str) -> None:
+def test_killed_worker_loses_nothing_and_duplicates_nothing(
+    runtime: Runtime, any_broker: str, alice: Any, sink_repo: str
+) -> None:
     flow, p1, p2, _s1, s2 = two_step(alice, sink_repo, concurrency=2)
     start(p1, p2)
     runtime.start_agent()
@@ -103,7 +109,9 @@ def child_of(message_id: str, flow: Flow) -> str:
     return child_id(message_id, str(plug.pk), 0)
 
 
-def test_named_plugs_and_a_plug_into_a_named_argument(runtime: Runtime, alice: Any, sink_repo: str) -> None:
+def test_named_plugs_and_a_plug_into_a_named_argument(
+    runtime: Runtime, any_broker: str, alice: Any, sink_repo: str
+) -> None:
     flow = make_flow(alice, "fan")
     proc = ProcessorFactory(flow=flow, name="fan", git_url=sink_repo, ref="main", module="ecsink", retries=0)
     fan = SocketFactory(processor=proc, name="fan", function="fan")
@@ -119,7 +127,7 @@ def test_named_plugs_and_a_plug_into_a_named_argument(runtime: Runtime, alice: A
     assert sorted(response.json()["results"]) == [10, 15]  # 2 * 5 along "double", scaled(value=5) along "same"
 
 
-def test_dead_letters_and_replay(runtime: Runtime, alice: Any, sink_repo: str) -> None:
+def test_dead_letters_and_replay(runtime: Runtime, any_broker: str, alice: Any, sink_repo: str) -> None:
     flow, p1, p2, _s1, s2 = two_step(alice, sink_repo, second="boom")
     start(p1, p2)
     runtime.start_agent()

@@ -22,10 +22,11 @@ from rest_framework.authtoken.models import Token
 
 from backend.devstack import Stack, die_with_parent, free_port
 from flows.models import Call
-from flows.runtime import keys
-from flows.runtime.envelope import child_id
+from flows.runtime import broker, keys
+from flows.runtime.envelope import child_id, new_envelope
 from tests.live import daphne
-from tests.runtime.conftest import Runtime, redis, start
+from tests.rabbitmq import Node, require_server
+from tests.runtime.conftest import Runtime, broker_url, redis, start
 from tests.runtime.test_flow_runs import client_for
 from tests.runtime.test_lifecycle import two_step
 
@@ -151,3 +152,44 @@ def test_postgres_restart_mid_flow_does_not_stop_it(runtime: Runtime, alice: Any
         lambda: Call.objects.filter(socket=s2, status="succeeded").count() >= MESSAGES, 60, "lineage to catch up"
     )
     assert Call.objects.filter(socket=s2, status="succeeded").count() == MESSAGES
+
+
+def test_rabbitmq_restart_mid_flow_loses_nothing(runtime: Runtime, alice: Any, sink_repo: str, settings: Any) -> None:
+    """Durable queues, persistent messages and publisher confirms: what RabbitMQ accepted is there after a restart,
+    and the workers and the publisher wait for it (Celery's consumer reconnects; kombu's publish retries)."""
+    require_server()
+    node = Node()
+    node.start()
+    runtime.overrides["CELERY_BROKER_URL"] = node.url
+    flow, p1, p2, s1, s2 = two_step(alice, sink_repo)
+    start(p1, p2)
+    try:
+        with broker_url(settings, node.url):
+            runtime.start_agent()
+            runtime.wait_status(p2, "running")
+            broker.publish(
+                (str(s1.queue_id), new_envelope(flow_id=str(flow.pk), socket_id=str(s1.pk), payload=n))
+                for n in range(MESSAGES)
+            )
+            plug = flow.plugs.get()
+            runtime.wait_for(
+                lambda: Call.objects.filter(socket=s2, status="succeeded").count() >= 10, 60, "the flow to be moving"
+            )
+            node.stop()  # mid-flow: some messages done, others queued, taken or being published
+            time.sleep(3)
+            node.start()
+            runtime.wait_for(
+                lambda: (
+                    Call.objects.filter(socket=s2, status="succeeded").values("trace_id").distinct().count() == MESSAGES
+                ),
+                180,
+                "every message at the sink",
+            )
+            firsts = Call.objects.filter(socket=s1, status="succeeded").values_list("id", flat=True).distinct()
+            ids = [child_id(str(i), str(plug.pk), 0) for i in firsts]
+            assert len(set(ids)) == MESSAGES
+            assert all(redis().exists(keys.done(i)) for i in ids)
+            assert Call.objects.filter(socket=s2, status="succeeded").count() == MESSAGES  # each once at the sink
+    finally:
+        runtime.stop_agents()
+        node.remove()
