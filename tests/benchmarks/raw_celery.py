@@ -14,7 +14,10 @@ from typing import Any
 import redis
 from celery import Celery
 
-app = Celery("raw", broker=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"))
+# The broker: RAW_CELERY_BROKER (RabbitMQ in the benchmark's RabbitMQ round), else the test Redis; the chain's end
+# and the count are always written to that Redis, as ElasticCode's state is.
+STATE = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+app = Celery("raw", broker=os.environ.get("RAW_CELERY_BROKER") or STATE)
 app.conf.update(
     task_serializer="json",
     accept_content=["json"],
@@ -32,6 +35,7 @@ if os.environ.get("RAW_CELERY_GUARANTEES") == "1":
             "visibility_timeout": 10,
             "unacked_restore_interval": 2,
             "unacked_restore_throttle": 1,
+            "confirm_publish": True,  # as ElasticCode publishes on RabbitMQ (ignored by Redis)
         },
     )
 _redis: redis.Redis | None = None
@@ -40,7 +44,7 @@ _redis: redis.Redis | None = None
 def _client() -> redis.Redis:
     global _redis
     if _redis is None:
-        _redis = redis.Redis.from_url(str(app.conf.broker_url))
+        _redis = redis.Redis.from_url(STATE)
     return _redis
 
 

@@ -27,7 +27,8 @@ from flows.runtime import broker, keys, traces
 from flows.runtime.envelope import child_id, new_envelope
 from tests.benchmarks import raw_celery
 from tests.factories import PlugFactory, ProcessorFactory, SocketFactory, make_flow, make_user
-from tests.runtime.conftest import BASE_DIR, Runtime, code_dir, runtime, start  # noqa: F401 - fixtures
+from tests.rabbitmq import rabbitmq  # noqa: F401 - fixture
+from tests.runtime.conftest import BASE_DIR, Runtime, any_broker, code_dir, runtime, start  # noqa: F401 - fixtures
 from tests.runtime.gitrepos import make_repo, package_files
 
 pytestmark = [pytest.mark.benchmark]
@@ -42,7 +43,11 @@ def pct(values: list[float], q: float) -> float:
 
 
 def raw_worker(
-    app: str = "tests.benchmarks.raw_celery", queue: str = "bench.raw", *, guarantees: bool = False
+    app: str = "tests.benchmarks.raw_celery",
+    queue: str = "bench.raw",
+    *,
+    guarantees: bool = False,
+    broker_url: str = "",
 ) -> subprocess.Popen[bytes]:
     """Plain Celery's worker on `app`'s `queue`, 2 slots: baseline A (prefork, defaults) or, with `guarantees`,
     baseline B (thread pool, late acks: see raw_celery.py)."""
@@ -67,7 +72,7 @@ def raw_worker(
             "WARNING",
         ],
         cwd=BASE_DIR,
-        env={**os.environ, "RAW_CELERY_GUARANTEES": "1" if guarantees else "0"},
+        env={**os.environ, "RAW_CELERY_GUARANTEES": "1" if guarantees else "0", "RAW_CELERY_BROKER": broker_url},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -154,8 +159,19 @@ def report(name: str, values: list[float]) -> tuple[float, float]:
     return p50, p95
 
 
+def use_raw_broker(url: str) -> None:
+    """Point this process's raw Celery app (the producer of the baselines' messages) at `url`."""
+    raw_celery.app.conf.broker_url = url
+    raw_celery.app._pool = None
+    raw_celery.app.amqp._producer_pool = None
+
+
 @pytest.mark.django_db(transaction=True)
-def test_message_path_against_raw_celery(runtime: Runtime, tmp_path: Any) -> None:  # noqa: F811
+def test_message_path_against_raw_celery(runtime: Runtime, any_broker: str, tmp_path: Any) -> None:  # noqa: F811
+    """On each broker: the baselines and ElasticCode on the same broker (and the same Redis for state)."""
+    broker_url = runtime.overrides.get("CELERY_BROKER_URL", "")
+    use_raw_broker(broker_url or raw_celery.STATE)
+    print(f"\n== broker: {any_broker}")
     owner = make_user("bench", "CREATE")
     repo = tmp_path / "noop"
     make_repo(repo, package_files("ecnoop", NOOP))
@@ -163,7 +179,7 @@ def test_message_path_against_raw_celery(runtime: Runtime, tmp_path: Any) -> Non
 
     baselines: dict[str, tuple[list[float], float]] = {}
     for name, guarantees in (("A", False), ("B", True)):
-        worker = raw_worker(guarantees=guarantees)
+        worker = raw_worker(guarantees=guarantees, broker_url=broker_url)
         try:
             time.sleep(3)
             baselines[name] = (raw_chain_latency(), raw_throughput())
