@@ -15,15 +15,15 @@ from typing import Any
 
 import redis
 from celery import Task
-from celery.exceptions import Reject
+from celery.exceptions import Reject, Retry
 from celery.worker.request import Request
 from django.db import DatabaseError
 
 from backend.celery import app
-from flows.runtime import broker, consumer, keys
+from flows.runtime import broker, consumer, keys, traces
 from flows.runtime.context import current
 from flows.runtime.envelope import TASK_NAME, Envelope
-from flows.runtime.handler import Delivery, dead_letter_internal, handle
+from flows.runtime.handler import Delivery, RetryLater, dead_letter_internal, handle
 
 log = logging.getLogger(__name__)
 ENVELOPE_KEYS = ("id", "trace_id", "flow_id", "socket_id", "payload")
@@ -69,6 +69,7 @@ def envelope_of(value: Any) -> Envelope:
     reject_on_worker_lost=True,
     ignore_result=True,
     typing=False,
+    max_retries=None,  # the processor's `retries` decide (handler.py), not Celery's default of 3
 )
 def socket(self: Task, envelope: Any, *_args: Any, **_kwargs: Any) -> None:
     context = current()
@@ -93,6 +94,18 @@ def socket(self: Task, envelope: Any, *_args: Any, **_kwargs: Any) -> None:
         return
     try:
         handle(context, delivery)
+    except RetryLater as later:
+        if later.lineage is not None:
+            traces.record_lineage(later.lineage)
+        try:
+            # Celery publishes the next attempt (same task id, an ETA `countdown` seconds ahead) to this queue, and
+            # acknowledges this one once that is published; the worker that takes it holds it until it is due.
+            self.retry(args=(later.envelope,), countdown=later.countdown)
+        except Retry:
+            raise
+        except Exception as exc:  # the broker refused the retry: this message goes back instead
+            log.exception("message %s: its retry could not be published; put back", delivery.envelope["id"])
+            raise Reject(str(exc), requeue=True) from exc
     except Reject:
         raise
     except (redis.RedisError, DatabaseError) as exc:

@@ -32,6 +32,17 @@ log = logging.getLogger(__name__)
 RETRY_BACKOFF_MAX = 30.0
 
 
+class RetryLater(Exception):
+    """The call failed within the processor's retries: the socket task (flows/tasks.py) retries it with Celery's
+    `Task.retry` after `countdown` seconds, as `envelope` (its next attempt), having recorded `lineage`."""
+
+    def __init__(self, envelope: Envelope, countdown: float, lineage: dict[str, Any] | None) -> None:
+        super().__init__(f"attempt {envelope.get('attempt')} of message {envelope['id']} in {countdown:.0f} s")
+        self.envelope = envelope
+        self.countdown = countdown
+        self.lineage = lineage
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One message a worker took: its envelope, whether the broker delivered it before (then it may have completed
@@ -181,13 +192,9 @@ def _failed(context: WorkerContext, info: SocketInfo, delivery: Delivery, outcom
     attempt = int(envelope.get("attempt") or 1)
     if outcome.kind != "invalid_result" and attempt <= info.retries:
         retry = Envelope(**{**envelope, "attempt": attempt + 1})  # type: ignore[typeddict-item]
-        traces.retry(
-            retry_entry(info.queue_id, retry),
-            time.time() + backoff(attempt),
-            lineage=_lineage(context, info, envelope, outcome, started, status="retrying") if context.lineage else None,
-        )
         _record(context, info, delivery, outcome, 0, 0)
-        return
+        lineage = _lineage(context, info, envelope, outcome, started, status="retrying") if context.lineage else None
+        raise RetryLater(retry, backoff(attempt), lineage)
     failure = {
         "socket": info.name,
         "socket_id": info.id,
@@ -283,7 +290,8 @@ def _lineage(
 
 
 def retry_entry(queue_id: str, envelope: Envelope) -> str:
-    """A member of keys.DELAYED; canonical JSON, so scheduling the same retry twice keeps one entry."""
+    """A member of keys.DELAYED, where retries waited before they were Celery's (`Task.retry`, flows/tasks.py):
+    entries left there by an older version are still released by the housekeeper and archived by deletes."""
     return json.dumps({"queue_id": queue_id, "envelope": envelope}, sort_keys=True)
 
 

@@ -64,14 +64,6 @@ return 1
 """
 
 
-_RETRY = """
--- KEYS: delayed set, lineage; ARGV: retry entry, when it is due, lineage record ('' when off)
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-if ARGV[3] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[3]) end
-return 1
-"""
-
-
 def is_done(message_id: str) -> bool:
     return bool(patient(lambda: client().exists(keys.done(message_id))))
 
@@ -180,12 +172,9 @@ def complete(
     return Completion(first, (published + sum(len(entry) for _, entry in encoded)) if first else 0)
 
 
-def retry(entry: str, due: float, *, lineage: dict[str, Any] | None = None) -> None:
-    """Schedule a retry (an entry of keys.DELAYED) and record its lineage, atomically; the worker then acknowledges
-    the message."""
-    retry_keys = [keys.DELAYED, keys.LINEAGE]
-    argv = [entry, due, json.dumps(lineage) if lineage is not None else ""]
-    patient(lambda: broker.script(_RETRY)(keys=retry_keys, args=argv))
+def record_lineage(lineage: dict[str, Any]) -> None:
+    """Queue one call's lineage record for the housekeeper (keys.LINEAGE)."""
+    patient(lambda: client().rpush(keys.LINEAGE, json.dumps(lineage)))
 
 
 def wait(trace_id: str, timeout: float) -> dict[str, Any] | None:

@@ -154,14 +154,19 @@ def test_dead_letters_and_replay(runtime: Runtime, any_broker: str, alice: Any, 
     )
 
 
-def test_retries_then_dead_letter(runtime: Runtime, alice: Any, sink_repo: str) -> None:
-    flow, p1, p2, _s1, _s2 = two_step(alice, sink_repo, second="boom")
+def test_retries_then_dead_letter(runtime: Runtime, any_broker: str, alice: Any, sink_repo: str) -> None:
+    """Retries are Celery's (Task.retry with a countdown of 1 s, then 2 s); the call's lineage row ends as the last
+    attempt's."""
+    flow, p1, p2, _s1, s2 = two_step(alice, sink_repo, second="boom")
     Processor.objects.filter(pk=p2.pk).update(retries=2)
     start(p1, p2)
     runtime.start_agent()
     runtime.wait_status(p2, "running")
+    started = time.monotonic()
     response = send(alice, flow, "in", 1, wait=30)
     assert response.json()["error"]["attempts"] == 3
+    assert time.monotonic() - started >= 3  # the countdowns were waited for
+    runtime.wait_for(lambda: Call.objects.filter(socket=s2, attempt=3, status="dead").exists(), 30, "the last attempt")
 
 
 def test_user_code_cannot_read_secrets(runtime: Runtime, alice: Any, sink_repo: str) -> None:
