@@ -14,10 +14,12 @@ import logging
 from typing import Any
 
 import redis
+from amqp.exceptions import ConnectionError as AMQPConnectionError
 from celery import Task
 from celery.exceptions import Reject, Retry
 from celery.worker.request import Request
 from django.db import DatabaseError
+from kombu.exceptions import OperationalError
 
 from backend.celery import app
 from flows.runtime import broker, consumer, keys, traces
@@ -108,7 +110,7 @@ def socket(self: Task, envelope: Any, *_args: Any, **_kwargs: Any) -> None:
             raise Reject(str(exc), requeue=True) from exc
     except Reject:
         raise
-    except (redis.RedisError, DatabaseError) as exc:
+    except (redis.RedisError, DatabaseError, OperationalError, AMQPConnectionError, ConnectionError) as exc:
         # Infrastructure trouble (broker or database gone for longer than the handler waits): the message goes back.
         log.exception(
             "message %s of socket %s put back: the broker or the database is unavailable",

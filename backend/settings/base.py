@@ -304,8 +304,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 5,
     "socket_keepalive": True,
     "health_check_interval": 30,
-    # AMQP (py-amqp): a publish returns once the broker has the message (publisher confirms). Redis ignores it.
-    "confirm_publish": True,
 }
 # Lineage (Call rows) from worker buffers; off only to measure what it costs.
 ELASTICCODE_LINEAGE = env_bool("ELASTICCODE_LINEAGE", True)

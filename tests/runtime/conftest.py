@@ -22,7 +22,7 @@ import pytest
 from django.db import connection
 
 from flows.models import Call, Flow, Processor
-from flows.runtime import broker
+from flows.runtime import broker, kombu_broker
 from tests.rabbitmq import rabbitmq  # noqa: F401 - fixture
 from tests.runtime.gitrepos import make_repo, package_files
 
@@ -189,6 +189,7 @@ def broker_url(settings: Any, url: str) -> Iterator[None]:
         app._pool = None
         app.amqp._producer_pool = None
         broker.on_redis.cache_clear()
+        kombu_broker.confirming.cache_clear()
 
     before = str(settings.CELERY_BROKER_URL)
     use(url)

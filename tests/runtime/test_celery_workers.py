@@ -8,6 +8,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,12 @@ import pytest
 
 from backend.cluster.models import Worker
 from backend.devstack import free_port
+from backend.metrics import live
 from flows.models import Call
 from flows.runtime import worker as workers
 from tests.factories import ProcessorFactory, SocketFactory, make_flow
 from tests.runtime.conftest import BASE_DIR, Runtime, start
+from tests.runtime.gitrepos import make_repo, package_files
 from tests.runtime.test_flow_runs import send
 
 pytestmark = pytest.mark.runtime
@@ -113,3 +116,32 @@ def test_flower_and_celery_inspect_see_the_processors_workers_and_their_tasks(
     assert inspect.returncode == 0, inspect.stderr
     queues = json.loads(inspect.stdout.strip().splitlines()[-1])[name]
     assert {q["name"] for q in queues} == {f"ec.{s.queue_id}" for s in proc.sockets.all()}
+
+
+LONG_MODULE = "import time\n\ndef long(n):\n    time.sleep(8)\n    return n\n"
+
+
+def test_a_call_longer_than_the_visibility_timeout_runs_once(runtime: Runtime, alice: Any, tmp_path: Path) -> None:
+    """On Redis a taken message is given back to its queue once unrenewed for the visibility timeout (here 3 s),
+    and the worker's free second slot would take it and run it beside the first. The worker renews what it holds
+    (flows/runtime/visibility.py), so the 8 s call runs once: the live metrics count one call in."""
+    repo = tmp_path / "long"
+    make_repo(repo, package_files("eclong", LONG_MODULE))
+    runtime.overrides["ELASTICCODE_VISIBILITY_TIMEOUT"] = "3"
+    flow = make_flow(alice, "long")
+    proc = ProcessorFactory(
+        flow=flow, name="long", git_url=f"file://{repo}", ref="main", module="eclong", retries=0, concurrency=2
+    )
+    socket = SocketFactory(processor=proc, name="long", function="long")
+    start(proc)
+    runtime.start_agent()
+    runtime.wait_status(proc, "running")
+    answer = send(alice, flow, "long", 1, wait=40)
+    assert answer.json().get("results") == [1], answer.content
+    time.sleep(5)  # a second run would have begun by now, and its second been flushed
+
+    def calls_in() -> int:
+        seconds = live.flow_seconds(str(flow.pk), int(time.time()), window=120)
+        return sum(second["sockets"].get(str(socket.pk), live.empty_counts())["in"] for second in seconds)
+
+    assert calls_in() == 1
