@@ -78,13 +78,17 @@ class ProcessorFieldsSerializer(StrictMixin, serializers.Serializer):
     retries = serializers.IntegerField(min_value=0, max_value=100, required=False, default=3)
     time_limit = serializers.IntegerField(min_value=1, max_value=86400, required=False, default=300)
     rate_limit = serializers.RegexField(
-        r"^(\d+(\.\d+)?/[smh])?$",
+        r"^(\d+(\.\d+)?(/[smh])?)?$",
         max_length=32,
         required=False,
         allow_blank=True,
         default="",
-        error_messages={"invalid": 'Use a rate such as "10/s", "100/m" or "5/h".'},
+        error_messages={"invalid": 'Use a rate such as "10/s", "100/m" or "5/h" (a bare number is per second).'},
     )
+
+    def validate_rate_limit(self, value: str) -> str:
+        """Celery reads a bare number as tasks per second; it is stored with its unit, so everyone reads it so."""
+        return f"{value}/s" if value and "/" not in value else value
 
     def validate_subdirectory(self, value: str) -> str:
         if value.startswith("/") or ".." in value.split("/"):

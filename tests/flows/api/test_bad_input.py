@@ -251,3 +251,13 @@ def test_an_unknown_format_parameter_is_ignored_not_a_bare_404(alice: Any) -> No
     answer = client_for(alice).get("/api/archive/?format=J%C3%BD&limit=5")
     assert answer.status_code == 200, answer.content
     assert answer["Content-Type"].startswith("application/json")
+
+
+def test_a_bare_number_rate_limit_is_per_second_as_in_celery(demo: Demo, alice: Any) -> None:
+    """Found by a newcomer: Celery reads "5" as 5/s, and the API refused it."""
+    client = client_for(alice)
+    answer = client.patch(f"/api/processors/{demo.p1.pk}/", {"rate_limit": "5"}, format="json")
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["rate_limit"] == "5/s"
+    refused = client.patch(f"/api/processors/{demo.p1.pk}/", {"rate_limit": "5/d"}, format="json")
+    assert refused.status_code == 400 and "rate_limit" in refused.json()["error"]["fields"]
