@@ -91,8 +91,7 @@ def socket(self: Task, envelope: Any, *_args: Any, **_kwargs: Any) -> None:
     except ValueError as exc:
         # Kept for a person to look at, never run: a malformed message would fail the same way every time.
         log.error("queue %s: %s; the message is kept in its queue's quarantine list", queue, exc)
-        record = {"task_id": request.id, "args": [envelope], "error": str(exc)}
-        broker.patient(lambda: broker.client().rpush(keys.quarantine(queue.removeprefix("ec.")), _dumps(record)))
+        _quarantine(queue, {"task_id": request.id, "args": [envelope], "error": str(exc)})
         return
     try:
         handle(context, delivery)
@@ -133,13 +132,16 @@ def socket(self: Task, envelope: Any, *_args: Any, **_kwargs: Any) -> None:
             raise Reject(str(again), requeue=True) from again
         except Exception:
             log.exception("message %s: not even its dead letter could be written; quarantined", delivery.envelope["id"])
-            record = {"task_id": request.id, "envelope_id": str(delivery.envelope.get("id")), "error": repr(exc)}
-            broker.patient(lambda: broker.client().rpush(keys.quarantine(queue.removeprefix("ec.")), _dumps(record)))
+            _quarantine(
+                queue, {"task_id": request.id, "envelope_id": str(delivery.envelope.get("id")), "error": repr(exc)}
+            )
 
 
-def _dumps(record: dict[str, Any]) -> str:
-    """ASCII JSON (lone surrogates escaped); whatever cannot be encoded is kept as its repr."""
+def _quarantine(queue: str, record: dict[str, Any]) -> None:
+    """Keep `record` in the queue's quarantine list (keys.quarantine), as ASCII JSON (lone surrogates escaped);
+    whatever cannot be encoded is kept as its repr."""
     try:
-        return json.dumps(record, default=str)
+        text = json.dumps(record, default=str)
     except (ValueError, RecursionError):
-        return json.dumps({key: repr(value)[:10_000] for key, value in record.items()})
+        text = json.dumps({key: repr(value)[:10_000] for key, value in record.items()})
+    broker.patient(lambda: broker.client().rpush(keys.quarantine(queue.removeprefix("ec.")), text))

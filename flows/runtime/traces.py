@@ -140,8 +140,7 @@ def complete(
         # message again and publishes the same child ids again, which their socket completes once.
         if tracked:
             open_messages(trace_id, [envelope["id"] for _, envelope in children])
-        broker.publish(children)
-        published = sum(len(json.dumps(envelope["payload"], default=str)) for _, envelope in children)
+        published = broker.publish(children)
         children = ()
     encoded = [broker.encode(queue_id, envelope) for queue_id, envelope in children]
     trace_keys = [

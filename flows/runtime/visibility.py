@@ -16,14 +16,14 @@ closes, and never while it is open.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from typing import Any
 
 import redis
-
-from flows.runtime import broker
+from django.conf import settings
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,14 @@ def renew(consumer: Any) -> int:
     if channel is None or not tags:
         return 0
     now = time.time()
-    return int(broker.client().zadd(channel.unacked_index_key, dict.fromkeys(tags, now), xx=True, ch=True) or 0)
+    return int(_broker_redis().zadd(channel.unacked_index_key, dict.fromkeys(tags, now), xx=True, ch=True) or 0)
+
+
+@functools.cache
+def _broker_redis() -> redis.Redis:
+    """The broker's Redis, which need not be the platform's (broker.client()): its own client, not the channel's,
+    whose connection is the event loop's (BRPOP)."""
+    return redis.Redis.from_url(str(settings.CELERY_BROKER_URL), socket_timeout=30, socket_connect_timeout=5)
 
 
 class Renewer(threading.Thread):
