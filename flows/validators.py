@@ -23,6 +23,16 @@ module_path = RegexValidator(MODULE_RE, "Give a dotted Python module path such a
 function_name = RegexValidator(FUNCTION_RE, "Give a Python function name such as 'do_something'.")
 
 
+def autoscale_problem(concurrency: int, autoscale_max: int) -> str | None:
+    """What is wrong with a processor's autoscale bound, or None: 0 (off) or more slots than `concurrency`."""
+    if autoscale_max and autoscale_max <= concurrency:
+        return (
+            f"Give 0 for a fixed pool, or more than the concurrency ({concurrency}): the autoscaler grows the worker "
+            f"from concurrency slots up to autoscale_max."
+        )
+    return None
+
+
 def storable_json(value: Any) -> None:
     """A JSON value PostgreSQL can store (the model's JSONFields and the API's inputs for them): its jsonb holds no
     NUL (\\u0000) and no lone surrogate, in a string or a key (backend/jsonlimits.py)."""

@@ -87,6 +87,7 @@ def signature(processor: Processor, sockets: list[tuple[str, str, str]]) -> tupl
         processor.subdirectory,
         processor.requirements,
         processor.concurrency,
+        processor.autoscale_max,
         processor.rate_limit,
         tuple(sorted(sockets)),
     )

@@ -283,6 +283,9 @@ CELERY_TASK_IGNORE_RESULT = True
 # messages ahead.
 ELASTICCODE_PREFETCH = env_int("ELASTICCODE_PREFETCH", 8)
 CELERY_TASK_ACKS_LATE = True
+# A processor with autoscale_max grows its worker's slots while messages wait and gives them back after this many
+# seconds without a new message (Celery's autoscaler keepalive; flows/runtime/pool.py).
+ELASTICCODE_AUTOSCALE_IDLE = env_int("ELASTICCODE_AUTOSCALE_IDLE", 30)
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = ELASTICCODE_PREFETCH
 CELERY_WORKER_SEND_TASK_EVENTS = True

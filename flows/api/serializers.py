@@ -11,7 +11,7 @@ from backend import jsonlimits
 from backend.api.serializers import StrictMixin
 from flows.models import Call, Flow, Plug, PlugKind, Processor, Queue, Socket
 from flows.runtime.schedules import ScheduleError, parse_cron
-from flows.validators import address_name, function_name, module_path, storable_json
+from flows.validators import address_name, autoscale_problem, function_name, module_path, storable_json
 
 
 def validate_schedule(value: Any) -> Any:
@@ -75,6 +75,13 @@ class ProcessorFieldsSerializer(StrictMixin, serializers.Serializer):
     subdirectory = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     requirements = serializers.CharField(required=False, allow_blank=True, default="")
     concurrency = serializers.IntegerField(min_value=1, max_value=64, required=False, default=1)
+    autoscale_max = serializers.IntegerField(
+        min_value=0,
+        max_value=64,
+        required=False,
+        default=0,
+        help_text="0 for a fixed pool; above concurrency, the most slots Celery's autoscaler may grow the worker to.",
+    )
     retries = serializers.IntegerField(min_value=0, max_value=100, required=False, default=3)
     time_limit = serializers.IntegerField(min_value=1, max_value=86400, required=False, default=300)
     rate_limit = serializers.RegexField(
@@ -89,6 +96,14 @@ class ProcessorFieldsSerializer(StrictMixin, serializers.Serializer):
     def validate_rate_limit(self, value: str) -> str:
         """Celery reads a bare number as tasks per second; it is stored with its unit, so everyone reads it so."""
         return f"{value}/s" if value and "/" not in value else value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        if "autoscale_max" in attrs and "concurrency" in attrs:  # a PATCH of one is checked against the row (services)
+            problem = autoscale_problem(attrs["concurrency"], attrs["autoscale_max"])
+            if problem:
+                raise serializers.ValidationError({"autoscale_max": [problem]})
+        return attrs
 
     def validate_subdirectory(self, value: str) -> str:
         if value.startswith("/") or ".." in value.split("/"):
@@ -110,6 +125,7 @@ class ProcessorSerializer(serializers.ModelSerializer):
             "subdirectory",
             "requirements",
             "concurrency",
+            "autoscale_max",
             "requested_status",
             "status",
             "status_message",
@@ -232,6 +248,16 @@ class CallSerializer(serializers.ModelSerializer):
             "attempt",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "received_at": {"help_text": "When the message was sent to the socket (started_at - received_at: queued)."},
+            "started_at": {"help_text": "When this attempt's worker began handling it."},
+            "finished_at": {"help_text": "When this attempt's outcome was known, before its children were published."},
+            "duration_ms": {
+                "help_text": "Milliseconds the function itself ran, timed around the call inside the executor: no "
+                "queueing, routing or isolation; finished_at - started_at minus this is the worker's own part."
+            },
+            "attempt": {"help_text": "1 for the first run; a retry (the processor's retries) counts up."},
+        }
 
 
 # -- the graph document ---------------------------------------------------------------------------------------

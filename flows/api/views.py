@@ -18,7 +18,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from backend.errors import Forbidden
+from backend.errors import Forbidden, NotFound
 from flows.api import serializers as s
 from flows.models import Call, Flow, Plug, Processor, Queue, Socket
 from flows.permissions import (
@@ -460,6 +460,18 @@ class CallViewSet(_ProcessorScoped, mixins.ListModelMixin, mixins.RetrieveModelM
             return Call.objects.all()
         sockets = Socket.objects.filter(processor__in=self.visible_processors().values("pk"))
         return Call.objects.filter(socket__in=sockets.values("pk"))
+
+    def get_object(self) -> Call:
+        try:
+            return super().get_object()  # type: ignore[no-any-return]
+        except Http404:
+            # Found by a newcomer: the id a send answers is a call's id only once the call has run, so a message
+            # still waiting (its processor stopped, or busy) looked like a wrong id. Same answer for an unseen one.
+            raise NotFound(
+                "No call with this id that you may see. A message's call is listed about a second after it has run; "
+                "a message still waiting in its queue has none yet (GET /api/processors/?flow=<id> shows which "
+                "processors are not running). GET /api/calls/?trace_id=<id> lists a trace's calls as they run."
+            ) from None
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])

@@ -58,6 +58,7 @@ class Processor:
         ref: str | None = None,
         subdirectory: str | None = None,
         concurrency: int | None = None,
+        autoscale_max: int | None = None,
         flow: str | None = None,
         start: bool = True,
         client: Client | None = None,
@@ -75,6 +76,8 @@ class Processor:
                 body["ref"] = ref or branch
             if concurrency:
                 body["concurrency"] = concurrency
+            if autoscale_max:
+                body["autoscale_max"] = autoscale_max
             if subdirectory:
                 body["subdirectory"] = subdirectory
             existing = created_or_existing(lambda: self.client.api.post("/api/processors/", body))

@@ -34,6 +34,12 @@ class Processor(models.Model):
     subdirectory = models.CharField(max_length=500, blank=True, default="")
     requirements = models.TextField(blank=True, default="", help_text="Extra pip requirements, one per line.")
     concurrency = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(64)])
+    autoscale_max = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(64)],
+        help_text="0: a fixed pool of `concurrency` slots. Above it: Celery's autoscaler grows the worker's slots up "
+        "to this while messages wait and shrinks them back to `concurrency` when idle.",
+    )
     requested_status = models.CharField(max_length=16, choices=RequestedStatus.choices, default=RequestedStatus.STOPPED)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.STOPPED)
     status_message = models.TextField(blank=True, default="")
@@ -59,6 +65,12 @@ class Processor(models.Model):
             models.UniqueConstraint(fields=["id", "flow"], name="processor_id_flow_unique"),
             models.CheckConstraint(
                 condition=models.Q(concurrency__gte=1, concurrency__lte=64), name="processor_concurrency_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(autoscale_max=0)
+                | models.Q(autoscale_max__gt=models.F("concurrency"), autoscale_max__lte=64),
+                name="processor_autoscale_above_concurrency",
+                violation_error_message="autoscale_max is 0 (a fixed pool) or more than concurrency, at most 64.",
             ),
             models.CheckConstraint(
                 condition=models.Q(requested_status__in=RequestedStatus.values), name="processor_requested_status_valid"

@@ -1,7 +1,8 @@
 """What a processor worker process serves: set once at start by `manage.py worker`, read by the handler.
 
-Each pool thread of the processor's Celery worker (user code already runs in the executor subprocess, so the worker
-needs no process pool of its own) owns one warm executor; they are all closed when the worker stops.
+Each slot (pool thread, pool.py) of the processor's Celery worker (user code already runs in the executor subprocess,
+so the worker needs no process pool of its own) owns one warm executor; a slot the autoscaler retires closes its
+own, and the rest are closed when the worker stops.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class WorkerContext:
     # Set when the worker stops: a slot holding for back pressure gives its message back instead of waiting on.
     stopping: threading.Event = field(default_factory=threading.Event)
     _local: threading.local = field(default_factory=threading.local)
-    _executors: list[Executor] = field(default_factory=list)
+    _executors: dict[int, Executor] = field(default_factory=dict)  # by slot number
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def executor(self) -> Executor:
@@ -47,22 +48,35 @@ class WorkerContext:
         executor: Executor | None = getattr(self._local, "executor", None)
         if executor is None:
             # The slot is taken and recorded in one step: two pool threads starting together must never share
-            # a working directory (and with it the capture files of each other's calls).
+            # a working directory (and with it the capture files of each other's calls). A number a retired slot
+            # freed is taken again, so a worker that grows and shrinks keeps reusing the same few directories.
             with self._lock:
+                slot = min(set(range(len(self._executors) + 1)) - self._executors.keys())
                 executor = Executor(
                     self.python,
                     self.module,
-                    workdir=self.workdir / f"slot-{len(self._executors)}",
+                    workdir=self.workdir / f"slot-{slot}",
                     limits=self.limits,
                     sandbox=self.sandbox,
                 )
-                self._executors.append(executor)
+                self._executors[slot] = executor
             self._local.executor = executor
+            self._local.slot = slot
         return executor
+
+    def release_executor(self) -> None:
+        """Close this thread's executor, if it has one (its slot is leaving the pool)."""
+        executor: Executor | None = getattr(self._local, "executor", None)
+        if executor is None:
+            return
+        with self._lock:
+            self._executors.pop(self._local.slot, None)
+        self._local.executor = None
+        executor.close()
 
     def close(self) -> None:
         with self._lock:
-            executors, self._executors = self._executors, []
+            executors, self._executors = list(self._executors.values()), {}
         for executor in executors:
             executor.close()
 

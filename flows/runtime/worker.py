@@ -1,9 +1,10 @@
 """A processor's worker process: Celery's own worker, consuming exactly that processor's socket queues (DESIGN §2).
 
 `manage.py worker` (started by the agent) builds the WorkerContext and calls `run`, which starts a Celery
-WorkController in this process: the thread pool with the processor's concurrency (user code already runs in the warm
-executor subprocess each pool thread drives, so a process pool would only add a hop), late acks, prefetch of
-`concurrency * ELASTICCODE_PREFETCH`, task events on, the processor's `rate_limit` on the socket task, named
+WorkController in this process: a thread pool with the processor's concurrency (user code already runs in the warm
+executor subprocess each pool thread drives, so a process pool would only add a hop; pool.py makes it resizable),
+Celery's autoscaler between `concurrency` and `autoscale_max` slots when the processor asks for it, late acks,
+prefetch of `slots * ELASTICCODE_PREFETCH` (the most slots, when autoscaling), task events on, the processor's `rate_limit` on the socket task, named
 `<processor>-<id>@<node>` so Flower and `celery inspect` list it. Mingle and gossip are off: a processor's worker
 has nothing to learn from the others, and gossip would make every worker read every other worker's events.
 
@@ -27,6 +28,7 @@ from flows.runtime.consumer import Consumer
 from flows.runtime.context import WorkerContext, install
 from flows.runtime.envelope import TASK_NAME
 from flows.runtime.housekeeping import Housekeeper
+from flows.runtime.pool import Autoscaler, SlotPool
 from flows.runtime.visibility import Renewer
 
 log = logging.getLogger(__name__)
@@ -53,9 +55,13 @@ def run(
     concurrency: int,
     worker_hostname: str,
     rate_limit: str = "",
+    autoscale_max: int = 0,
     paused: bool = False,
 ) -> int:
-    """Serve the processor's queues until Celery's worker stops; its exit code."""
+    """Serve the processor's queues until Celery's worker stops; its exit code.
+
+    `concurrency` slots run calls at once; with `autoscale_max` above it, Celery's autoscaler grows the slots up to
+    `autoscale_max` while messages wait and shrinks them back to `concurrency` when idle (pool.py)."""
     import flows.tasks  # noqa: F401  (registers the socket task)
     from backend.celery import app
 
@@ -75,7 +81,13 @@ def run(
         thread.start()
         renewer.append(thread)
         broker.patient(lambda: broker.client().set(ready, os.getpid(), ex=7 * 24 * 3600))
-        log.info("worker %s serving %d queue(s) with %d slot(s)", worker_hostname, len(queues), concurrency)
+        log.info(
+            "worker %s serving %d queue(s) with %d slot(s)%s",
+            worker_hostname,
+            len(queues),
+            concurrency,
+            f", autoscaling to {autoscale_max}" if autoscale_max > concurrency else "",
+        )
 
     def on_shutdown(**_: Any) -> None:
         # A slot holding for back pressure gives its message back instead of waiting on (handler.py).
@@ -85,8 +97,10 @@ def run(
     signals.worker_shutting_down.connect(on_shutdown, weak=False)
     worker = app.Worker(
         hostname=worker_hostname,
-        pool="threads",
+        pool_cls=SlotPool,
         concurrency=max(1, concurrency),
+        autoscale=[autoscale_max, max(1, concurrency)] if autoscale_max > concurrency else None,
+        autoscaler_cls=Autoscaler,
         queues=queues,
         loglevel="INFO",
         task_events=True,

@@ -22,6 +22,7 @@ PROCESSOR_COLUMNS = (
     "subdirectory",
     "requirements",
     "concurrency",
+    "autoscale_max",
     "retries",
     "time_limit",
     "rate_limit",

@@ -30,6 +30,7 @@ PROCESSOR_FIELDS = (
     "subdirectory",
     "requirements",
     "concurrency",
+    "autoscale_max",
     "retries",
     "time_limit",
     "rate_limit",

@@ -15,6 +15,7 @@ from flows.services.deletes import leaving, sockets_release
 from flows.services.graph import PROCESSOR_FIELDS
 from flows.services.queues import queues_delete_unused
 from flows.services.versioning import flow_lock, flow_version_bump, row_lock
+from flows.validators import autoscale_problem
 
 
 def _name_taken(name: str) -> Conflict:
@@ -53,6 +54,10 @@ def processor_update(*, user: Any, processor: Processor, data: dict[str, Any]) -
     fields = [name for name in PROCESSOR_FIELDS if name in data]
     for name in fields:
         setattr(processor, name, data[name])
+    problem = autoscale_problem(processor.concurrency, processor.autoscale_max)
+    if problem:
+        field = "autoscale_max" if "autoscale_max" in data else "concurrency"
+        raise ApplicationError(problem, {"fields": {field: [problem]}})
     # Only the edited columns: run actions and agents write requested_status/status meanwhile (they lock the
     # processor row, not the flow), and a full save would write back the values this request read before.
     processor.save(update_fields=[*fields, "updated_at"])

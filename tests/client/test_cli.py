@@ -144,7 +144,8 @@ def test_the_seeds_build_script_fills_the_default_flow_and_every_object_can_be_c
     assert "| p1 " in table and "ec.do_something" in table and "ec.do_this" in table and "default" in table
     assert "proc1" in ok(ec("ls", "sockets", "-pn", "proc1"))
 
-    ok(ec("update", "processor", "-n", "proc1", "--ref", "dev", "-c", "2", "--retries", "0"))
+    ok(ec("update", "processor", "-n", "proc1", "--ref", "dev", "-c", "2", "--retries", "0", "--autoscale-max", "6"))
+    assert "| 2..6 " in ok(ec("ls", "processors"))
     ok(
         ec(
             "update",
@@ -164,6 +165,7 @@ def test_the_seeds_build_script_fills_the_default_flow_and_every_object_can_be_c
     ok(ec("update", "flow", "-n", "default", "--description", "made by ec"))
     [processor] = data(ec("ls", "processors", "--json"))
     assert (processor["ref"], processor["concurrency"], processor["retries"]) == ("dev", 2, 0)
+    assert processor["autoscale_max"] == 6
     [tiny] = data(ec("ls", "sockets", "-n", "ec.tiny", "--json"))
     assert (tiny["max_queue_length"], tiny["schedule"]) == (10, {"interval": 30.0})
     ok(ec("update", "socket", "-n", "ec.tiny", "--max-queue-length", "0", "--no-schedule", "-q", "ec.queue1"))

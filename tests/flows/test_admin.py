@@ -65,6 +65,7 @@ def test_owner_edits_in_admin_bump_the_flow_version(demo: Any, alice: Any) -> No
             "subdirectory": "",
             "requirements": "",
             "concurrency": 2,
+            "autoscale_max": 0,
             "requested_status": "stopped",
             "retries": 3,
             "time_limit": 300,

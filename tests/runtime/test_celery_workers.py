@@ -145,3 +145,101 @@ def test_a_call_longer_than_the_visibility_timeout_runs_once(runtime: Runtime, a
         return sum(second["sockets"].get(str(socket.pk), live.empty_counts())["in"] for second in seconds)
 
     assert calls_in() == 1
+
+
+NAP_MODULE = "import time\n\ndef nap(n):\n    time.sleep(0.5)\n    return n\n"
+
+
+def celery_stats(runtime: Runtime, name: str) -> dict[str, Any]:
+    """`celery inspect stats` of one worker, as a user runs it."""
+    answer = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "backend", "inspect", "stats", "-d", name, "--json"],
+        cwd=BASE_DIR,
+        env=runtime.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert answer.returncode == 0, answer.stderr
+    return dict(json.loads(answer.stdout.strip().splitlines()[-1])[name])
+
+
+def descendants(pid: int) -> set[int]:
+    """The processes below `pid` (its executors, and what they run under)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def test_autoscale_grows_the_slots_under_a_backlog_and_gives_them_back_when_idle(
+    runtime: Runtime, alice: Any, tmp_path: Path
+) -> None:
+    """A processor with autoscale_max runs Celery's autoscaler (`--autoscale=4,1`) on its worker: 24 half-second
+    calls waiting make it grow from 1 to 4 slots (calls overlap, and `celery inspect stats` says so), and once no
+    message came for ELASTICCODE_AUTOSCALE_IDLE seconds it is back to 1 slot, with the others' executors closed."""
+    repo = tmp_path / "nap"
+    make_repo(repo, package_files("ecnap", NAP_MODULE))
+    runtime.overrides["ELASTICCODE_AUTOSCALE_IDLE"] = "2"
+    flow = make_flow(alice, "nap")
+    proc = ProcessorFactory(
+        flow=flow,
+        name="nap",
+        git_url=f"file://{repo}",
+        ref="main",
+        module="ecnap",
+        retries=0,
+        concurrency=1,
+        autoscale_max=4,
+    )
+    socket = SocketFactory(processor=proc, name="nap", function="nap")
+    start(proc)
+    runtime.start_agent()
+    runtime.wait_status(proc, "running")
+    name = workers.hostname(proc.name, str(proc.pk), runtime.node)
+    assert celery_stats(runtime, name)["autoscaler"] == {"max": 4, "min": 1, "current": 1, "qty": 0}
+    pid = Worker.objects.get(name=name).pid
+    assert pid is not None
+    peak = 0
+
+    def processes() -> int:
+        nonlocal peak
+        count = len(descendants(pid))
+        peak = max(peak, count)
+        return count
+
+    before = processes()  # no executor yet: a slot starts one for its first call
+
+    ids = [send(alice, flow, "nap", n, wait=None).json()["id"] for n in range(24)]
+    grown = runtime.wait_for(
+        lambda: (stats := celery_stats(runtime, name))["autoscaler"]["current"] == 4 and stats, 30, "4 slots"
+    )
+    assert grown["pool"]["max-concurrency"] == 4
+
+    def all_done() -> list[Call] | None:
+        processes()  # sampled while the calls run, for the peak
+        rows = list(Call.objects.filter(socket=socket, status="succeeded"))
+        return rows if len(rows) >= 24 else None
+
+    calls = runtime.wait_for(all_done, 60, "24 calls")
+    assert sorted(str(c.trace_id) for c in calls) == sorted(ids)
+    busiest = max(
+        sum(1 for other in calls if other.started_at <= call.started_at < other.finished_at) for call in calls
+    )
+    assert busiest >= 3, f"at most {busiest} calls ran at once"
+    assert peak > before + 1  # each new slot started an executor of its own
+
+    shrunk = runtime.wait_for(
+        lambda: (stats := celery_stats(runtime, name))["autoscaler"]["current"] == 1 and stats, 30, "back to 1 slot"
+    )
+    assert shrunk["pool"]["threads"] == 1
+    runtime.wait_for(lambda: processes() < peak, 10, "the retired slots' executors to close")
+    assert "autoscale: 1 -> " in runtime.logs() and " -> 1 slots (no new message for 2 s" in runtime.logs()

@@ -125,7 +125,9 @@ def restart_postgres(down_for: float, while_down: Callable[[], Any] = lambda: No
             time.sleep(0.2)
 
 
-def test_postgres_restart_mid_flow_does_not_stop_it(runtime: Runtime, alice: Any, sink_repo: str) -> None:
+def test_postgres_restart_mid_flow_does_not_stop_it(
+    runtime: Runtime, alice: Any, sink_repo: str, any_broker: str
+) -> None:
     flow, p1, p2, s1, s2 = two_step(alice, sink_repo, second="slower")
     start(p1, p2)
     runtime.start_agent()

@@ -66,6 +66,11 @@ def _add_socket(processor: dict[str, Any], name: str, function: str, **fields: A
 @click.option("--requirements", help="Extra pip requirements, one per line.")
 @click.option("-c", "--concurrency", type=click.IntRange(1, 64), help="Worker processes (CPUs) it uses.")
 @click.option(
+    "--autoscale-max",
+    type=click.IntRange(0, 64),
+    help="Grow the worker up to this many slots while messages wait (Celery's autoscaler); 0: a fixed pool.",
+)
+@click.option(
     "-t", "--task", "tasks", multiple=True, help="Also add a socket for this function, named <module>.<task>."
 )
 @click.option("--start", is_flag=True, help="Ask for it to run now (`ec proc start --wait` waits for it).")
@@ -79,6 +84,7 @@ def add_processor(
     subdirectory: str | None,
     requirements: str | None,
     concurrency: int | None,
+    autoscale_max: int | None,
     tasks: tuple[str, ...],
     start: bool,
     flow: str | None,
@@ -89,7 +95,13 @@ def add_processor(
     api = state().api
     target = resolve.flow_for_new(flow)
     body: dict[str, Any] = {"flow": target["id"], "name": name, "git_url": git_url, "module": module}
-    optional = {"ref": ref, "subdirectory": subdirectory, "requirements": requirements, "concurrency": concurrency}
+    optional = {
+        "ref": ref,
+        "subdirectory": subdirectory,
+        "requirements": requirements,
+        "concurrency": concurrency,
+        "autoscale_max": autoscale_max,
+    }
     body.update({key: value for key, value in optional.items() if value is not None})
     made = api.post("/api/processors/", body)
     sockets = [_add_socket(made, f"{module}.{task}", task) for task in tasks]

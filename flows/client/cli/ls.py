@@ -56,6 +56,12 @@ def name_option(fn: Any) -> Any:
     return click.option("-n", "--name", help="Only objects with this name.")(fn)
 
 
+def _slots(item: dict[str, Any]) -> str:
+    """`4`, or `2..8` for a processor that autoscales from 2 to 8 slots."""
+    most = item.get("autoscale_max") or 0
+    return f"{item['concurrency']}..{most}" if most else str(item["concurrency"])
+
+
 @ls.command("flows")
 @name_option
 @json_option
@@ -76,7 +82,7 @@ def ls_processors(name: str | None, flow: str | None) -> None:
         FLOW,
         ("Status", field("status")),
         ("Requested", field("requested_status")),
-        ("Concurrency", field("concurrency")),
+        ("Concurrency", _slots),
         ("Module", field("module")),
         ("Ref", field("ref")),
         ("Commit", lambda item: (item.get("commit") or "")[:10]),

@@ -54,6 +54,11 @@ def new_name_option(fn: Any) -> Any:
 @click.option("--subdirectory")
 @click.option("--requirements")
 @click.option("-c", "--concurrency", type=click.IntRange(1, 64))
+@click.option(
+    "--autoscale-max",
+    type=click.IntRange(0, 64),
+    help="Grow the worker up to this many slots while messages wait (Celery's autoscaler); 0: a fixed pool.",
+)
 @click.option("--retries", type=click.IntRange(0, 100))
 @click.option("--time-limit", type=click.IntRange(1, 86400), help="Seconds one call may take.")
 @click.option("--rate-limit", help='e.g. "10/s", "100/m"; "" for none.')

@@ -69,6 +69,7 @@ class Command(BaseCommand):
             concurrency=processor.concurrency,
             worker_hostname=options["name"],
             rate_limit=processor.rate_limit,
+            autoscale_max=processor.autoscale_max,
             paused=options["paused"],
         )
         if code:

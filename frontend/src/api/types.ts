@@ -42,6 +42,8 @@ export interface ProcessorDoc {
   subdirectory: string;
   requirements: string;
   concurrency: number;
+  /** 0: a fixed pool; above concurrency, Celery's autoscaler grows the worker's slots up to this. */
+  autoscale_max?: number;
   retries: number;
   time_limit: number;
   rate_limit?: string;

@@ -14,7 +14,7 @@ import { RecentErrors } from "./RecentErrors";
 import { SocketTools } from "./SocketTools";
 
 type TextField = "name" | "git_url" | "ref" | "module" | "subdirectory" | "requirements" | "rate_limit";
-type NumberField = "concurrency" | "retries" | "time_limit";
+type NumberField = "concurrency" | "autoscale_max" | "retries" | "time_limit";
 
 const TEXT_FIELDS: [TextField, string, string][] = [
   ["name", "Name", "Letters, digits, _ . : - ; unique in the flow"],
@@ -24,8 +24,9 @@ const TEXT_FIELDS: [TextField, string, string][] = [
   ["subdirectory", "Subdirectory", "Where the package lives in the repository (optional)"],
   ["rate_limit", "Rate limit", "e.g. 10/s, 100/m (optional)"],
 ];
-const NUMBER_FIELDS: [NumberField, string, number, number][] = [
+const NUMBER_FIELDS: [NumberField, string, number, number, string?][] = [
   ["concurrency", "Concurrency", 1, 64],
+  ["autoscale_max", "Autoscale to", 0, 64, "0: a fixed pool; above concurrency, slots grow up to this while messages wait"],
   ["retries", "Retries", 0, 100],
   ["time_limit", "Time limit (s)", 1, 86400],
 ];
@@ -211,9 +212,9 @@ export function ProcessorPanel({ id }: { id: string }) {
           <Field key={field} label={label} hint={hint} value={String(p[field] ?? "")} error={errorsOf(field)}
             disabled={readOnly} onCommit={(v) => commitField(field, v.trim())} />
         ))}
-        {NUMBER_FIELDS.map(([field, label, min, max]) => (
-          <Field key={field} label={label} type="number" value={String(p[field])} error={errorsOf(field)}
-            disabled={readOnly} hint={`${min}–${max}`}
+        {NUMBER_FIELDS.map(([field, label, min, max, hint]) => (
+          <Field key={field} label={label} type="number" value={String(p[field] ?? 0)} error={errorsOf(field)}
+            disabled={readOnly} hint={hint ?? `${min}–${max}`}
             onCommit={(v) => {
               const n = Number(v);
               if (!Number.isInteger(n) || n < min || n > max) notifyError(`${label}: give a whole number from ${min} to ${max}.`);

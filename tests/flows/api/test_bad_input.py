@@ -261,3 +261,49 @@ def test_a_bare_number_rate_limit_is_per_second_as_in_celery(demo: Demo, alice: 
     assert answer.json()["rate_limit"] == "5/s"
     refused = client.patch(f"/api/processors/{demo.p1.pk}/", {"rate_limit": "5/d"}, format="json")
     assert refused.status_code == 400 and "rate_limit" in refused.json()["error"]["fields"]
+
+
+def test_autoscale_max_is_kept_and_shown_everywhere_a_processor_is(api: dict[str, APIClient], demo: Demo) -> None:
+    answer = api["alice"].patch(f"/api/processors/{demo.p1.pk}/", {"concurrency": 2, "autoscale_max": 8}, format="json")
+    assert answer.status_code == 200, answer.content
+    assert (answer.json()["concurrency"], answer.json()["autoscale_max"]) == (2, 8)
+    doc = api["alice"].get(f"/api/flows/{demo.flow.pk}/graph").json()
+    assert {p["name"]: p["autoscale_max"] for p in doc["processors"]}[demo.p1.name] == 8
+    demo.p1.refresh_from_db()
+    assert demo.p1.autoscale_max == 8
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"autoscale_max": 1}, "autoscale_max"),  # not above the concurrency (1): it could never grow
+        ({"concurrency": 4, "autoscale_max": 3}, "autoscale_max"),
+        ({"autoscale_max": 65}, "autoscale_max"),
+        ({"autoscale_max": -1}, "autoscale_max"),
+    ],
+)
+def test_an_autoscale_max_not_above_the_concurrency_answers_400_naming_it(
+    api: dict[str, APIClient], demo: Demo, unchanged: None, body: dict[str, int], field: str
+) -> None:
+    error = error_of(api["alice"].patch(f"/api/processors/{demo.p1.pk}/", body, format="json"), 400)
+    assert field in error["fields"], error
+
+
+def test_raising_the_concurrency_past_autoscale_max_answers_400_and_keeps_the_row(
+    api: dict[str, APIClient], demo: Demo
+) -> None:
+    """A PATCH of one of the two is checked against the other as stored: the merged row must still make sense."""
+    Processor.objects.filter(pk=demo.p1.pk).update(concurrency=2, autoscale_max=4)
+    error = error_of(api["alice"].patch(f"/api/processors/{demo.p1.pk}/", {"concurrency": 6}, format="json"), 400)
+    assert "concurrency" in error["fields"] and "autoscale_max" in error["message"]
+    demo.p1.refresh_from_db()
+    assert (demo.p1.concurrency, demo.p1.autoscale_max) == (2, 4)
+
+
+def test_an_autoscale_max_not_above_the_concurrency_in_a_graph_answers_400(
+    api: dict[str, APIClient], demo: Demo, unchanged: None
+) -> None:
+    doc = api["alice"].get(f"/api/flows/{demo.flow.pk}/graph").json()
+    doc["processors"][0].update(concurrency=3, autoscale_max=2)
+    error = error_of(api["alice"].put(f"/api/flows/{demo.flow.pk}/graph", doc, format="json"), 400)
+    assert "autoscale_max" in str(error["fields"]), error

@@ -63,3 +63,15 @@ def test_call_tree_hides_calls_of_flows_you_cannot_see(demo: Demo, api: dict[str
     tree = api["bob"].get(f"/api/calls/{root.pk}/graph").json()
     assert tree["calls"] == 2 and tree["roots"][0]["children"][0]["socket"] == str(demo.s2.pk)
     assert api["charlie"].get(f"/api/calls/{root.pk}/graph").status_code == 404
+
+
+def test_a_sent_message_that_has_not_run_yet_says_so_not_that_it_does_not_exist(
+    demo: Demo, api: dict[str, Any]
+) -> None:
+    """Found by a newcomer: the id a send answers led to a 404 "does not exist" while the processor was stopped. It
+    is still a 404 (no call yet, and the same for one you may not see), but it says why and where to look."""
+    sent = api["alice"].post(f"/api/sockets/{demo.s1.pk}/messages", {"data": 1}, format="json").json()["id"]
+    for path in (f"/api/calls/{sent}/", f"/api/calls/{sent}/graph"):
+        error = api["alice"].get(path).json()["error"]
+        assert "has run" in error["message"] and "/api/calls/?trace_id=" in error["message"], error
+        assert api["charlie"].get(path).json() == api["alice"].get(path).json()
