@@ -46,6 +46,9 @@ def test_login_opens_the_designer_with_the_built_assets(client: Client, manifest
 
     deep = client.get("/flows/7b6b2d8e-1f7c-4bb0-9a63-0c6f41b0e6a1/")
     assert deep.status_code == 200 and b"main-abc.js" in deep.content
+    # Found by a designer: the tab had no icon (an empty data: URL). Both pages have one.
+    for body in (html, page.content.decode()):
+        assert '<link rel="icon" type="image/svg+xml" href="data:image/svg+xml,' in body
 
     client.post("/logout/")
     assert client.get("/").status_code == 302

@@ -24,6 +24,9 @@ class Socket(models.Model):
     # {"interval": seconds} or {"cron": "*/5 * * * *"}, for source sockets; null for none.
     schedule = models.JSONField(null=True, blank=True, validators=[storable_json])
     max_queue_length = models.PositiveIntegerField(null=True, blank=True)
+    # Where it sits among its processor's sockets, as the user put them (the graph document's order); ties (rows
+    # from before this field) fall back to the name.
+    order = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

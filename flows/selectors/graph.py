@@ -44,7 +44,7 @@ def flow_graph_get(*, flow: Flow) -> dict[str, Any]:
         doc["position"] = positions.get(doc["id"])
         doc["sockets"] = []
         processors[row[0]] = doc
-    for row in Socket.objects.filter(flow=flow).order_by("name").values_list(*SOCKET_COLUMNS):
+    for row in Socket.objects.filter(flow=flow).order_by("order", "name").values_list(*SOCKET_COLUMNS):
         socket_id, processor_id, name, function, queue, arguments, schedule, max_queue_length = row
         processors[processor_id]["sockets"].append(
             {

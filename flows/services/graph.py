@@ -241,7 +241,7 @@ def flow_graph_replace(*, user: Any, flow: Flow, doc: dict[str, Any], force: boo
     # Current rows as plain values: only new or changed rows become model instances (a 500-processor save
     # that moves a few nodes instantiates a few models, not 3,500).
     procs = _current(Processor, flow, PROCESSOR_FIELDS)
-    sockets = _current(Socket, flow, (*SOCKET_FIELDS, "processor_id", "queue_id"))
+    sockets = _current(Socket, flow, (*SOCKET_FIELDS, "processor_id", "queue_id", "order"))
     plugs = _current(Plug, flow, (*PLUG_FIELDS, "source_id", "target_id"))
     keep_procs = {proc["id"] for proc in doc["processors"]}
     keep_sockets = {sock["id"] for proc in doc["processors"] for sock in proc["sockets"]}
@@ -267,9 +267,9 @@ def flow_graph_replace(*, user: Any, flow: Flow, doc: dict[str, Any], force: boo
         wanted_procs.append((proc["id"], {name: proc[name] for name in PROCESSOR_FIELDS if name in proc}))
         if proc.get("position") is not None:
             positions[str(proc["id"])] = proc["position"]
-        for sock in proc["sockets"]:
+        for order, sock in enumerate(proc["sockets"]):
             values = {name: sock[name] for name in SOCKET_FIELDS if name in sock}
-            values.update(processor_id=proc["id"], queue_id=queues[sock["id"]])
+            values.update(processor_id=proc["id"], queue_id=queues[sock["id"]], order=order)
             wanted_sockets.append((sock["id"], values))
     for plug, (source, target) in zip(doc["plugs"], ends, strict=True):
         values = {name: plug[name] for name in PLUG_FIELDS if name in plug}
@@ -283,7 +283,7 @@ def flow_graph_replace(*, user: Any, flow: Flow, doc: dict[str, Any], force: boo
         Processor.objects.bulk_create(new_procs)
         Processor.objects.bulk_update(changed_procs, list(PROCESSOR_FIELDS))
         Socket.objects.bulk_create(new_sockets)
-        Socket.objects.bulk_update(changed_sockets, [*SOCKET_FIELDS, "processor", "queue"])
+        Socket.objects.bulk_update(changed_sockets, [*SOCKET_FIELDS, "processor", "queue", "order"])
         Plug.objects.bulk_create(new_plugs)
         Plug.objects.bulk_update(changed_plugs, [*PLUG_FIELDS, "source", "target"])
         queues_delete_unused(queue_ids=old_queue_ids)

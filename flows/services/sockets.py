@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 
 from backend.errors import ApplicationError, Conflict, Forbidden
 from flows.models import Plug, Processor, Queue, Socket
@@ -46,6 +47,9 @@ def socket_create(*, user: Any, processor: Processor, data: dict[str, Any]) -> S
         raise _socket_name_taken(data["name"])
     socket_id = uuid.uuid4()
     values = {name: data[name] for name in SOCKET_FIELDS if name in data}
+    # A new socket goes last among its processor's (the user reorders them in the graph document).
+    last = Socket.objects.filter(processor=processor).aggregate(last=Max("order"))["last"]
+    values["order"] = 0 if last is None else last + 1
     try:
         with transaction.atomic():
             socket = Socket.objects.create(

@@ -5,6 +5,7 @@ import { Designer } from "./components/Designer";
 import { FlowList } from "./components/FlowList";
 import { Toasts } from "./components/Toasts";
 import { followLink, useRoute } from "./router";
+import { useToasts } from "./stores/toasts";
 
 // Its own chunk: uPlot and the dashboard load only when someone opens /dashboard/.
 const Dashboard = lazy(() => import("./components/dashboard/Dashboard"));
@@ -25,6 +26,9 @@ function Page() {
 export function App() {
   const route = useRoute();
   const [me, setMe] = useState<Me | null>(null);
+  const where = route.page === "designer" ? route.flowId : route.page;
+  // A notice is about the page it was raised on; it does not follow the user to another flow.
+  useEffect(() => useToasts.getState().clear(), [where]);
   useEffect(() => {
     api.me().then(setMe, () => setMe(null));
   }, []);

@@ -16,9 +16,17 @@ export const MSG = {
     `${server}\n\nDelete anyway? The waiting messages are not lost: they move to your dead-letter archive.`,
   connect: {
     readOnly: "This flow is view-only for you, so it cannot be changed.",
-    notOutput: "Drag from a result (●) or error (▲) output on the right of a socket.",
+    notOutput: "Drag from a result (●) or error (◆) output on the right of a socket.",
     notInput: "Drop the plug on a socket's input on the left of a processor.",
-    duplicate: (kind: string) => `These sockets already have a ${kind} plug between them.`,
+    duplicate: (kind: string, from: string, to: string) =>
+      `${from} → ${to}: these sockets already have a ${kind} plug between them.`,
+    self: (socket: string) =>
+      `A plug from ${socket} to ${socket} itself is not allowed: it would run on its own output for ever. ` +
+      "To repeat a step, plug it into another socket that decides whether to send it back.",
+    loop: (path: string[]) =>
+      `This plug closes a loop (${path.join(" → ")}): a message can come round again. ` +
+      "That is allowed; make sure a function on the way stops it (by returning nothing, or sending along a named plug).",
+    loopTitle: "Part of a loop: messages on it can come round again (allowed; a function on the loop must end it).",
     noSocket: "That processor has no socket yet: discover its functions and add one first.",
   },
   nameTaken: (what: string, name: string) => `Another ${what} in this flow is already called "${name}".`,

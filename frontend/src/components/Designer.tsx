@@ -11,11 +11,11 @@ import {
   type NodeTypes,
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { api } from "../api/client";
 import { downloadJson } from "./download";
 import { layout } from "../graph/layout";
-import { searchNodes, toDocument } from "../graph/model";
+import { loopThrough, markLoops, searchNodes, toDocument } from "../graph/model";
 import { MSG } from "../messages";
 import { navigate, setLeaveGuard } from "../router";
 import { selectDirty, selectReadOnly, useDesigner } from "../stores/designer";
@@ -156,6 +156,8 @@ function Toolbar({ onLayout, layingOut, onAdd, onHelp, searchRef }: {
 function Canvas({ flowId }: { flowId: string }) {
   const nodes = useDesigner((s) => s.nodes);
   const edges = useDesigner((s) => s.edges);
+  // Plugs on a loop are marked (PlugEdge draws ↻); only edges whose mark changes are new objects.
+  const shownEdges = useMemo(() => markLoops(edges), [edges]);
   const loading = useDesigner((s) => s.loading);
   const loadError = useDesigner((s) => s.loadError);
   const readOnly = useDesigner(selectReadOnly);
@@ -292,7 +294,15 @@ function Canvas({ flowId }: { flowId: string }) {
 
   const onConnect = useCallback((connection: Connection) => {
     const problem = useDesigner.getState().connect(connection);
-    if (problem) notifyError(problem);
+    if (problem) {
+      notifyError(problem);
+      return;
+    }
+    // Loops are legitimate (a step that repeats until done), so allowed; said once as drawn, then marked ↻.
+    const { edges: now, nodes: all } = useDesigner.getState();
+    const made = now[now.length - 1]?.data?.plug;
+    const path = made ? loopThrough(made, now, all) : null;
+    if (path) notifyInfo(MSG.connect.loop(path));
   }, []);
 
   if (loadError) {
@@ -343,7 +353,7 @@ function Canvas({ flowId }: { flowId: string }) {
           {loading && <div className="loading">Loading the flow…</div>}
           <ReactFlow
             nodes={nodes}
-            edges={edges}
+            edges={shownEdges}
             nodeTypes={NODE_TYPES}
             edgeTypes={EDGE_TYPES}
             onNodesChange={store.onNodesChange}

@@ -33,7 +33,7 @@ export function Help({ onClose }: { onClose: () => void }) {
           </tbody>
         </table>
         <p className="muted">
-          Connect a socket's result (●) or error (▲) output on the right to another socket's input on the left to
+          Connect a socket's result (●) or error (◆) output on the right to another socket's input on the left to
           make a plug.
         </p>
       </div>

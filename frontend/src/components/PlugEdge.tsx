@@ -1,11 +1,21 @@
 // A plug on the canvas: the usual bezier with its argument label, plus the live depth of the TARGET socket's queue
 // near its end, coloured by back pressure. The depth label subscribes to the metrics store for its own sockets, so
-// a depth sample renders the labels alone, never the graph.
-import { BaseEdge, EdgeLabelRenderer, getBezierPath, type EdgeProps } from "@xyflow/react";
+// a depth sample renders the labels alone, never the graph. A plug the bezier would hide under a card (between two
+// sockets of one processor, or back to a processor on the left) goes round the cards instead (graph/route.ts); a
+// plug on a loop is marked ↻.
+import { BaseEdge, EdgeLabelRenderer, getBezierPath, useInternalNode, type EdgeProps, type InternalNode } from "@xyflow/react";
 import { memo } from "react";
 import type { PlugEdge } from "../graph/model";
+import { detour, laneOf, needsDetour, type Box } from "../graph/route";
+import { MSG } from "../messages";
 import { depthTitle, pressure } from "../metrics/format";
 import { selectDepth, useMetrics } from "../stores/metrics";
+
+function box(node: InternalNode | undefined): Box | null {
+  if (!node?.measured.width || !node.measured.height) return null;
+  const { x, y } = node.internals.positionAbsolute;
+  return { x, y, width: node.measured.width, height: node.measured.height };
+}
 
 const DepthLabel = memo(function DepthLabel({ plugId, source, target, x, y }: {
   plugId: string;
@@ -34,8 +44,20 @@ const DepthLabel = memo(function DepthLabel({ plugId, source, target, x, y }: {
 });
 
 function PlugEdgeView(props: EdgeProps<PlugEdge>) {
-  const { id, sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition, data } = props;
-  const [path, labelX, labelY] = getBezierPath({ sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition });
+  const { id, source, target, sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition, data } = props;
+  const from = box(useInternalNode(source));
+  const to = box(useInternalNode(target));
+  const start = { x: sourceX, y: sourceY };
+  const end = { x: targetX, y: targetY };
+  let path: string;
+  let labelX: number;
+  let labelY: number;
+  if (from && to && needsDetour(start, end, source === target)) {
+    const route = detour(start, end, source === target ? [from] : [from, to], laneOf(start, from));
+    [path, labelX, labelY] = [route.path, route.middle.x, route.middle.y];
+  } else {
+    [path, labelX, labelY] = getBezierPath({ sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition });
+  }
   const plug = data?.plug;
   return (
     <>
@@ -56,6 +78,18 @@ function PlugEdgeView(props: EdgeProps<PlugEdge>) {
         labelBgBorderRadius={props.labelBgBorderRadius}
       />
       {plug && <DepthLabel plugId={id} source={plug.source} target={plug.target} x={targetX} y={targetY} />}
+      {data?.loop && (
+        <EdgeLabelRenderer>
+          <div
+            className="plug-loop-mark nodrag nopan"
+            style={{ transform: `translate(-50%, -50%) translate(${labelX}px, ${labelY}px)` }}
+            title={MSG.connect.loopTitle}
+            data-testid={`plug-loop-${id}`}
+          >
+            ↻
+          </div>
+        </EdgeLabelRenderer>
+      )}
     </>
   );
 }

@@ -1,4 +1,4 @@
-// A processor on the canvas: one row per socket with its input on the left and its result (●) and error (▲)
+// A processor on the canvas: one row per socket with its input on the left and its result (●) and error (◆)
 // outputs on the right. Run status comes from the status store and live numbers from the metrics store, each read
 // by a small child of its own, so a status change or a metrics update re-renders that child, not the node.
 import { Handle, Position, useUpdateNodeInternals, type NodeProps } from "@xyflow/react";

@@ -4,9 +4,14 @@ import {
   connectionProblem,
   copySelection,
   inHandle,
+  loopPlugs,
+  loopThrough,
+  markLoops,
   outHandle,
   pasteClipboard,
+  plugEdge,
   plugFromConnection,
+  socketOwners,
   searchNodes,
   toCanvas,
   toDocument,
@@ -141,5 +146,52 @@ describe("names and search", () => {
     expect(searchNodes(nodes, "report")).toEqual(["p2"]);
     expect(searchNodes(nodes, "sample")).toEqual(["p1", "p2"]);
     expect(searchNodes(nodes, "  ")).toEqual([]);
+  });
+});
+
+describe("draw-time rules and loops", () => {
+  const conn = (sourceHandle: string, targetHandle: string) => ({ source: "", target: "", sourceHandle, targetHandle });
+
+  it("refuses a plug from a socket to itself, naming it", () => {
+    const { nodes, edges } = toCanvas(sampleDoc());
+    expect(connectionProblem(conn(outHandle("result", "s2"), inHandle("s2")), nodes, edges, false)).toMatch(
+      /from second\.do_this to second\.do_this itself/,
+    );
+  });
+
+  it("names both sockets when a plug is already there", () => {
+    const { nodes, edges } = toCanvas(sampleDoc());
+    expect(connectionProblem(conn(outHandle("result", "s1"), inHandle("s2")), nodes, edges, false)).toMatch(
+      /^first\.do_something → second\.do_this: .*already have a result plug/,
+    );
+  });
+
+  it("allows a plug between two sockets of one processor", () => {
+    const { nodes, edges } = toCanvas(sampleDoc());
+    expect(connectionProblem(conn(outHandle("result", "s2"), inHandle("s3")), nodes, edges, false)).toBeNull();
+  });
+
+  it("finds the plugs on a loop, and the loop a new plug closes", () => {
+    const { nodes, edges } = toCanvas(sampleDoc());
+    const back = plugFromConnection(conn(outHandle("result", "s2"), inHandle("s1")), nodes, edges);
+    const side = plugFromConnection(conn(outHandle("error", "s2"), inHandle("s3")), nodes, edges);
+    const all = [...edges, plugEdge(back, socketOwners(nodes))!, plugEdge(side, socketOwners(nodes))!];
+    expect(loopPlugs(all)).toEqual(new Set(["g1", back.id]));
+    expect(loopThrough(back, all, nodes)).toEqual(["second.do_this", "first.do_something", "second.do_this"]);
+    expect(loopThrough(side, all, nodes)).toBeNull();
+    const marked = markLoops(all);
+    expect(marked.map((e) => Boolean(e.data?.loop))).toEqual([true, true, false]);
+    expect(marked[0].className).toContain("plug-loop");
+    expect(marked[2]).toBe(all[2]); // unchanged edges keep their identity
+  });
+
+  it("finds loops along long chains without deep recursion", () => {
+    const chain = Array.from({ length: 20000 }, (_, i) => ({
+      id: `e${i}`,
+      source: "p",
+      target: "p",
+      data: { plug: { id: `e${i}`, name: `e${i}`, source: `s${i}`, target: `s${(i + 1) % 20000}`, kind: "result" as const, argument: "" } },
+    }));
+    expect(loopPlugs(chain).size).toBe(20000);
   });
 });

@@ -6,7 +6,8 @@ import { MSG } from "../messages";
 
 export type ProcessorFields = Omit<ProcessorDoc, "position">;
 export type ProcessorData = { processor: ProcessorFields };
-export type PlugData = { plug: PlugDoc };
+// `loop`: the plug lies on a cycle of plugs (messages can come round again); set for display by markLoops.
+export type PlugData = { plug: PlugDoc; loop?: boolean };
 export type ProcessorNode = Node<ProcessorData, "processor">;
 export type PlugEdge = Edge<PlugData>;
 
@@ -130,11 +131,112 @@ export function connectionProblem(
   if (!to || to.side !== "in") return MSG.connect.notInput;
   const owner = socketOwners(nodes);
   if (!owner.has(from.socket) || !owner.has(to.socket)) return MSG.connect.noSocket;
+  const names = socketNameMap(nodes);
+  const [a, b] = [names.get(from.socket)!, names.get(to.socket)!];
+  // The server refuses these too (a plug may not run from a socket to itself); said here, as it is drawn.
+  if (from.socket === to.socket) return MSG.connect.self(a);
   const kind = from.side;
   const duplicate = edges.some(
     (e) => e.data?.plug.source === from.socket && e.data.plug.target === to.socket && e.data.plug.kind === kind,
   );
-  return duplicate ? MSG.connect.duplicate(kind) : null;
+  return duplicate ? MSG.connect.duplicate(kind, a, b) : null;
+}
+
+function socketNameMap(nodes: ProcessorNode[]): Map<string, string> {
+  return new Map(nodes.flatMap((n) => n.data.processor.sockets.map((s) => [s.id, s.name] as const)));
+}
+
+/** Ids of the plugs that lie on a cycle (socket → … → the same socket), by Tarjan's strongly connected
+ * components over the sockets: a plug is on a cycle when both its ends are in one component. Linear in plugs. */
+export function loopPlugs(edges: PlugEdge[]): Set<string> {
+  const next = new Map<string, string[]>();
+  for (const e of edges) {
+    const { source, target } = e.data!.plug;
+    next.set(source, [...(next.get(source) ?? []), target]);
+  }
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const component = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  let counter = 0;
+  let components = 0;
+  // Iterative, so a long chain of plugs cannot overflow the call stack.
+  for (const root of next.keys()) {
+    if (index.has(root)) continue;
+    const work: [string, number][] = [[root, 0]];
+    while (work.length) {
+      const frame = work[work.length - 1];
+      const [v, i] = frame;
+      if (i === 0) {
+        index.set(v, counter);
+        low.set(v, counter++);
+        stack.push(v);
+        onStack.add(v);
+      }
+      const targets = next.get(v) ?? [];
+      if (i < targets.length) {
+        frame[1] = i + 1;
+        const w = targets[i];
+        if (!index.has(w)) work.push([w, 0]);
+        else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+        continue;
+      }
+      work.pop();
+      if (work.length) {
+        const parent = work[work.length - 1][0];
+        low.set(parent, Math.min(low.get(parent)!, low.get(v)!));
+      }
+      if (low.get(v) === index.get(v)) {
+        let w: string;
+        do {
+          w = stack.pop()!;
+          onStack.delete(w);
+          component.set(w, components);
+        } while (w !== v);
+        components++;
+      }
+    }
+  }
+  return new Set(
+    edges
+      .filter((e) => {
+        const { source, target } = e.data!.plug;
+        return component.get(source) !== undefined && component.get(source) === component.get(target);
+      })
+      .map((e) => e.id),
+  );
+}
+
+/** The edges with `data.loop` and the `plug-loop` class set on those that lie on a cycle; unchanged edges keep
+ * their identity, so the canvas re-renders only the ones whose state changed. */
+export function markLoops(edges: PlugEdge[]): PlugEdge[] {
+  const loops = loopPlugs(edges);
+  return edges.map((e) => {
+    const loop = loops.has(e.id);
+    if (Boolean(e.data?.loop) === loop) return e;
+    const className = (e.className ?? "").replace(/\s*plug-loop/g, "") + (loop ? " plug-loop" : "");
+    return { ...e, className, data: { ...e.data!, loop } };
+  });
+}
+
+/** The names of the sockets on a cycle through `plug` (its target back round to its source), or null. */
+export function loopThrough(plug: PlugDoc, edges: PlugEdge[], nodes: ProcessorNode[]): string[] | null {
+  const next = new Map<string, string[]>();
+  for (const e of edges) next.set(e.data!.plug.source, [...(next.get(e.data!.plug.source) ?? []), e.data!.plug.target]);
+  const came = new Map<string, string>([[plug.target, ""]]);
+  const queue = [plug.target];
+  while (queue.length) {
+    const v = queue.shift()!;
+    if (v === plug.source) {
+      const path = [v];
+      for (let at = v; came.get(at); at = came.get(at)!) path.unshift(came.get(at)!);
+      const names = socketNameMap(nodes);
+      return [plug.source, ...path].map((id) => names.get(id) ?? id);
+    }
+    for (const w of next.get(v) ?? []) if (!came.has(w)) (came.set(w, v), queue.push(w));
+  }
+  return null;
 }
 
 export function uniqueName(wanted: string, taken: Set<string>): string {
@@ -150,7 +252,7 @@ function socketNames(nodes: ProcessorNode[]): Set<string> {
 export function plugFromConnection(connection: Connection, nodes: ProcessorNode[], edges: PlugEdge[]): PlugDoc {
   const from = parseHandle(connection.sourceHandle)!;
   const to = parseHandle(connection.targetHandle)!;
-  const names = new Map(nodes.flatMap((n) => n.data.processor.sockets.map((s) => [s.id, s.name] as const)));
+  const names = socketNameMap(nodes);
   const kind = from.side as PlugKind;
   const wanted = `${names.get(from.socket)}${kind === "error" ? "-error" : ""}-to-${names.get(to.socket)}`;
   const taken = new Set(edges.map((e) => e.data!.plug.name));

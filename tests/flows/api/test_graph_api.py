@@ -199,3 +199,37 @@ def test_importing_a_document_with_a_bad_plug_creates_no_flow(api: dict[str, API
         sockets,
         queues,
     )
+
+
+def test_a_processors_sockets_keep_the_users_order(api: dict[str, APIClient], demo: Demo) -> None:
+    """Found in the designer: saving sorted a processor's sockets by name (split, count, aggregate became
+    aggregate, count, split). The order of the document is the order kept, through saves, exports and imports."""
+    doc = api["alice"].get(url(demo.flow)).json()
+    doc["processors"][0]["sockets"] = [
+        {"name": name, "function": "handle"} for name in ("demo.split", "demo.count", "demo.aggregate")
+    ]
+    doc["plugs"] = []
+    saved = api["alice"].put(url(demo.flow), doc, format="json")
+    assert saved.status_code == 200, saved.content
+    names = [sock["name"] for sock in saved.json()["processors"][0]["sockets"]]
+    assert names == ["demo.split", "demo.count", "demo.aggregate"]
+
+    doc = saved.json()
+    sockets = doc["processors"][0]["sockets"]
+    doc["processors"][0]["sockets"] = [sockets[2], sockets[0], sockets[1]]  # moved, ids kept
+    again = api["alice"].put(url(demo.flow), doc, format="json").json()
+    assert [s["name"] for s in again["processors"][0]["sockets"]] == ["demo.aggregate", "demo.split", "demo.count"]
+
+    exported = api["alice"].get(f"/api/flows/{demo.flow.pk}/export").json()
+    copy = api["alice"].post("/api/flows/import/", {"document": exported, "name": "copy"}, format="json")
+    assert copy.status_code == 201, copy.content
+    copied = api["alice"].get(f"/api/flows/{copy.json()['id']}/graph").json()
+    first = next(p for p in copied["processors"] if p["name"] == doc["processors"][0]["name"])
+    assert [s["name"] for s in first["sockets"]] == ["demo.aggregate", "demo.split", "demo.count"]
+
+    added = api["alice"].post(
+        "/api/sockets/", {"processor": doc["processors"][0]["id"], "name": "demo.last", "function": "f"}, format="json"
+    )
+    assert added.status_code == 201, added.content
+    after = api["alice"].get(url(demo.flow)).json()
+    assert [s["name"] for s in after["processors"][0]["sockets"]][-1] == "demo.last"
