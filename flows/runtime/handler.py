@@ -103,15 +103,23 @@ def handle(context: WorkerContext, delivery: Delivery) -> None:
 
 
 def _record(
-    context: WorkerContext, info: SocketInfo, delivery: Delivery, outcome: Outcome, sent: int, size: int
+    context: WorkerContext,
+    info: SocketInfo,
+    delivery: Delivery,
+    outcome: Outcome,
+    sent: int,
+    size: int,
+    *,
+    retrying: bool = False,
 ) -> None:
-    """Count the call in the live metrics."""
+    """Count the call in the live metrics. A failed attempt that will be retried is a call but not an error: errors
+    count failed messages (found by a designer: one failing message showed as "err 4", its attempts)."""
     metrics = context.metrics
     if metrics is None:
         return
     envelope = delivery.envelope
     error: CallError | None = None
-    if not outcome.ok:
+    if not outcome.ok and not retrying:
         error = {
             "socket_id": info.id,
             "message_id": envelope["id"],
@@ -192,7 +200,7 @@ def _failed(context: WorkerContext, info: SocketInfo, delivery: Delivery, outcom
     attempt = int(envelope.get("attempt") or 1)
     if outcome.kind != "invalid_result" and attempt <= info.retries:
         retry = Envelope(**{**envelope, "attempt": attempt + 1})  # type: ignore[typeddict-item]
-        _record(context, info, delivery, outcome, 0, 0)
+        _record(context, info, delivery, outcome, 0, 0, retrying=True)
         lineage = _lineage(context, info, envelope, outcome, started, status="retrying") if context.lineage else None
         raise RetryLater(retry, backoff(attempt), lineage)
     failure = {

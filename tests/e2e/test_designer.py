@@ -153,8 +153,10 @@ def test_a_new_user_designs_runs_and_traces_a_flow(runtime: Runtime, new_page: A
         tools.get_by_label("Message for greeter.greet").fill('"world"')
         tools.get_by_role("button", name="Send", exact=True).click()
         result = tools.get_by_test_id("answer-result")
-        result.wait_for(timeout=60_000)
-        assert result.inner_text() == '["HELLO WORLD!"]'
+        result.wait_for(state="attached", timeout=60_000)
+        assert result.text_content() == '["HELLO WORLD!"]'
+        assert tools.get_by_test_id("answer").get_attribute("data-outcome") == "succeeded"
+        assert '"HELLO WORLD!"' in tools.get_by_test_id("answer-tree").inner_text()
 
         panel = page.get_by_test_id("processor-panel")
         panel.get_by_role("button", name="Discover functions").click()

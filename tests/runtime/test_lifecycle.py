@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from backend.cluster.models import Worker
+from backend.metrics import live
 from flows.models import Call, Flow, Processor, Socket
 from flows.runtime import broker, keys
 from flows.services.demo import demo_install
@@ -167,6 +168,18 @@ def test_retries_then_dead_letter(runtime: Runtime, any_broker: str, alice: Any,
     assert response.json()["error"]["attempts"] == 3
     assert time.monotonic() - started >= 3  # the countdowns were waited for
     runtime.wait_for(lambda: Call.objects.filter(socket=s2, attempt=3, status="dead").exists(), 30, "the last attempt")
+
+    # Found by a designer: one failing message counted as "err 3" in the live metrics, one per attempt. Errors count
+    # failed messages; the attempts are calls.
+    def counted() -> dict[str, int] | None:
+        seconds = live.flow_seconds(str(flow.pk), int(time.time()), window=120)
+        totals = {"in": 0, "errors": 0}
+        for second in seconds:
+            counts = second["sockets"].get(str(s2.pk), live.empty_counts())
+            totals = {key: totals[key] + int(counts[key]) for key in totals}  # type: ignore[literal-required]
+        return totals if totals["in"] == 3 else None
+
+    assert runtime.wait_for(counted, 15, "the three attempts counted") == {"in": 3, "errors": 1}
 
 
 def test_user_code_cannot_read_secrets(runtime: Runtime, alice: Any, sink_repo: str) -> None:

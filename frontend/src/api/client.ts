@@ -3,6 +3,7 @@
 import { MSG } from "../messages";
 import type {
   AgentRow,
+  CallNode,
   CallTree,
   DeadLetter,
   FlowsMetrics,
@@ -114,6 +115,9 @@ export const api = {
   send: (socketId: string, data: unknown, wait: number) =>
     request<SendAnswer>("POST", `/api/sockets/${socketId}/messages/?wait=${wait}`, { data }),
   trace: (callId: string) => request<CallTree>("GET", `/api/calls/${callId}/graph/`),
+  // The latest calls of a flow with a status (newest first): e.g. the retries while a test message waits.
+  flowCalls: (flowId: string, status: string, limit = 5) =>
+    request<Page<CallNode>>("GET", `/api/calls/?flow=${flowId}&status=${q(status)}&limit=${limit}`),
   queueByName: (name: string) => request<Page<QueueRow>>("GET", `/api/queues/?name=${q(name)}`),
   peek: (queueId: string, limit = 20) => request<Peek>("GET", `/api/queues/${queueId}/messages/?limit=${limit}`),
   deadLetters: (queueId: string) =>

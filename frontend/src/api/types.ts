@@ -136,10 +136,22 @@ export interface ProcessorRow {
   commit: string;
 }
 
+/** Why a message failed for good (flows/runtime/handler.py's failure document): `error` is one line that starts
+ * with the exception's type ("ValueError: bad input"), `attempts` counts the processor's retries too. */
+export interface CallFailure {
+  socket?: string;
+  socket_id?: string;
+  message_id?: string;
+  error: string;
+  error_type?: string;
+  traceback?: string;
+  attempts?: number;
+}
+
 export interface SendAnswer {
   id: string;
   results?: unknown[];
-  error?: { code?: string; message: string; traceback?: string } | string;
+  error?: CallFailure | string;
 }
 
 export interface CallNode {

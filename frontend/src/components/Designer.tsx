@@ -153,6 +153,11 @@ function Toolbar({ onLayout, layingOut, onAdd, onHelp, searchRef }: {
   );
 }
 
+/** The socket row a click landed on (ProcessorNode marks each with data-socket-id), if any. */
+function socketAt(target: EventTarget | null): string | null {
+  return target instanceof Element ? (target.closest("[data-socket-id]")?.getAttribute("data-socket-id") ?? null) : null;
+}
+
 function Canvas({ flowId }: { flowId: string }) {
   const nodes = useDesigner((s) => s.nodes);
   const edges = useDesigner((s) => s.edges);
@@ -362,7 +367,7 @@ function Canvas({ flowId }: { flowId: string }) {
             onNodeDragStart={store.dragStart}
             onNodeDragStop={store.dragStop}
             onNodeDoubleClick={(_, node) => store.openPanel(node.id)}
-            onNodeClick={(_, node) => store.openPanel(node.id)}
+            onNodeClick={(event, node) => store.openPanel(node.id, socketAt(event.target))}
             onPaneClick={() => store.openPanel(null)}
             nodesDraggable={!readOnly}
             nodesConnectable={!readOnly}

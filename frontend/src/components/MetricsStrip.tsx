@@ -40,7 +40,7 @@ function MetricsStripView({ id }: { id: string }) {
         <span title="Messages published downstream in the last second">
           out <b data-testid={`rate-out-${id}`}>{rateOut}</b>/s
         </span>
-        <span className={errors > 0 ? "metric-bad" : undefined} title="Failed calls in the last minute">
+        <span className={errors > 0 ? "metric-bad" : undefined} title="Messages that failed for good in the last minute (a retried attempt is not counted)">
           err <b data-testid={`errors-${id}`}>{errors}</b>
         </span>
         <span title="95th percentile of execution time over the last minute">

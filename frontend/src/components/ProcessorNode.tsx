@@ -61,7 +61,8 @@ function ProcessorNodeView({ id, data, selected }: NodeProps<ProcessorNodeType>)
       <StatusMessage id={id} />
       {p.sockets.length === 0 && <div className="node-empty">no sockets</div>}
       {p.sockets.map((s) => (
-        <div className="socket-row" key={s.id} data-testid={`socket-${s.name}`}>
+        <div className="socket-row" key={s.id} data-testid={`socket-${s.name}`} data-socket-id={s.id}
+          title={`${s.name}: click for its tools (send a test message, peek, dead letters)`}>
           <Handle type="target" position={Position.Left} id={inHandle(s.id)} className="handle-in" title={`input of ${s.name}`} />
           <span className="socket-name" title={s.name}>
             {s.function}

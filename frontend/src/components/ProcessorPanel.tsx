@@ -108,6 +108,7 @@ export function ProcessorPanel({ id }: { id: string }) {
   const dirty = useDesigner(selectDirty);
   const saved = useDesigner((s) => s.savedIds.has(id));
   const fieldErrors = useDesigner((s) => s.fieldErrors);
+  const focusId = useDesigner((s) => s.panelSocket);
   const { updateProcessor, setSockets, openPanel } = useDesigner.getState();
   const status = useStatus((s) => s.byId[id]);
   const [code, setCode] = useState<ModuleCode | null>(null);
@@ -122,6 +123,7 @@ export function ProcessorPanel({ id }: { id: string }) {
 
   if (!node) return null;
   const p = node.data.processor;
+  const focused = p.sockets.find((s) => s.id === focusId);
   const errorsOf = (field: string) => fieldErrors[`processors[${index}].${field}`] ?? fieldErrors[`processors.${index}.${field}`];
   const commitField = (field: keyof ProcessorFields, value: unknown) => updateProcessor(id, { [field]: value });
 
@@ -181,6 +183,15 @@ export function ProcessorPanel({ id }: { id: string }) {
       )}
       {status && status.status !== "error" && status.status_message && (
         <div className="muted">{status.status_message}</div>
+      )}
+
+      {focused && (
+        <section className="socket-focus" data-testid="socket-focus">
+          <h3>
+            Socket <code>{focused.name}</code> → {focused.function}
+          </h3>
+          {saved && focused.queue ? <SocketTools key={focused.id} socket={focused} /> : <p className="muted">{MSG.saveFirst}</p>}
+        </section>
       )}
 
       <section>
@@ -258,7 +269,9 @@ export function ProcessorPanel({ id }: { id: string }) {
               <code>{socket.name}</code> → {socket.function}
               {socket.queue && <span className="muted"> · queue {socket.queue}</span>}
             </summary>
-            {saved && socket.queue ? (
+            {socket.id === focused?.id ? (
+              <p className="muted">Its tools are at the top of this panel.</p>
+            ) : saved && socket.queue ? (
               <SocketTools socket={socket} />
             ) : (
               <p className="muted">{MSG.saveFirst}</p>

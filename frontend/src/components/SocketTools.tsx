@@ -1,11 +1,66 @@
 // What a person does with one socket of a saved flow: send a test message and see the answer and its trace,
 // peek at the queue, list and replay dead letters.
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { api } from "../api/client";
-import type { DeadLetter, Peek, SendAnswer, SocketDoc } from "../api/types";
+import type { CallFailure, CallNode, DeadLetter, Peek, SendAnswer, SocketDoc } from "../api/types";
 import { MSG } from "../messages";
+import { useDesigner } from "../stores/designer";
 import { notifyError, notifyInfo } from "../stores/toasts";
+import { JsonTree } from "./JsonTree";
 import { TraceView } from "./TraceView";
+
+/** The answer's failure, whatever shape it came in (a failure document, or a bare string from an older server). */
+export function failureOf(answer: SendAnswer | null): CallFailure | null {
+  if (!answer?.error) return null;
+  return typeof answer.error === "string" ? { error: answer.error } : answer.error;
+}
+
+/** Failed attempts of this flow's calls since `since` (ms), newest first, while a test message waits: the
+ * processors' retries, which would otherwise be seconds of "Waiting…" with no sign of them. */
+function useRetries(flowId: string | null, since: number | null): CallNode[] {
+  const [retries, setRetries] = useState<CallNode[]>([]);
+  useEffect(() => {
+    setRetries([]);
+    if (!flowId || since === null) return;
+    let stopped = false;
+    const poll = async () => {
+      try {
+        const page = await api.flowCalls(flowId, "retrying");
+        // Lineage is written about a second after a call; the browser's clock may differ from the server's a bit.
+        const recent = page.results.filter((c) => c.started_at && Date.parse(c.started_at) >= since - 2000);
+        if (!stopped) setRetries(recent);
+      } catch {
+        // Only a hint: the answer itself says what happened.
+      }
+    };
+    const timer = setInterval(() => void poll(), 1500);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+    };
+  }, [flowId, since]);
+  return retries;
+}
+
+function Failure({ failure }: { failure: CallFailure }) {
+  const [open, setOpen] = useState(false);
+  return (
+    <div>
+      <div className="failure-line" data-testid="answer-failure">
+        Failed{failure.socket ? ` in ${failure.socket}` : ""}
+        {failure.attempts ? ` after ${failure.attempts} attempt${failure.attempts === 1 ? "" : "s"}` : ""}: {failure.error}
+      </div>
+      {failure.traceback && (
+        <>
+          <button type="button" className="link" onClick={() => setOpen(!open)}>
+            {open ? "hide traceback" : "show traceback"}
+          </button>
+          {open && <pre className="traceback" data-testid="answer-traceback">{failure.traceback}</pre>}
+        </>
+      )}
+    </div>
+  );
+}
 
 function parseMessage(text: string): { ok: true; value: unknown } | { ok: false; error: string } {
   try {
@@ -32,11 +87,15 @@ export function SocketTools({ socket }: { socket: SocketDoc }) {
   const [peek, setPeek] = useState<Peek | null>(null);
   const [dead, setDead] = useState<DeadLetter[] | null>(null);
   const [qid, setQid] = useState<string | null>(null);
+  const [sentAt, setSentAt] = useState<number | null>(null);
+  const flowId = useDesigner((s) => s.flowId);
+  const retries = useRetries(flowId, sending ? sentAt : null);
   const parsed = parseMessage(text);
 
   async function send() {
     if (!parsed.ok) return;
     setSending(true);
+    setSentAt(Date.now());
     setAnswer(null);
     setTimedOut(false);
     try {
@@ -63,11 +122,7 @@ export function SocketTools({ socket }: { socket: SocketDoc }) {
     }
   }
 
-  const errorText = answer?.error
-    ? typeof answer.error === "string"
-      ? answer.error
-      : answer.error.message
-    : "";
+  const failure = failureOf(answer);
 
   return (
     <div className="socket-tools" data-testid={`tools-${socket.name}`}>
@@ -93,14 +148,30 @@ export function SocketTools({ socket }: { socket: SocketDoc }) {
           Dead letters
         </button>
       </div>
+      {sending && retries.length > 0 && (
+        <div className="retry-line" data-testid="answer-retrying">
+          {retries[0].socket_name} attempt {retries[0].attempt} failed ({retries[0].error}); retrying with the
+          processor's retries…
+        </div>
+      )}
       {timedOut && <div className="muted">No answer within 20 s; the message is still queued or running.</div>}
       {answer && (
-        <div className={`answer ${errorText ? "answer-error" : ""}`} data-testid="answer">
-          {errorText ? (
-            <div>Failed: {errorText}</div>
+        <div className={`answer ${failure ? "answer-failed" : "answer-ok"}`} data-testid="answer"
+          data-outcome={failure ? "failed" : "succeeded"}>
+          {failure ? (
+            <Failure failure={failure} />
           ) : (
             <div>
-              Result: <code data-testid="answer-result">{JSON.stringify(answer.results)}</code>
+              {answer.results?.length === 0 ? (
+                <span className="muted">Succeeded; no sink result (the flow's last sockets returned nothing).</span>
+              ) : (
+                <>
+                  Result
+                  {/* The raw JSON, for tests and copying; the tree, for reading. */}
+                  <code data-testid="answer-result" hidden>{JSON.stringify(answer.results)}</code>
+                  <JsonTree value={answer.results} testId="answer-tree" />
+                </>
+              )}
             </div>
           )}
           <button type="button" className="link" onClick={() => setTrace(answer.id)}>

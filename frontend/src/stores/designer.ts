@@ -57,6 +57,8 @@ export interface DesignerState {
   future: Snapshot[];
   clipboard: Clipboard | null;
   panel: string | null;
+  // The socket clicked on the canvas, whose tools (send, peek, dead letters) the panel shows first.
+  panelSocket: string | null;
 
   load: (flowId: string) => Promise<void>;
   adopt: (doc: GraphDoc) => void;
@@ -77,7 +79,7 @@ export interface DesignerState {
   undo: () => void;
   redo: () => void;
   setPositions: (positions: Record<string, { x: number; y: number }>) => void;
-  openPanel: (id: string | null) => void;
+  openPanel: (id: string | null, socketId?: string | null) => void;
   /** `force`: drop sockets even with messages waiting (they go to the owner's dead-letter archive). */
   save: (force?: boolean) => Promise<boolean>;
 }
@@ -134,6 +136,7 @@ export const useDesigner = create<DesignerState>((set, get) => {
     future: [],
     clipboard: null,
     panel: null,
+    panelSocket: null,
 
     load: async (flowId) => {
       set({ flowId, loading: true, loadError: "", nodes: [], edges: [], past: [], future: [], panel: null });
@@ -313,7 +316,7 @@ export const useDesigner = create<DesignerState>((set, get) => {
       commit({ nodes: get().nodes.map((n) => (positions[n.id] ? { ...n, position: positions[n.id] } : n)) });
     },
 
-    openPanel: (id) => set({ panel: id }),
+    openPanel: (id, socketId = null) => set({ panel: id, panelSocket: id ? socketId : null }),
 
     save: async (force = false) => {
       const { flowId, base, nodes, edges, revision } = get();

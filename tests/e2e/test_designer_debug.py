@@ -1,0 +1,75 @@
+"""Debugging a flow in the designer (issue 16): clicking a socket opens its tools first; a test message that fails,
+with no error plug to take it, shows as a failure (in red, its error once, the traceback one click away), the
+processor's retries show while the answer is awaited, and the live error count counts the message once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from flows.models import Processor
+from tests.e2e.conftest import login
+from tests.e2e.test_designer import settle, user
+from tests.factories import ProcessorFactory, SocketFactory, make_flow
+from tests.live import daphne
+from tests.runtime.conftest import Runtime, start
+from tests.runtime.gitrepos import make_repo, package_files
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+MODULE = '''
+def check(order):
+    """Refuse an order without an amount."""
+    if "amount" not in order:
+        raise ValueError("an order needs an amount")
+    return order["amount"]
+'''
+
+
+def test_a_failing_test_message_shows_as_a_failure_with_its_retries_and_traceback(
+    runtime: Runtime, new_page: Any, tmp_path: Path
+) -> None:
+    repo = tmp_path / "orders"
+    make_repo(repo, package_files("e2eorders", MODULE))
+    alice = user("alice", "CREATE")
+    flow = make_flow(alice, "orders")
+    proc: Processor = ProcessorFactory(
+        flow=flow, name="orders", git_url=f"file://{repo}", ref="main", module="e2eorders", retries=3
+    )
+    SocketFactory(processor=proc, name="check", function="check")
+    start(proc)
+    runtime.start_agent()
+    runtime.wait_status(proc, "running")
+
+    with daphne(**{k: v for k, v in runtime.env().items() if k.startswith("ELASTICCODE_")}) as url:
+        page = new_page()
+        login(page, url, "alice", "pw-alice-e2e")
+        page.goto(f"{url}/flows/{flow.pk}/")
+        settle(page)
+        # A click on the socket's row opens the processor's panel with that socket's tools first.
+        page.get_by_test_id("socket-check").click()
+        focus = page.get_by_test_id("socket-focus")
+        expect(focus).to_contain_text("check")
+        tools = focus.get_by_test_id("tools-check")
+        tools.get_by_label("Message for check").fill('{"customer": "ada"}')
+        tools.get_by_role("button", name="Send", exact=True).click()
+
+        # Retries take 1 + 2 + 4 s here; they show while the answer is awaited, not as a silent "Waiting…".
+        expect(tools.get_by_test_id("answer-retrying")).to_contain_text("retrying", timeout=20_000)
+        answer = tools.get_by_test_id("answer")
+        expect(answer).to_have_attribute("data-outcome", "failed", timeout=60_000)
+        failure = answer.get_by_test_id("answer-failure").inner_text()
+        assert "Failed in check after 4 attempts: ValueError: an order needs an amount" in failure
+        assert failure.count("ValueError") == 1
+        assert answer.get_by_test_id("answer-result").count() == 0
+        answer.get_by_role("button", name="show traceback").click()
+        expect(answer.get_by_test_id("answer-traceback")).to_contain_text(
+            'raise ValueError("an order needs an amount")'
+        )
+
+        # One failed message is one error in the live numbers, not one per attempt.
+        expect(page.get_by_test_id(f"errors-{proc.pk}")).to_have_text("1", timeout=15_000)
+        page.screenshot(path=str(tmp_path / "failure.png"))
