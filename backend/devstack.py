@@ -320,7 +320,10 @@ class Stack:
             redis_url = self.start_redis(free_port())
         self.env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
         stack_file = self.run_dir / "stack.json"
-        stack_file.write_text(json.dumps({"database_url": database_url, "redis_url": redis_url}))
+        broker_url = os.environ.get("CELERY_BROKER_URL") or redis_url
+        stack_file.write_text(
+            json.dumps({"database_url": database_url, "redis_url": redis_url, "broker_url": broker_url})
+        )
         stack_file.chmod(0o600)
 
     def spawn(

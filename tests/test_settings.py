@@ -67,3 +67,29 @@ def test_env_helpers_name_the_variable_on_a_bad_value(monkeypatch: pytest.Monkey
         env_bool("EC_TEST_BOOL")
     monkeypatch.setenv("EC_TEST_LIST", "a, b,,c")
     assert env_list("EC_TEST_LIST") == ["a", "b", "c"]
+
+
+def test_dev_settings_reach_the_broker_make_run_was_started_with(tmp_path: Path) -> None:
+    """Found by a newcomer: with `make run` on RabbitMQ, `make celery` and `make flower` (dev settings, no
+    CELERY_BROKER_URL of their own) looked at the Redis and found no worker. The running stack's broker is used."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "stack.json").write_text(
+        '{"database_url": "postgres://u:p@127.0.0.1:5/ec", "redis_url": "redis://127.0.0.1:6/0", '
+        '"broker_url": "amqp://guest:guest@127.0.0.1:5672//"}'
+    )
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; print(settings.CELERY_BROKER_URL)"],
+        cwd=BASE_DIR,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "backend.settings.dev", "ELASTICCODE_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "amqp://guest:guest@127.0.0.1:5672//"

@@ -42,7 +42,9 @@ REDIS_URL = REDIS_URL or _stack.get("redis_url") or "redis://127.0.0.1:6379/0"
 DATABASES = {"default": database_from_url(DATABASE_URL)}
 SECRET_KEY = env_str("SECRET_KEY") or _dev_secret_key()
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL
+# The broker `make run` was started with (CELERY_BROKER_URL then), so `make celery` and `make flower` reach the
+# same one without being told again (found by a newcomer: on RabbitMQ they looked at Redis and saw no worker).
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or _stack.get("broker_url") or REDIS_URL
 CACHES = cache_from_url(REDIS_URL)
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG

@@ -11,6 +11,7 @@ from backend import jsonlimits
 from backend.api.serializers import StrictMixin
 from flows.models import Call, Flow, Plug, PlugKind, Processor, Queue, Socket
 from flows.runtime.schedules import ScheduleError, parse_cron
+from flows.selectors.calls import RUN_STATUSES
 from flows.validators import address_name, autoscale_problem, function_name, module_path, storable_json
 
 
@@ -94,7 +95,13 @@ class ProcessorFieldsSerializer(StrictMixin, serializers.Serializer):
     )
 
     def validate_rate_limit(self, value: str) -> str:
-        """Celery reads a bare number as tasks per second; it is stored with its unit, so everyone reads it so."""
+        """Celery reads a bare number as tasks per second; it is stored with its unit, so everyone reads it so. A
+        rate of 0 is refused: Celery reads it as no limit at all, which nobody writing 0 means."""
+        if value and float(value.split("/")[0]) == 0:
+            raise serializers.ValidationError(
+                "A rate of 0 means no limit to Celery. Leave it blank for no limit; to stop the processor taking "
+                "messages, pause it."
+            )
         return f"{value}/s" if value and "/" not in value else value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -343,6 +350,11 @@ class MessageInputSerializer(StrictMixin, serializers.Serializer):
 
 class MessageWaitQuerySerializer(serializers.Serializer):
     wait = serializers.FloatField(required=False, min_value=0, max_value=300)
+
+
+class RunsQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=RUN_STATUSES, required=False, help_text="Only runs with this status.")
+    limit = serializers.IntegerField(min_value=1, max_value=500, required=False, default=50)
 
 
 class ForceQuerySerializer(serializers.Serializer):

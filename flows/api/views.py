@@ -29,7 +29,7 @@ from flows.permissions import (
     socket_with_rights,
     sockets_for,
 )
-from flows.selectors.calls import call_tree
+from flows.selectors.calls import call_tree, flow_runs
 from flows.selectors.code import module_functions, processor_code
 from flows.selectors.graph import flow_export, flow_graph_get
 from flows.selectors.rights import flow_rights, flow_rights_many
@@ -116,6 +116,16 @@ class FlowViewSet(viewsets.ModelViewSet):
             doc = _validated(s.GraphInputSerializer, request.data)
             flow = flow_graph_replace(user=request.user, flow=flow, doc=doc, force=_force(request))
         return Response({**flow_graph_get(flow=flow), "rights": flow_rights(user=request.user, flow=flow)})
+
+    @extend_schema(parameters=[s.RunsQuerySerializer], responses={200: OpenApiTypes.OBJECT, 400: ERROR, 404: ERROR})
+    @action(detail=True, methods=["get"])
+    def runs(self, request: Request, pk: str | None = None) -> Response:
+        """The flow's latest runs, newest first: {"runs": [{trace_id, root_id, socket, socket_name, status
+        (succeeded | failed | running), started_at, finished_at, duration_ms, calls, failed_calls}]}. Open one with
+        GET /api/calls/{root_id}/graph. From lineage, so a run shows about a second after it starts."""
+        flow = self.get_object()
+        query = _validated(s.RunsQuerySerializer, request.query_params)
+        return Response({"runs": flow_runs(flow_id=flow.pk, status=query.get("status"), limit=query["limit"])})
 
     def _run(self, request: Request, action: str) -> Response:
         processors = flow_services.flow_request(user=request.user, flow=self.get_object(), action=action)
@@ -321,8 +331,8 @@ class SocketViewSet(_ProcessorScoped, viewsets.ModelViewSet):
                     **answer,
                     "error": {
                         "code": "timeout",
-                        "message": f"No complete answer within {wait:g} s; the message "
-                        "is still being processed. Follow it with GET /api/calls/?trace_id=<id>." + waiting_on(stalled),
+                        "message": f"No complete answer within {wait:g} s: the message is queued or running "
+                        "(it is not lost). Follow it with GET /api/calls/?trace_id=<id>." + waiting_on(stalled),
                         "processors": stalled,
                     },
                 },

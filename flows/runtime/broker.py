@@ -105,7 +105,8 @@ def _headers(envelope: Envelope) -> dict[str, Any]:
         "lang": "py",
         "task": TASK_NAME,
         "id": envelope["id"],
-        "shadow": None,
+        # Flower, `celery events` and the worker's log show this instead of "ec.socket": which socket it is for.
+        "shadow": f"{TASK_NAME}:{envelope['socket_name']}" if envelope.get("socket_name") else None,
         "eta": None,
         "expires": None,
         "group": None,

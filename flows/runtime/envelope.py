@@ -26,6 +26,9 @@ class Envelope(TypedDict):
     # True when somebody waits for the trace's results (ingest ?wait, the SDK): only then is the set of open
     # messages of the trace kept, so fire-and-forget flows pay nothing for it.
     tracked: bool
+    # The target socket's name, for people watching Celery (flows/runtime/broker.py sends it as the task's `shadow`,
+    # the name Flower and the worker's events show instead of "ec.socket"). Only for display; the id routes.
+    socket_name: NotRequired[str]
     # Set by a plug with an `argument`: the payload goes to the function as that keyword, not as the first argument.
     argument: NotRequired[str]
     # An SDK composition's call (flows/runtime/workflows.py): what to do with the result instead of following the
@@ -35,10 +38,16 @@ class Envelope(TypedDict):
 
 
 def new_envelope(
-    *, flow_id: str, socket_id: str, payload: Any, args: list[Any] | None = None, tracked: bool = False
+    *,
+    flow_id: str,
+    socket_id: str,
+    payload: Any,
+    args: list[Any] | None = None,
+    tracked: bool = False,
+    socket_name: str = "",
 ) -> Envelope:
     message_id = str(uuid.uuid4())
-    return Envelope(
+    envelope = Envelope(
         id=message_id,
         trace_id=message_id,
         parent_id=None,
@@ -50,6 +59,9 @@ def new_envelope(
         sent_at=time.time(),
         tracked=tracked,
     )
+    if socket_name:
+        envelope["socket_name"] = socket_name
+    return envelope
 
 
 def child_id(parent_id: str, plug_id: str, index: int = 0) -> str:
@@ -58,7 +70,15 @@ def child_id(parent_id: str, plug_id: str, index: int = 0) -> str:
 
 
 def child(
-    parent: Envelope, *, plug_id: str, index: int, flow_id: str, socket_id: str, payload: Any, argument: str = ""
+    parent: Envelope,
+    *,
+    plug_id: str,
+    index: int,
+    flow_id: str,
+    socket_id: str,
+    payload: Any,
+    argument: str = "",
+    socket_name: str = "",
 ) -> Envelope:
     envelope = Envelope(
         id=child_id(parent["id"], plug_id, index),
@@ -74,4 +94,6 @@ def child(
     )
     if argument:
         envelope["argument"] = argument
+    if socket_name:
+        envelope["socket_name"] = socket_name
     return envelope

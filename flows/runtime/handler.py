@@ -179,6 +179,7 @@ def _succeeded(context: WorkerContext, info: SocketInfo, delivery: Delivery, out
                 index=index,
                 flow_id=info.flow_id,
                 socket_id=route.target_socket_id,
+                socket_name=route.target_name,
                 payload=value,
                 argument=route.argument,
             )
@@ -227,6 +228,7 @@ def _failed(context: WorkerContext, info: SocketInfo, delivery: Delivery, outcom
                     index=0,
                     flow_id=info.flow_id,
                     socket_id=route.target_socket_id,
+                    socket_name=route.target_name,
                     payload={**failure, "payload": envelope["payload"]},
                     argument=route.argument,
                 ),

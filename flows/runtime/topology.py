@@ -28,6 +28,7 @@ class Route:
     target_queue_id: str
     argument: str = ""  # the target function's parameter that receives the value ("" = the first)
     max_length: int | None = None  # the target queue's bound (back pressure); None: unbounded
+    target_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,13 +87,22 @@ def load(flow_id: str) -> Topology:
         )
     )
     queue_of = {str(r[0]): str(r[4]) for r in rows}
+    name_of = {str(r[0]): r[1] for r in rows}
     bound_of = {str(r[0]): r[5] or r[6] or None for r in rows}
     routes: dict[tuple[str, str], list[Route]] = {}
     for plug_id, name, source, target, kind, argument in Plug.objects.filter(flow_id=flow_id).values_list(
         "id", "name", "source_id", "target_id", "kind", "argument"
     ):
         routes.setdefault((str(source), kind), []).append(
-            Route(str(plug_id), name, str(target), queue_of[str(target)], argument, bound_of[str(target)])
+            Route(
+                str(plug_id),
+                name,
+                str(target),
+                queue_of[str(target)],
+                argument,
+                bound_of[str(target)],
+                name_of[str(target)],
+            )
         )
     topology = Topology(version=version)
     for socket_id, name, function, processor_id, queue_id, _own, _queue, message_ttl in rows:

@@ -47,6 +47,10 @@ class ModuleCode(TypedDict):
     ref: str
     commit: str
     module: str
+    # Where the package was found: the subdirectory given, or the one discovery found the module in when it was not
+    # where the given one said (`subdirectory_found` true: save it on the processor, or its workers cannot import).
+    subdirectory: str
+    subdirectory_found: bool
     path: str
     functions: list[FunctionInfo]
 
@@ -77,13 +81,25 @@ def module_functions(
         tree = checkout(git_url, commit)
     except CodeError as exc:
         raise ApplicationError(str(exc)) from None
-    path = _module_file(tree, module, subdirectory, commit)
+    try:
+        path = _module_file(tree, module, subdirectory, commit)
+        found = False
+    except ApplicationError:
+        # Found by a newcomer: the subdirectory was learnt from this error. Look for the module in the checkout and
+        # use the directory it is in, saying so, instead of failing; fail as before when it is nowhere.
+        elsewhere = _find_subdirectory(tree, module)
+        if elsewhere is None or elsewhere == subdirectory:
+            raise
+        subdirectory, found = elsewhere, True
+        path = _module_file(tree, module, subdirectory, commit)
     text = _read(path, module, commit)
     return {
         "git_url": git_url,
         "ref": ref,
         "commit": commit,
         "module": module,
+        "subdirectory": subdirectory,
+        "subdirectory_found": found,
         "path": path.relative_to(tree).as_posix(),
         "functions": _functions(_parse(text, path, module, commit), text),
     }
@@ -114,6 +130,31 @@ def processor_code(*, processor: Processor, function: str | None = None) -> Proc
 
 
 # -- finding and reading the module file ---------------------------------------------------------------------
+
+
+SEARCH_DEPTH = 4
+_SKIP = {"node_modules", "venv", ".venv", "__pycache__", "site-packages", "build", "dist"}
+
+
+def _find_subdirectory(tree: Path, module: str) -> str | None:
+    """The shallowest directory of the checkout (at most SEARCH_DEPTH levels down, hidden and build directories
+    skipped) from which `module` imports, as a subdirectory ("" for the top, whose src/ layout _module_file already
+    tries); None when there is none."""
+    relative = module.replace(".", "/")
+    root = tree.resolve()
+    level = [root]
+    for _ in range(SEARCH_DEPTH + 1):
+        for directory in sorted(level):
+            for candidate in (directory / f"{relative}.py", directory / relative / "__init__.py"):
+                if candidate.is_file() and candidate.resolve().is_relative_to(root):
+                    return directory.relative_to(root).as_posix() if directory != root else ""
+        level = [
+            child
+            for directory in level
+            for child in directory.iterdir()
+            if child.is_dir() and not child.is_symlink() and not child.name.startswith(".") and child.name not in _SKIP
+        ]
+    return None
 
 
 def _module_file(tree: Path, module: str, subdirectory: str, commit: str) -> Path:

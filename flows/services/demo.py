@@ -49,13 +49,16 @@ def demo_document(repo_url: str) -> dict[str, Any]:
 
 @transaction.atomic
 def demo_install(*, user: Any, repo_url: str, start: bool = True) -> Flow:
-    """The demo flow owned by `user`, created if missing; with `start`, every processor is asked to run."""
+    """The demo flow owned by `user`, created if missing; with `start`, the processors of a flow it creates are asked
+    to run. An existing demo flow is left as its users left it (found by a newcomer: every `make run` restarted the
+    processors they had stopped)."""
     doc = demo_document(repo_url)
     flow = Flow.objects.filter(owner=user, name=doc["name"]).first()
-    if flow is None:
-        serializer = FlowDocumentSerializer(data=doc)
-        serializer.is_valid(raise_exception=True)
-        flow = flow_import(user=user, doc=dict(serializer.validated_data))
+    if flow is not None:
+        return flow
+    serializer = FlowDocumentSerializer(data=doc)
+    serializer.is_valid(raise_exception=True)
+    flow = flow_import(user=user, doc=dict(serializer.validated_data))
     if start:
         Processor.objects.filter(flow=flow).update(requested_status="running")
     return flow

@@ -85,7 +85,12 @@ def message_send(
     _check_size(data, args)
     _check_room(socket)
     envelope = new_envelope(
-        flow_id=str(socket.flow_id), socket_id=str(socket.pk), payload=data, args=args, tracked=wait is not None
+        flow_id=str(socket.flow_id),
+        socket_id=str(socket.pk),
+        payload=data,
+        args=args,
+        tracked=wait is not None,
+        socket_name=socket.name,
     )
     if wait is None:
         broker.publish([(str(socket.queue_id), envelope)])

@@ -56,6 +56,11 @@ def processor_update(*, user: Any, processor: Processor, data: dict[str, Any]) -
         setattr(processor, name, data[name])
     problem = autoscale_problem(processor.concurrency, processor.autoscale_max)
     if problem:
+        if "autoscale_max" not in data:  # the concurrency moved up to (or past) the stored autoscale bound
+            problem = (
+                f"A concurrency of {processor.concurrency} is not below this processor's autoscale_max "
+                f"({processor.autoscale_max}): raise autoscale_max with it, or set autoscale_max to 0 for a fixed pool."
+            )
         field = "autoscale_max" if "autoscale_max" in data else "concurrency"
         raise ApplicationError(problem, {"fields": {field: [problem]}})
     # Only the edited columns: run actions and agents write requested_status/status meanwhile (they lock the

@@ -32,6 +32,9 @@ export const MSG = {
   nameTaken: (what: string, name: string) => `Another ${what} in this flow is already called "${name}".`,
   nameEmpty: (what: string) => `A ${what} needs a name.`,
   noSockets: "No sockets yet. Discover the module's functions and add the ones this processor should run.",
+  subdirectoryFound: (module: string, where: string) =>
+    `${module} is in ${where ? `the repository's ${where}/ directory` : "the top of the repository"}: ` +
+    `the subdirectory is set to "${where}" (save to keep it).`,
   saveFirst: "Save the flow first: the server runs what is saved.",
   invalidJson: (error: string) => `The message is not valid JSON (${error}). Example: {"n": 1} or "text".`,
   importNotJson: (error: string) => `That file is not a flow export (${error}). Export one from a flow's menu.`,

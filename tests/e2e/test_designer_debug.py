@@ -1,6 +1,7 @@
 """Debugging a flow in the designer (issue 16): clicking a socket opens its tools first; a test message that fails,
 with no error plug to take it, shows as a failure (in red, its error once, the traceback one click away), the
-processor's retries show while the answer is awaited, and the live error count counts the message once."""
+processor's retries show while the answer is awaited, and the live error count counts the message once; the Runs
+panel lists the runs from the database after a reload and opens one, with each step's data."""
 
 from __future__ import annotations
 
@@ -73,3 +74,25 @@ def test_a_failing_test_message_shows_as_a_failure_with_its_retries_and_tracebac
         # One failed message is one error in the live numbers, not one per attempt.
         expect(page.get_by_test_id(f"errors-{proc.pk}")).to_have_text("1", timeout=15_000)
         page.screenshot(path=str(tmp_path / "failure.png"))
+
+        # A good message too; then, after a reload, the Runs panel lists both from the database.
+        tools.get_by_label("Message for check").fill('{"amount": 12}')
+        tools.get_by_role("button", name="Send", exact=True).click()
+        expect(tools.get_by_test_id("answer")).to_have_attribute("data-outcome", "succeeded", timeout=60_000)
+        page.reload()
+        page.get_by_test_id("node-orders").wait_for()
+        page.get_by_role("button", name="Runs", exact=True).click()
+        runs = page.get_by_test_id("runs-panel")
+        expect(runs.get_by_test_id("run")).to_have_count(2, timeout=15_000)
+        assert [r.get_attribute("data-status") for r in runs.get_by_test_id("run").all()] == ["succeeded", "failed"]
+        runs.get_by_role("button", name="failed", exact=True).click()
+        expect(runs.get_by_test_id("run")).to_have_count(1)
+        runs.get_by_test_id("run").click()
+        trace = page.get_by_role("dialog", name="Trace")
+        call = trace.get_by_test_id("trace-call")
+        expect(call).to_contain_text("an order needs an amount")
+        # The data of each step: what the failing call was given, open at once for a failure.
+        expect(call.get_by_test_id("call-input")).to_contain_text('"customer"')
+        call.get_by_role("button", name="show traceback").click()
+        expect(call.locator("pre.traceback")).to_contain_text("raise ValueError")
+        page.screenshot(path=str(tmp_path / "runs.png"))

@@ -64,7 +64,12 @@ def _add_socket(processor: dict[str, Any], name: str, function: str, **fields: A
 @click.option("--ref", "--branch", "ref", help="Branch or tag (default main); pinned to a commit when deployed.")
 @click.option("--subdirectory", help="Where the package is inside the repository.")
 @click.option("--requirements", help="Extra pip requirements, one per line.")
-@click.option("-c", "--concurrency", type=click.IntRange(1, 64), help="Worker processes (CPUs) it uses.")
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    help="Calls it runs at once (its worker's slots, each a warm executor process).",
+)
 @click.option(
     "--autoscale-max",
     type=click.IntRange(0, 64),

@@ -34,7 +34,7 @@ def trace_calls(call_or_trace: str) -> list[dict[str, Any]]:
             calls = api.all("/api/calls/", trace_id=call["trace_id"])
     if not calls:
         raise Failure(
-            f"no call or trace {call_or_trace} that you may see (calls are recorded about a second after they end)"
+            f"no call or trace {call_or_trace} that you may see (calls are recorded about a second after they end; a message still waiting in its queue, its processor stopped or busy, has none yet: `ec ls processors` shows which are not running)"
         )
     return sorted(calls, key=lambda call: (call.get("started_at") or "", call["id"]))
 

@@ -83,6 +83,7 @@ def ls_processors(name: str | None, flow: str | None) -> None:
         ("Status", field("status")),
         ("Requested", field("requested_status")),
         ("Concurrency", _slots),
+        ("Rate limit", field("rate_limit")),
         ("Module", field("module")),
         ("Ref", field("ref")),
         ("Commit", lambda item: (item.get("commit") or "")[:10]),

@@ -18,6 +18,7 @@ import type {
   Peek,
   ProcessorRow,
   QueueRow,
+  RunRow,
   SendAnswer,
   SocketRankRow,
   WorkerRow,
@@ -114,6 +115,8 @@ export const api = {
   processorAction: (id: string, action: string) => request<ProcessorRow>("POST", `/api/processors/${id}/${action}/`),
   send: (socketId: string, data: unknown, wait: number) =>
     request<SendAnswer>("POST", `/api/sockets/${socketId}/messages/?wait=${wait}`, { data }),
+  runs: (flowId: string, status?: string) =>
+    request<{ runs: RunRow[] }>("GET", `/api/flows/${flowId}/runs/${status ? `?status=${q(status)}` : ""}`),
   trace: (callId: string) => request<CallTree>("GET", `/api/calls/${callId}/graph/`),
   // The latest calls of a flow with a status (newest first): e.g. the retries while a test message waits.
   flowCalls: (flowId: string, status: string, limit = 5) =>

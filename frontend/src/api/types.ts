@@ -122,6 +122,9 @@ export interface ModuleCode {
   ref: string;
   commit: string;
   module: string;
+  /** The subdirectory the module imports from; `subdirectory_found`: discovery found it there, not where asked. */
+  subdirectory?: string;
+  subdirectory_found?: boolean;
   path: string;
   pinned?: boolean;
   functions: FunctionInfo[];
@@ -134,6 +137,10 @@ export interface ProcessorRow {
   status: RunStatus;
   status_message: string;
   commit: string;
+  git_url?: string;
+  ref?: string;
+  module?: string;
+  subdirectory?: string;
 }
 
 /** Why a message failed for good (flows/runtime/handler.py's failure document): `error` is one line that starts
@@ -168,7 +175,25 @@ export interface CallNode {
   traceback: string;
   worker: string;
   attempt: number;
+  /** The payload it was called with and what it returned, as JSON text cut at the server's preview size (a cut
+   * preview ends with "…"); "" when not kept. */
+  input?: string;
+  output?: string;
   children: CallNode[];
+}
+
+/** One run of a flow (GET /api/flows/{id}/runs/): a message sent in, and everything it caused. */
+export interface RunRow {
+  trace_id: string;
+  root_id: string;
+  socket: string | null;
+  socket_name: string;
+  status: "succeeded" | "failed" | "running";
+  started_at: string | null;
+  finished_at: string | null;
+  duration_ms: number | null;
+  calls: number;
+  failed_calls: number;
 }
 
 export interface CallTree {

@@ -27,6 +27,8 @@ import { Help } from "./Help";
 import { LiveClosedBanner, LiveDot } from "./LiveState";
 import { PlugEdgeComponent } from "./PlugEdge";
 import { PlugPanel } from "./PlugPanel";
+import { RunsPanel } from "./RunsPanel";
+import { PALETTE_TYPE, Palette, type PaletteItem } from "./Palette";
 import { ProcessorNode } from "./ProcessorNode";
 import { ProcessorPanel } from "./ProcessorPanel";
 
@@ -42,11 +44,13 @@ function typingIn(target: EventTarget | null): boolean {
   return !!el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable);
 }
 
-function Toolbar({ onLayout, layingOut, onAdd, onHelp, searchRef }: {
+function Toolbar({ onLayout, layingOut, onAdd, onHelp, onRuns, onPalette, searchRef }: {
   onLayout: () => void;
   layingOut: boolean;
   onAdd: () => void;
   onHelp: () => void;
+  onRuns: () => void;
+  onPalette: () => void;
   searchRef: React.RefObject<HTMLInputElement | null>;
 }) {
   const base = useDesigner((s) => s.base);
@@ -146,6 +150,14 @@ function Toolbar({ onLayout, layingOut, onAdd, onHelp, searchRef }: {
           </button>
         ))}
       </span>
+      {!readOnly && (
+        <button type="button" onClick={onPalette} title="Functions of the code already in use, to drag onto the canvas">
+          Palette
+        </button>
+      )}
+      <button type="button" onClick={onRuns} title="The flow's latest runs, their status and traces">
+        Runs
+      </button>
       <button type="button" onClick={onHelp} title="Keyboard shortcuts (?)">
         ?
       </button>
@@ -176,8 +188,10 @@ function Canvas({ flowId }: { flowId: string }) {
   const loaded = useDesigner((s) => s.flowId === flowId && !s.loading && !s.loadError && s.base !== null);
   useFlowLive(flowId, loaded);
   const store = useDesigner.getState();
-  const { fitView, screenToFlowPosition } = useReactFlow();
+  const { fitView, screenToFlowPosition, setCenter, getZoom } = useReactFlow();
   const [help, setHelp] = useState(false);
+  const [runs, setRuns] = useState(false);
+  const [palette, setPalette] = useState(false);
   const [extras, setExtras] = useState({ map: true, grid: true });
   const searchRef = useRef<HTMLInputElement>(null);
   const wrapper = useRef<HTMLDivElement>(null);
@@ -215,8 +229,14 @@ function Canvas({ flowId }: { flowId: string }) {
     const center = box
       ? screenToFlowPosition({ x: box.left + box.width / 2, y: box.top + box.height / 2 })
       : { x: 0, y: 0 };
-    useDesigner.getState().addProcessor({ x: center.x - 120, y: center.y - 50 });
-  }, [screenToFlowPosition]);
+    const id = useDesigner.getState().addProcessor({ x: center.x - 120, y: center.y - 50 });
+    // The spot may have moved below other cards, and the panel that opens narrows the canvas: bring the new card
+    // into view once both have rendered (found by a designer: it landed half off-screen).
+    const node = id ? useDesigner.getState().nodes.find((n) => n.id === id) : undefined;
+    if (node) {
+      setTimeout(() => void setCenter(node.position.x + 120, node.position.y + 60, { zoom: getZoom(), duration: 200 }), 60);
+    }
+  }, [screenToFlowPosition, setCenter, getZoom]);
 
   const [layingOut, setLayingOut] = useState(false);
   const autoLayout = useCallback(async () => {
@@ -324,7 +344,11 @@ function Canvas({ flowId }: { flowId: string }) {
 
   return (
     <div className="designer">
-      <Toolbar onLayout={() => void autoLayout()} layingOut={layingOut} onAdd={addProcessor} onHelp={() => setHelp(true)} searchRef={searchRef} />
+      <Toolbar onLayout={() => void autoLayout()} layingOut={layingOut} onAdd={addProcessor} onHelp={() => setHelp(true)}
+        onRuns={() => {
+          setRuns((open) => !open);
+          store.openPanel(null);
+        }} onPalette={() => setPalette((open) => !open)} searchRef={searchRef} />
       {readOnly && !loading && (
         <div className="banner banner-readonly" data-testid="readonly-banner">
           {MSG.readOnly(rights.reason)}
@@ -354,7 +378,21 @@ function Canvas({ flowId }: { flowId: string }) {
       <LiveClosedBanner path={flowPath(flowId)} />
       {statusError && <div className="banner banner-warn">{MSG.live.statusFailed(statusError)}</div>}
       <div className="workspace">
-        <div className="canvas" ref={wrapper} data-testid="canvas">
+        {palette && !readOnly && <Palette flowId={flowId} onClose={() => setPalette(false)} />}
+        <div className="canvas" ref={wrapper} data-testid="canvas"
+          onDragOver={(e) => {
+            if (e.dataTransfer.types.includes(PALETTE_TYPE)) {
+              e.preventDefault();
+              e.dataTransfer.dropEffect = "copy";
+            }
+          }}
+          onDrop={(e) => {
+            const raw = e.dataTransfer.getData(PALETTE_TYPE);
+            if (!raw) return;
+            e.preventDefault();
+            const at = screenToFlowPosition({ x: e.clientX, y: e.clientY });
+            store.addFunction(JSON.parse(raw) as PaletteItem, { x: at.x - 120, y: at.y - 30 });
+          }}>
           {loading && <div className="loading">Loading the flow…</div>}
           <ReactFlow
             nodes={nodes}
@@ -382,7 +420,8 @@ function Canvas({ flowId }: { flowId: string }) {
           >
             {extras.grid && <Background gap={20} />}
             <Controls showInteractive={false} />
-            {extras.map && <MiniMap pannable zoomable nodeStrokeWidth={3} />}
+            {/* Not while a panel is open: the narrowed canvas has no room for it beside the cards. */}
+            {extras.map && !panel && !selectedEdge && <MiniMap pannable zoomable nodeStrokeWidth={3} />}
           </ReactFlow>
           <div className="canvas-toggles">
             <label title="Overview of the whole flow (M)">
@@ -400,6 +439,7 @@ function Canvas({ flowId }: { flowId: string }) {
         </div>
         {panel && <ProcessorPanel id={panel} />}
         {!panel && selectedEdge && <PlugPanel id={selectedEdge.id} />}
+        {!panel && !selectedEdge && runs && <RunsPanel flowId={flowId} onClose={() => setRuns(false)} />}
       </div>
       {help && <Help onClose={() => setHelp(false)} />}
     </div>

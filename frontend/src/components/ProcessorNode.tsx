@@ -5,6 +5,8 @@ import { Handle, Position, useUpdateNodeInternals, type NodeProps } from "@xyflo
 import { memo, useEffect, useRef } from "react";
 import { inHandle, outHandle, type ProcessorNode as ProcessorNodeType } from "../graph/model";
 import { HeldBadge, MetricsStrip } from "./MetricsStrip";
+import { depthTitle, formatCount, pressure } from "../metrics/format";
+import { selectDepth, useMetrics } from "../stores/metrics";
 import { useSearch } from "../stores/search";
 import { useStatus } from "../stores/status";
 
@@ -29,6 +31,19 @@ function StatusMessage({ id }: { id: string }) {
   if (!row?.status_message || row.status !== "error") return null;
   return <div className="node-error">{row.status_message}</div>;
 }
+
+/** How many messages wait in this socket's queue, on every socket (an entry socket has no plug to carry it). */
+const SocketDepth = memo(function SocketDepth({ socketId }: { socketId: string }) {
+  const depth = useMetrics(selectDepth(socketId));
+  if (!depth || depth.depth <= 0) return null;
+  const level = pressure(depth);
+  return (
+    <span className={`socket-depth plug-depth-${level}`} title={depthTitle(depth)} data-testid={`socket-depth-${socketId}`}
+      data-level={level}>
+      {formatCount(depth.depth)}
+    </span>
+  );
+});
 
 function ProcessorNodeView({ id, data, selected }: NodeProps<ProcessorNodeType>) {
   const p = data.processor;
@@ -67,6 +82,7 @@ function ProcessorNodeView({ id, data, selected }: NodeProps<ProcessorNodeType>)
           <span className="socket-name" title={s.name}>
             {s.function}
           </span>
+          <SocketDepth socketId={s.id} />
           {OUTPUTS.map(({ kind, what, top }) => (
             <Handle
               key={kind}

@@ -7,7 +7,7 @@ import { newId, type ProcessorFields } from "../graph/model";
 import { MSG } from "../messages";
 import { selectDirty, selectReadOnly, useDesigner } from "../stores/designer";
 import { useStatus } from "../stores/status";
-import { notifyError } from "../stores/toasts";
+import { notifyError, notifyInfo } from "../stores/toasts";
 import { CodeView } from "./CodeView";
 import { StatusBadge } from "./ProcessorNode";
 import { RecentErrors } from "./RecentErrors";
@@ -135,11 +135,15 @@ export function ProcessorPanel({ id }: { id: string }) {
       // The pinned commit's code for a saved, started processor whose settings are unchanged; otherwise what
       // the settings in the panel point at now.
       const pinned = saved && status?.commit && !dirty;
-      setCode(
-        pinned
-          ? await api.processorCode(id)
-          : await api.discover(flowId, { git_url: p.git_url, ref: p.ref, module: p.module, subdirectory: p.subdirectory }),
-      );
+      const answer = pinned
+        ? await api.processorCode(id)
+        : await api.discover(flowId, { git_url: p.git_url, ref: p.ref, module: p.module, subdirectory: p.subdirectory });
+      setCode(answer);
+      if (answer.subdirectory_found && answer.subdirectory !== undefined && !readOnly) {
+        // The module is elsewhere in the repository than the panel said: use where it is (workers import from it).
+        commitField("subdirectory", answer.subdirectory);
+        notifyInfo(MSG.subdirectoryFound(p.module, answer.subdirectory));
+      }
     } catch (error) {
       setDiscoverError((error as Error).message);
     } finally {
@@ -207,7 +211,7 @@ export function ProcessorPanel({ id }: { id: string }) {
             ))}
           </div>
         )}
-        {saved && dirty && <p className="muted">Unsaved changes run only after Save (and a restart).</p>}
+        {saved && dirty && <p className="muted">Unsaved changes run only after Save (a running processor then restarts with them by itself).</p>}
       </section>
 
       {saved && (

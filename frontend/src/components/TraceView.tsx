@@ -3,9 +3,28 @@
 import { useEffect, useState } from "react";
 import { api, ApiError } from "../api/client";
 import type { CallNode, CallTree } from "../api/types";
+import { JsonTree } from "./JsonTree";
+
+/** A kept payload preview: a tree when it is whole JSON, else the text as cut (it ends with "…"). */
+function Payload({ label, text, testId }: { label: string; text: string; testId: string }) {
+  let parsed: { ok: true; value: unknown } | { ok: false } = { ok: false };
+  try {
+    parsed = { ok: true, value: JSON.parse(text) };
+  } catch {
+    // cut at the preview size: shown as text
+  }
+  return (
+    <div className="call-data" data-testid={testId}>
+      <span className="muted">{label}</span>
+      {parsed.ok ? <JsonTree value={parsed.value} /> : <pre className="payload-cut">{text}</pre>}
+    </div>
+  );
+}
 
 function CallItem({ call }: { call: CallNode }) {
   const [open, setOpen] = useState(false);
+  const [data, setData] = useState(call.status === "dead" || call.status === "failed");
+  const hasData = Boolean(call.input || call.output);
   return (
     <li className={`call call-${call.status}`} data-testid="trace-call">
       <div className="call-line">
@@ -16,12 +35,19 @@ function CallItem({ call }: { call: CallNode }) {
         {call.duration_ms !== null && <span className="muted">{call.duration_ms.toFixed(1)} ms</span>}
         {call.attempt > 1 && <span className="muted">attempt {call.attempt}</span>}
         <span className="muted">{call.worker}</span>
-        {call.error && (
+        {hasData && (
+          <button type="button" className="link" onClick={() => setData(!data)}>
+            {data ? "hide data" : "show data"}
+          </button>
+        )}
+        {call.traceback && (
           <button type="button" className="link" onClick={() => setOpen(!open)}>
-            {open ? "hide error" : "show error"}
+            {open ? "hide traceback" : "show traceback"}
           </button>
         )}
       </div>
+      {data && call.input && <Payload label="input" text={call.input} testId="call-input" />}
+      {data && call.output && <Payload label="output" text={call.output} testId="call-output" />}
       {call.error && <div className="call-error">{call.error}</div>}
       {open && call.traceback && <pre className="traceback">{call.traceback}</pre>}
       {call.children.length > 0 && (

@@ -3,6 +3,7 @@ import type { GraphDoc } from "../api/types";
 import {
   connectionProblem,
   copySelection,
+  freeGridSlots,
   inHandle,
   loopPlugs,
   loopThrough,
@@ -193,5 +194,29 @@ describe("draw-time rules and loops", () => {
       data: { plug: { id: `e${i}`, name: `e${i}`, source: `s${i}`, target: `s${(i + 1) % 20000}`, kind: "result" as const, argument: "" } },
     }));
     expect(loopPlugs(chain).size).toBe(20000);
+  });
+});
+
+describe("placing processors without a saved position", () => {
+  it("puts them in grid slots no placed card covers", () => {
+    const doc = sampleDoc();
+    doc.processors[0].position = { x: 320, y: 0 }; // where the second one's grid slot would be
+    doc.processors[1].position = null;
+    const { nodes } = toCanvas(doc);
+    expect(nodes[1].position).toEqual({ x: 0, y: 0 });
+    const slots = freeGridSlots([{ x: 0, y: 0, sockets: 1 }, { x: 0, y: 200, sockets: 1 }], 2);
+    expect(slots).toEqual([{ x: 320, y: 0 }, { x: 640, y: 0 }]);
+  });
+});
+
+describe("pasting", () => {
+  it("lands where the copies cover no card", () => {
+    const { nodes, edges } = toCanvas(sampleDoc());
+    const clip = copySelection(nodes.map((n) => ({ ...n, selected: true })), edges)!;
+    const pasted = pasteClipboard(clip, nodes, edges);
+    const box = (n: (typeof nodes)[number]) => ({ x: n.position.x, y: n.position.y, w: 240, h: 64 + 28 * n.data.processor.sockets.length });
+    for (const copy of pasted.nodes.map(box))
+      for (const card of nodes.map(box))
+        expect(copy.x < card.x + card.w && card.x < copy.x + copy.w && copy.y < card.y + card.h && card.y < copy.y + copy.h).toBe(false);
   });
 });

@@ -50,13 +50,33 @@ export function socketOwners(nodes: ProcessorNode[]): Map<string, string> {
   return owner;
 }
 
+/** Grid slots (left to right, then down) that no card with a saved position covers: where processors without a
+ * position go (found by a newcomer: one added with the CLI landed on top of another and hid it). */
+export function freeGridSlots(placed: { x: number; y: number; sockets: number }[], count: number): { x: number; y: number }[] {
+  const width = 260;
+  const height = (sockets: number) => 90 + 45 * Math.max(1, sockets);
+  const taken = (x: number, y: number) =>
+    placed.some((p) => x < p.x + width && p.x < x + width && y < p.y + height(p.sockets) && p.y < y + GRID.y - 20);
+  const slots: { x: number; y: number }[] = [];
+  for (let i = 0; slots.length < count && i < 100_000; i++) {
+    const x = (i % GRID.columns) * GRID.x;
+    const y = Math.floor(i / GRID.columns) * GRID.y;
+    if (!taken(x, y)) slots.push({ x, y });
+  }
+  return slots;
+}
+
 export function toCanvas(doc: GraphDoc): { nodes: ProcessorNode[]; edges: PlugEdge[] } {
-  const nodes: ProcessorNode[] = doc.processors.map((proc, i) => {
+  const placed = doc.processors
+    .filter((proc) => proc.position)
+    .map((proc) => ({ ...proc.position!, sockets: proc.sockets.length }));
+  const slots = freeGridSlots(placed, doc.processors.length - placed.length);
+  const nodes: ProcessorNode[] = doc.processors.map((proc) => {
     const { position, ...processor } = proc;
     return {
       id: proc.id,
       type: "processor",
-      position: position ?? { x: (i % GRID.columns) * GRID.x, y: Math.floor(i / GRID.columns) * GRID.y },
+      position: position ?? slots.shift()!,
       data: { processor },
     };
   });
@@ -303,12 +323,36 @@ export function copySelection(nodes: ProcessorNode[], edges: PlugEdge[]): Clipbo
   return { nodes: picked, edges: edges.filter((e) => ids.has(e.source) && ids.has(e.target)) };
 }
 
-/** Copies with new ids and names that do not clash, offset so they do not hide the originals; selected. */
+function cardBox(n: ProcessorNode): { x: number; y: number; width: number; height: number } {
+  return {
+    x: n.position.x,
+    y: n.position.y,
+    width: n.measured?.width ?? 240,
+    height: n.measured?.height ?? 64 + 28 * Math.max(1, n.data.processor.sockets.length),
+  };
+}
+
+/** The first diagonal step (40, 80, … px) at which the copied cards overlap no card on the canvas (found by a
+ * designer: a paste landed on top of the cards); below everything when none is free. */
+export function pasteOffset(clip: ProcessorNode[], nodes: ProcessorNode[]): { x: number; y: number } {
+  const boxes = nodes.map(cardBox);
+  const overlaps = (a: ReturnType<typeof cardBox>) =>
+    boxes.some((b) => a.x < b.x + b.width + 10 && b.x < a.x + a.width + 10 && a.y < b.y + b.height + 10 && b.y < a.y + a.height + 10);
+  for (let step = 1; step <= 30; step++) {
+    const offset = { x: 40 * step, y: 40 * step };
+    if (!clip.some((n) => overlaps({ ...cardBox(n), x: n.position.x + offset.x, y: n.position.y + offset.y }))) return offset;
+  }
+  const bottom = Math.max(...boxes.map((b) => b.y + b.height));
+  const top = Math.min(...clip.map((n) => n.position.y));
+  return { x: 0, y: bottom - top + 40 };
+}
+
+/** Copies with new ids and names that do not clash, offset so they do not hide the cards on the canvas; selected. */
 export function pasteClipboard(
   clip: Clipboard,
   nodes: ProcessorNode[],
   edges: PlugEdge[],
-  offset = { x: 40, y: 40 },
+  offset = pasteOffset(clip.nodes, nodes),
 ): Clipboard {
   const procNames = new Set(nodes.map((n) => n.data.processor.name));
   const sockNames = socketNames(nodes);

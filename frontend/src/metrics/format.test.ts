@@ -11,9 +11,12 @@ describe("metric formats", () => {
     expect(pressure({ depth: 0, max: 10 }, true)).toBe("full");
   });
 
-  it("gives an unbounded queue no colour, held or not", () => {
-    expect(pressure({ depth: 5000, max: null })).toBe("none");
-    expect(pressure({ depth: 5000, max: null }, true)).toBe("none");
+  it("colours an unbounded queue by its absolute depth, held or not", () => {
+    expect(pressure({ depth: 0, max: null })).toBe("none");
+    expect(pressure({ depth: 12, max: null })).toBe("ok");
+    expect(pressure({ depth: 100, max: null })).toBe("warn");
+    expect(pressure({ depth: 4659, max: null })).toBe("full");
+    expect(pressure({ depth: 4659, max: null }, true)).toBe("full");
     expect(pressure(undefined)).toBe("none");
   });
 

@@ -23,12 +23,20 @@ export function formatMb(mb: number | null | undefined): string {
   return mb >= 1024 ? `${(mb / 1024).toFixed(1)} GB` : `${Math.round(mb)} MB`;
 }
 
-/** Back pressure of a queue: none (unbounded: just the number), ok (< 50 % of its max), warn (50–90 %), full
- * (≥ 90 %, or the plug's sender is holding its output: a bounded target is the reason a sender waits). */
+/** Back pressure of a queue: none (empty), ok (< 50 % of its max), warn (50–90 %), full (≥ 90 %, or the plug's
+ * sender is holding its output: a bounded target is the reason a sender waits). An unbounded queue is coloured by
+ * absolute depth instead (found by a designer: 4,659 waiting stayed grey): ok below UNBOUNDED_WARN, warn below
+ * UNBOUNDED_FULL, full above. */
 export type Pressure = "none" | "ok" | "warn" | "full";
+export const UNBOUNDED_WARN = 100;
+export const UNBOUNDED_FULL = 1000;
 
 export function pressure(depth: Pick<Depth, "depth" | "max"> | undefined, senderHeld = false): Pressure {
-  if (!depth || depth.max === null || depth.max === undefined || depth.max <= 0) return "none";
+  if (!depth) return "none";
+  if (depth.max === null || depth.max === undefined || depth.max <= 0) {
+    if (depth.depth <= 0) return "none";
+    return depth.depth >= UNBOUNDED_FULL ? "full" : depth.depth >= UNBOUNDED_WARN ? "warn" : "ok";
+  }
   const ratio = depth.depth / depth.max;
   if (ratio >= 0.9 || senderHeld) return "full";
   if (ratio >= 0.5) return "warn";

@@ -16,17 +16,20 @@ import {
   connectionProblem,
   copySelection,
   edgesWithoutSockets,
+  newId,
   pasteClipboard,
   plugEdge,
   plugFromConnection,
   socketOwners,
   toCanvas,
   toDocument,
+  uniqueName,
   type Clipboard,
   type PlugEdge,
   type ProcessorFields,
   type ProcessorNode,
 } from "../graph/model";
+import type { PaletteItem } from "../components/Palette";
 import { MSG } from "../messages";
 import { useStatus } from "./status";
 
@@ -68,6 +71,8 @@ export interface DesignerState {
   dragStop: () => void;
   connect: (connection: Connection) => string | null;
   addProcessor: (position: { x: number; y: number }) => string | null;
+  /** A processor configured from a palette item, with a socket for its function, near `position`. */
+  addFunction: (item: PaletteItem, position: { x: number; y: number }) => string | null;
   updateProcessor: (id: string, patch: Partial<ProcessorFields>) => void;
   setSockets: (id: string, sockets: SocketDoc[]) => void;
   updatePlug: (id: string, patch: { argument?: string; name?: string }) => void;
@@ -227,6 +232,20 @@ export const useDesigner = create<DesignerState>((set, get) => {
       const node = blankProcessor(get().nodes, freeSpot(get().nodes, position));
       commit({ nodes: [...get().nodes.map((n) => (n.selected ? { ...n, selected: false } : n)), node] });
       set({ panel: node.id });
+      return node.id;
+    },
+
+    addFunction: (item, position) => {
+      if (readOnly()) return null;
+      const { nodes } = get();
+      const node = blankProcessor(nodes, freeSpot(nodes, position));
+      const name = uniqueName(item.function, new Set(nodes.map((n) => n.data.processor.name)));
+      const taken = new Set(nodes.flatMap((n) => n.data.processor.sockets.map((s) => s.name)));
+      const socket = { id: newId(), name: uniqueName(`${name}.${item.function}`, taken), function: item.function };
+      const { function: _fn, ...config } = item;
+      node.data = { processor: { ...node.data.processor, ...config, name, sockets: [socket] } };
+      commit({ nodes: [...nodes.map((n) => (n.selected ? { ...n, selected: false } : n)), node] });
+      set({ panel: node.id, panelSocket: socket.id });
       return node.id;
     },
 

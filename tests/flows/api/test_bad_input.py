@@ -261,6 +261,10 @@ def test_a_bare_number_rate_limit_is_per_second_as_in_celery(demo: Demo, alice: 
     assert answer.json()["rate_limit"] == "5/s"
     refused = client.patch(f"/api/processors/{demo.p1.pk}/", {"rate_limit": "5/d"}, format="json")
     assert refused.status_code == 400 and "rate_limit" in refused.json()["error"]["fields"]
+    # Found by a newcomer: "0/s" was taken, and Celery reads 0 as no limit at all.
+    for zero in ("0", "0/s", "0.0/m"):
+        refused = client.patch(f"/api/processors/{demo.p1.pk}/", {"rate_limit": zero}, format="json")
+        assert refused.status_code == 400 and "pause it" in refused.json()["error"]["message"], zero
 
 
 def test_autoscale_max_is_kept_and_shown_everywhere_a_processor_is(api: dict[str, APIClient], demo: Demo) -> None:

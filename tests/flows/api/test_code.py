@@ -122,7 +122,16 @@ def test_it_lists_public_functions_with_their_signatures(api: dict[str, APIClien
     response = discover(api["alice"], demo, git_url=repo.url, module="sample.processors")
     assert response.status_code == 200, response.content
     body = response.json()
-    assert set(body) == {"git_url", "ref", "commit", "module", "path", "functions"}
+    assert set(body) == {
+        "git_url",
+        "ref",
+        "commit",
+        "module",
+        "subdirectory",
+        "subdirectory_found",
+        "path",
+        "functions",
+    }
     assert body["commit"] == repo.second  # "main", the default ref, resolved now
     assert (body["git_url"], body["ref"], body["module"]) == (repo.url, "main", "sample.processors")
     assert body["path"] == "sample/processors.py"
@@ -225,13 +234,40 @@ def test_a_missing_module_says_where_it_looked(api: dict[str, APIClient], demo: 
     assert response.json()["error"]["fields"] == {"module": ["not found"]}
 
     commit(repo.path, {"tools/readme.txt": "tools\n"})
-    in_subdirectory = discover(api["alice"], demo, git_url=repo.url, module="sample.processors", subdirectory="tools")
+    in_subdirectory = discover(api["alice"], demo, git_url=repo.url, module="sample.procs", subdirectory="tools")
     assert in_subdirectory.status_code == 400
     assert "under subdirectory tools; check the module and subdirectory" in error(in_subdirectory)
 
-    no_subdirectory = discover(api["alice"], demo, git_url=repo.url, module="sample.processors", subdirectory="nope")
+    no_subdirectory = discover(api["alice"], demo, git_url=repo.url, module="sample.procs", subdirectory="nope")
     assert no_subdirectory.status_code == 400
     assert error(no_subdirectory).startswith('subdirectory "nope" not found at commit ')
+
+
+def test_discovery_finds_the_subdirectory_a_module_is_in_instead_of_failing(
+    api: dict[str, APIClient], demo: Demo, repo: Repo
+) -> None:
+    """Found by a newcomer: the demo's module lives under sample/, and the subdirectory was learnt from an error.
+    Discovery finds the directory the module imports from and answers with it, marked as found."""
+    commit(
+        repo.path,
+        {
+            "examples/sample/elasticcode_demo/__init__.py": "",
+            "examples/sample/elasticcode_demo/job.py": "def run(x):\n    return x\n",
+        },
+    )
+    found = discover(api["alice"], demo, git_url=repo.url, module="elasticcode_demo.job")
+    assert found.status_code == 200, found.content
+    body = found.json()
+    assert (body["subdirectory"], body["subdirectory_found"]) == ("examples/sample", True)
+    assert body["path"] == "examples/sample/elasticcode_demo/job.py" and [f["name"] for f in body["functions"]] == [
+        "run"
+    ]
+    wrong = discover(api["alice"], demo, git_url=repo.url, module="sample.processors", subdirectory="examples")
+    assert wrong.status_code == 200 and (wrong.json()["subdirectory"], wrong.json()["subdirectory_found"]) == ("", True)
+    given = discover(
+        api["alice"], demo, git_url=repo.url, module="elasticcode_demo.job", subdirectory="examples/sample"
+    )
+    assert (given.json()["subdirectory"], given.json()["subdirectory_found"]) == ("examples/sample", False)
 
 
 def test_a_module_that_does_not_parse_names_the_line(api: dict[str, APIClient], demo: Demo, repo: Repo) -> None:
@@ -309,7 +345,17 @@ def test_processor_code_is_read_at_the_pinned_commit(api: dict[str, APIClient], 
     response = code(api["alice"], processor)
     assert response.status_code == 200, response.content
     body = response.json()
-    assert set(body) == {"git_url", "ref", "commit", "module", "path", "functions", "pinned"}
+    assert set(body) == {
+        "git_url",
+        "ref",
+        "commit",
+        "module",
+        "subdirectory",
+        "subdirectory_found",
+        "path",
+        "functions",
+        "pinned",
+    }
     assert body["pinned"] is True and body["commit"] == repo.first and body["ref"] == "main"
     assert [f["name"] for f in body["functions"]] == ["add", "count", "not_a_generator", "scaled"]
 

@@ -75,3 +75,48 @@ def test_a_sent_message_that_has_not_run_yet_says_so_not_that_it_does_not_exist(
         error = api["alice"].get(path).json()["error"]
         assert "has run" in error["message"] and "/api/calls/?trace_id=" in error["message"], error
         assert api["charlie"].get(path).json() == api["alice"].get(path).json()
+
+
+def test_a_flows_runs_list_its_traces_with_their_status_newest_first(demo: Demo, api: dict[str, Any]) -> None:
+    """The designer's Runs panel (issue 16) reads lineage: one run per message sent in, failed when any of its calls
+    failed for good, running while any is in progress."""
+    import datetime as dt
+    import uuid
+
+    now = dt.datetime.now(dt.UTC)
+
+    def run(status_of_child: str, minutes_ago: int) -> str:
+        root = uuid.uuid4()
+        started = now - dt.timedelta(minutes=minutes_ago)
+        Call.objects.create(
+            id=root,
+            trace_id=root,
+            flow=demo.flow,
+            socket=demo.s1,
+            socket_name=demo.s1.name,
+            status="succeeded",
+            started_at=started,
+            finished_at=started + dt.timedelta(milliseconds=5),
+        )
+        Call.objects.create(
+            trace_id=root,
+            parent_id=root,
+            flow=demo.flow,
+            socket=demo.s2,
+            status=status_of_child,
+            started_at=started + dt.timedelta(milliseconds=6),
+            finished_at=started + dt.timedelta(milliseconds=40),
+        )
+        return str(root)
+
+    ok, failed, running = run("succeeded", 3), run("dead", 2), run("retrying", 1)
+    answer = api["bob"].get(f"/api/flows/{demo.flow.pk}/runs/")
+    assert answer.status_code == 200, answer.content
+    runs = answer.json()["runs"]
+    assert [(r["trace_id"], r["status"]) for r in runs] == [(running, "running"), (failed, "failed"), (ok, "succeeded")]
+    assert runs[2]["calls"] == 2 and runs[2]["socket_name"] == demo.s1.name and round(runs[2]["duration_ms"]) == 40
+    assert runs[1]["failed_calls"] == 1
+    only = api["bob"].get(f"/api/flows/{demo.flow.pk}/runs/?status=failed").json()["runs"]
+    assert [r["trace_id"] for r in only] == [failed]
+    assert api["bob"].get(f"/api/flows/{demo.flow.pk}/runs/?status=nope").status_code == 400
+    assert api["charlie"].get(f"/api/flows/{demo.flow.pk}/runs/").status_code == 404

@@ -156,6 +156,8 @@ export function SocketTable({ rows, what, empty, testId }: {
 
 function DepthCell({ depth, max }: { depth: number; max: number | null }) {
   const level = pressure({ depth, max });
-  if (level === "none") return <span title="unbounded queue">{formatCount(depth)}</span>;
+  if (max === null || max <= 0) {
+    return <span className={`depth-${level}`} title="unbounded queue">{formatCount(depth)}</span>;
+  }
   return <Bar ratio={depth / max!} text={`${formatCount(depth)} / ${formatCount(max!)}`} level={level} />;
 }

@@ -1,0 +1,105 @@
+// The flow's latest runs (one per message sent in), from lineage, as n8n's executions list: status, entry socket,
+// start and duration; filter by status; open one as its trace. Read from the server, so it survives a reload, and
+// refreshed every few seconds while open.
+import { useEffect, useState } from "react";
+import { api } from "../api/client";
+import type { RunRow } from "../api/types";
+import { TraceView } from "./TraceView";
+
+const FILTERS = ["all", "failed", "running", "succeeded"] as const;
+const REFRESH_MS = 3000;
+
+function when(iso: string | null): string {
+  return iso ? new Date(iso).toLocaleTimeString() : "–";
+}
+
+function took(ms: number | null): string {
+  if (ms === null) return "–";
+  return ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+export function RunsPanel({ flowId, onClose }: { flowId: string; onClose: () => void }) {
+  const [filter, setFilter] = useState<(typeof FILTERS)[number]>("all");
+  const [runs, setRuns] = useState<RunRow[] | null>(null);
+  const [error, setError] = useState("");
+  const [open, setOpen] = useState<string | null>(null);
+
+  useEffect(() => {
+    let stopped = false;
+    const load = async () => {
+      try {
+        const answer = await api.runs(flowId, filter === "all" ? undefined : filter);
+        if (!stopped) {
+          setRuns(answer.runs);
+          setError("");
+        }
+      } catch (e) {
+        if (!stopped) setError((e as Error).message);
+      }
+    };
+    void load();
+    const timer = setInterval(() => void load(), REFRESH_MS);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+    };
+  }, [flowId, filter]);
+
+  return (
+    <aside className="panel" aria-label="Runs" data-testid="runs-panel">
+      <header className="panel-head">
+        <h2>Runs</h2>
+        <button type="button" aria-label="Close runs" onClick={onClose}>
+          ×
+        </button>
+      </header>
+      <div className="button-row" role="group" aria-label="Filter runs by status">
+        {FILTERS.map((f) => (
+          <button key={f} type="button" className={f === filter ? "primary" : undefined} aria-pressed={f === filter}
+            onClick={() => setFilter(f)}>
+            {f}
+          </button>
+        ))}
+      </div>
+      {error && <div className="error-box">{error}</div>}
+      {runs === null && !error && <p className="muted">Loading the runs…</p>}
+      {runs?.length === 0 && (
+        <p className="muted">
+          No {filter === "all" ? "" : `${filter} `}runs yet. Send a message to a socket (click it on the canvas) and its run
+          shows here about a second later.
+        </p>
+      )}
+      {runs && runs.length > 0 && (
+        <table className="runs">
+          <thead>
+            <tr>
+              <th>status</th>
+              <th>entry</th>
+              <th>started</th>
+              <th>took</th>
+              <th>calls</th>
+            </tr>
+          </thead>
+          <tbody>
+            {runs.map((run) => (
+              <tr key={run.trace_id} data-testid="run" data-status={run.status} onClick={() => setOpen(run.root_id)}
+                title="Open this run's trace">
+                <td>
+                  <span className={`badge badge-call-${run.status === "failed" ? "dead" : run.status}`}>{run.status}</span>
+                </td>
+                <td>{run.socket_name}</td>
+                <td>{when(run.started_at)}</td>
+                <td>{took(run.duration_ms)}</td>
+                <td>
+                  {run.calls}
+                  {run.failed_calls > 0 && <span className="field-error"> ({run.failed_calls} failed)</span>}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {open && <TraceView callId={open} onClose={() => setOpen(null)} />}
+    </aside>
+  );
+}
