@@ -310,6 +310,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 # Lineage (Call rows) from worker buffers; off only to measure what it costs.
 ELASTICCODE_LINEAGE = env_bool("ELASTICCODE_LINEAGE", True)
+# Bytes of each call's input and output JSON kept with its lineage (the designer's trace shows them); 0: none.
+ELASTICCODE_LINEAGE_PREVIEW_BYTES = env_int("ELASTICCODE_LINEAGE_PREVIEW_BYTES", 2048)
 # Live metrics (backend/metrics/): workers count per socket and flush once a second; off only to measure the cost.
 ELASTICCODE_METRICS = env_bool("ELASTICCODE_METRICS", True)
 # Per-minute metrics history (backend/metrics/rollups.py) is kept this many days.

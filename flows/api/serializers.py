@@ -253,6 +253,8 @@ class CallSerializer(serializers.ModelSerializer):
             "stderr",
             "worker",
             "attempt",
+            "input",
+            "output",
         ]
         read_only_fields = fields
         extra_kwargs = {
@@ -264,6 +266,10 @@ class CallSerializer(serializers.ModelSerializer):
                 "queueing, routing or isolation; finished_at - started_at minus this is the worker's own part."
             },
             "attempt": {"help_text": "1 for the first run; a retry (the processor's retries) counts up."},
+            "input": {
+                "help_text": "The payload, JSON, cut at ELASTICCODE_LINEAGE_PREVIEW_BYTES (ends with … when cut)."
+            },
+            "output": {"help_text": "What it returned (and sent along named plugs), JSON, cut the same way."},
         }
 
 

@@ -37,6 +37,10 @@ class Call(models.Model):
     stdout = models.TextField(blank=True, default="")
     stderr = models.TextField(blank=True, default="")
     worker = models.CharField(max_length=200, blank=True, default="")
+    # What the call was given and returned, as JSON text cut at ELASTICCODE_LINEAGE_PREVIEW_BYTES (a cut preview
+    # ends with "…"): the data of each step, as a debugger shows it. Kept as long as the call is.
+    input = models.TextField(blank=True, default="")
+    output = models.TextField(blank=True, default="")
     attempt = models.PositiveSmallIntegerField(default=1)
 
     class Meta:

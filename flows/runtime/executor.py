@@ -90,6 +90,8 @@ class Outcome:
     stdout: str = ""
     stderr: str = ""
     duration_ms: float = 0.0
+    # The payload as it was sent to the function, JSON (encoded once for the call; lineage keeps a preview of it).
+    payload_json: bytes = b""
 
 
 class ExecutorError(Exception):
@@ -492,6 +494,7 @@ class Executor:
         )
         reply = self._exchange(body, function, timeout)
         if isinstance(reply, Outcome):
+            reply.payload_json = data
             return reply
         if reply.get("ok"):
             values, named = reply.get("values", []), reply.get("named") or {}
@@ -521,6 +524,7 @@ class Executor:
                     stdout=_text(reply, "stdout"),
                     stderr=_text(reply, "stderr"),
                     duration_ms=reply.get("duration_ms", 0.0),
+                    payload_json=data,
                 )
         return Outcome(
             ok=False,
@@ -533,6 +537,7 @@ class Executor:
             stdout=_text(reply, "stdout"),
             stderr=_text(reply, "stderr"),
             duration_ms=reply.get("duration_ms", 0.0),
+            payload_json=data,
         )
 
     def _inspect(self, request: dict[str, Any], what: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from celery.exceptions import Reject
+from django.conf import settings
 
 from backend.db.safe import storable_text
 from backend.metrics.events import CallError
@@ -296,7 +297,34 @@ def _lineage(
     for name in ("error", "traceback", "stdout", "stderr"):
         if value := getattr(outcome, name):
             record[name] = value
+    limit = settings.ELASTICCODE_LINEAGE_PREVIEW_BYTES
+    if limit > 0:
+        record["input"] = preview(outcome.payload_json, limit)
+        if outcome.ok:
+            record["output"] = _values_preview(outcome, limit)
     return record
+
+
+def preview(raw: bytes, limit: int) -> str:
+    """JSON text cut at `limit` bytes (on a character boundary), ending with "…" when cut."""
+    if len(raw) <= limit:
+        return raw.decode("utf-8", "replace")
+    return raw[:limit].decode("utf-8", "ignore") + "…"
+
+
+def _values_preview(outcome: Outcome, limit: int) -> str:
+    """What the call returned: its one value, or the list of a generator's values, plus what it sent along named
+    plugs; encoded for the preview only up to about `limit` values (a generator of a million values is not encoded
+    whole to keep 2 KiB of it)."""
+    values: Any = outcome.values[0] if len(outcome.values) == 1 else outcome.values[:limit]
+    if outcome.named:
+        values = {"result": values, "plugs": outcome.named}
+    try:
+        text = json.dumps(values, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return ""
+    cut = text.encode("utf-8", "replace")
+    return preview(cut, limit) if len(cut) > limit or len(outcome.values) <= limit else text + "…"
 
 
 def retry_entry(queue_id: str, envelope: Envelope) -> str:

@@ -54,11 +54,12 @@ _STAGING_TABLE = "ec_lineage_staging"
 _STAGING = (
     f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING_TABLE} (id uuid, trace_id uuid, parent_id uuid, flow_id uuid, "
     "socket_id uuid, socket_name text, status text, received_at float8, started_at float8, finished_at float8, "
-    "duration_ms float8, error text, traceback text, stdout text, stderr text, worker text, attempt int) "
+    "duration_ms float8, error text, traceback text, stdout text, stderr text, worker text, attempt int, "
+    "input text, output text) "
     "ON COMMIT DELETE ROWS"
 )
 # An empty CSV field is NULL to COPY; these columns take '' instead.
-_TEXT_COLUMNS = "socket_name, status, error, traceback, stdout, stderr, worker"
+_TEXT_COLUMNS = "socket_name, status, error, traceback, stdout, stderr, worker, input, output"
 _CALL_FIELDS = [
     "trace_id",
     "parent_id",
@@ -76,6 +77,8 @@ _CALL_FIELDS = [
     "stderr",
     "worker",
     "attempt",
+    "input",
+    "output",
 ]
 
 
@@ -108,6 +111,8 @@ def _rows(records: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
             storable_text(r.get("stderr") or "", TEXT_LIMIT),
             storable_text(r.get("worker") or "", 200),
             int(r.get("attempt") or 1),
+            storable_text(r.get("input") or "", TEXT_LIMIT),
+            storable_text(r.get("output") or "", TEXT_LIMIT),
         )
         for r in latest.values()
     ]
@@ -138,7 +143,7 @@ def _upsert(rows: list[tuple[Any, ...]]) -> None:
         raw.execute(
             f"INSERT INTO {table} ({columns}) SELECT id, trace_id, parent_id, flow_id, socket_id, socket_name, "
             "status, to_timestamp(received_at), to_timestamp(started_at), to_timestamp(finished_at), duration_ms, "
-            f"error, traceback, stdout, stderr, worker, attempt FROM {_STAGING_TABLE} "
+            f"error, traceback, stdout, stderr, worker, attempt, input, output FROM {_STAGING_TABLE} "
             f"ON CONFLICT (id) DO UPDATE SET {updates}"
         )
 

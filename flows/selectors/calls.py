@@ -23,6 +23,8 @@ _FIELDS = (
     "traceback",
     "worker",
     "attempt",
+    "input",
+    "output",
 )
 
 

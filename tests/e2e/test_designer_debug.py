@@ -1,7 +1,8 @@
 """Debugging a flow in the designer (issue 16): clicking a socket opens its tools first; a test message that fails,
 with no error plug to take it, shows as a failure (in red, its error once, the traceback one click away), the
 processor's retries show while the answer is awaited, and the live error count counts the message once; the Runs
-panel lists the runs from the database after a reload and opens one, with each step's data."""
+panel lists the runs from the database after a reload and opens one, with each step's data; the palette's
+functions drag onto the canvas."""
 
 from __future__ import annotations
 
@@ -92,7 +93,21 @@ def test_a_failing_test_message_shows_as_a_failure_with_its_retries_and_tracebac
         call = trace.get_by_test_id("trace-call")
         expect(call).to_contain_text("an order needs an amount")
         # The data of each step: what the failing call was given, open at once for a failure.
-        expect(call.get_by_test_id("call-input")).to_contain_text('"customer"')
+        expect(call.get_by_test_id("call-input")).to_contain_text('customer: "ada"')
         call.get_by_role("button", name="show traceback").click()
         expect(call.locator("pre.traceback")).to_contain_text("raise ValueError")
         page.screenshot(path=str(tmp_path / "runs.png"))
+        trace.get_by_role("button", name="Close trace").click()
+        page.get_by_role("button", name="Close runs").click()
+
+        # The palette offers the code already in use; a function dragged onto the canvas becomes a processor.
+        page.get_by_role("button", name="Palette", exact=True).click()
+        palette = page.get_by_test_id("palette")
+        palette.get_by_test_id("palette-e2eorders").get_by_role("button").click()
+        palette.get_by_test_id("palette-fn-check").drag_to(
+            page.get_by_test_id("canvas"), target_position={"x": 700, "y": 500}
+        )
+        page.get_by_test_id("node-check").wait_for()
+        page.get_by_test_id("socket-check.check").wait_for()
+        expect(page.get_by_test_id("processor-panel").get_by_label("Module", exact=True)).to_have_value("e2eorders")
+        assert "unsaved" in page.get_by_test_id("save-state").inner_text()

@@ -75,6 +75,19 @@ def test_lineage_tree(demo: Flow, alice: Any, runtime: Runtime) -> None:
     assert root["socket_name"] == "split"
     assert [c["socket_name"] for c in root["children"]] == ["count", "count"]
     assert all(len(c["children"]) == 1 and c["children"][0]["socket_name"] == "aggregate" for c in root["children"])
+    # Each step's data, as a debugger shows it (issue 16): what split was given, and the words it yielded.
+    assert root["input"] == '"a b\\nc"'
+    assert root["output"] == '["a b","c"]'
+    assert sorted(c["input"] for c in root["children"]) == ['"a b"', '"c"']
+
+
+def test_a_calls_data_preview_is_cut_at_the_preview_size(demo: Flow, alice: Any, runtime: Runtime) -> None:
+    big = "x" * 5000
+    response = send(alice, demo, "do_something", big, wait=None)
+    [first, _] = sorted(runtime.calls(response.json()["id"], 2), key=lambda c: c.started_at)
+    assert first.socket_name == "do_something"
+    assert len(first.input.encode()) == 2048 + len("…".encode()) and first.input.endswith("…")
+    assert first.input.startswith('"xxx') and first.output.startswith('"Something: xxx') and first.output.endswith("…")
 
 
 def test_charlie_cannot_send_or_see_calls(demo: Flow, alice: Any, charlie: Any, runtime: Runtime) -> None:
