@@ -18,7 +18,7 @@ from django.conf import settings
 from django.http.request import validate_host
 
 from backend import jsonlimits
-from backend.metrics import live, publish
+from backend.metrics import live, presence, publish
 from backend.metrics.events import (
     CLOSE_BAD_FRAME,
     CLOSE_FORBIDDEN_ORIGIN,
@@ -99,6 +99,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "ping":
             await self.send_json({"type": "pong", "t": time.time()})
+            await self.pinged()
         elif kind == "resync" and self.group:
             await self.send_json(await self.snapshot())
         else:
@@ -113,11 +114,16 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     def stop_watching(self) -> None:
         pass
 
+    async def pinged(self) -> None:
+        pass
+
 
 class FlowConsumer(LiveConsumer):
-    """/ws/flows/<id>/: ticks, depths and status of one flow."""
+    """/ws/flows/<id>/: ticks, depths and status of one flow; who else has it open (`presence`) and each save of
+    its graph (`saved`: version, by whom, and the saving tab's client id so that tab can ignore its own)."""
 
     flow_id = ""
+    username = ""
 
     async def start(self, user: Any) -> None:
         flow_id = str(self.scope["url_route"]["kwargs"]["flow_id"])
@@ -131,9 +137,35 @@ class FlowConsumer(LiveConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         sampler.watch_flow(flow_id)
         await self.send_json(await self.snapshot())
+        self.username = str(user.get_username())
+        await sync_to_async(presence.join, thread_sensitive=False)(flow_id, self.channel_name, self.username)
+        await self._announce()
 
     def stop_watching(self) -> None:
         sampler.unwatch_flow(self.flow_id)
+
+    async def disconnect(self, code: int) -> None:
+        flow_id, group = self.flow_id, self.group
+        await super().disconnect(code)
+        if flow_id and group:
+            await sync_to_async(presence.leave, thread_sensitive=False)(flow_id, self.channel_name)
+            entries = await sync_to_async(presence.present, thread_sensitive=False)(flow_id)
+            await self.channel_layer.group_send(group, {"type": "flow.presence", "entries": entries})
+
+    async def pinged(self) -> None:
+        if self.flow_id:
+            await sync_to_async(presence.join, thread_sensitive=False)(self.flow_id, self.channel_name, self.username)
+
+    async def _announce(self) -> None:
+        entries = await sync_to_async(presence.present, thread_sensitive=False)(self.flow_id)
+        await self.channel_layer.group_send(self.group, {"type": "flow.presence", "entries": entries})
+
+    async def flow_presence(self, event: dict[str, Any]) -> None:
+        others = presence.others(event["entries"], self.channel_name)
+        await self.send_json({"type": "presence", "flow_id": self.flow_id, "others": others})
+
+    async def flow_saved(self, event: dict[str, Any]) -> None:
+        await self.send_json(event["frame"])
 
     async def snapshot(self) -> dict[str, Any]:
         processors = await database_sync_to_async(live.processors_of)(self.flow_id)

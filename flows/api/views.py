@@ -41,6 +41,7 @@ from flows.services import queues as queue_services
 from flows.services import sockets as socket_services
 from flows.services.graph import flow_graph_replace
 from flows.services.transfer import flow_import
+from flows.services.versioning import flow_snapshot_keep
 
 ERROR = OpenApiResponse(description="JSON error: {'error': {'code', 'message', 'fields'?}}")
 
@@ -114,8 +115,13 @@ class FlowViewSet(viewsets.ModelViewSet):
         flow = self.get_object()
         if request.method == "PUT":
             doc = _validated(s.GraphInputSerializer, request.data)
-            flow = flow_graph_replace(user=request.user, flow=flow, doc=doc, force=_force(request))
-        return Response({**flow_graph_get(flow=flow), "rights": flow_rights(user=request.user, flow=flow)})
+            client = request.headers.get("X-ElasticCode-Client", "")[:64]
+            flow = flow_graph_replace(user=request.user, flow=flow, doc=doc, force=_force(request), client=client)
+        document = flow_graph_get(flow=flow)
+        rights = flow_rights(user=request.user, flow=flow)
+        if request.method == "GET" and rights["change"]:
+            flow_snapshot_keep(flow=flow, document=document)  # the base this editor's save will merge from
+        return Response({**document, "rights": rights})
 
     @extend_schema(parameters=[s.RunsQuerySerializer], responses={200: OpenApiTypes.OBJECT, 400: ERROR, 404: ERROR})
     @action(detail=True, methods=["get"])

@@ -9,6 +9,7 @@ from flows.models.processor import (
     Status,
 )
 from flows.models.queue import Queue
+from flows.models.snapshot import FlowSnapshot
 from flows.models.socket import Socket
 from flows.models.trusted import TrustedRepository
 
@@ -17,6 +18,7 @@ __all__ = [
     "CallStatus",
     "Flow",
     "FlowGroupObjectPermission",
+    "FlowSnapshot",
     "FlowUserObjectPermission",
     "Plug",
     "PlugKind",

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 from django.db import IntegrityError, transaction
 
 from backend.accounts.services import privileges_forget
-from backend.errors import ApplicationError
-from flows.models import Flow, Plug, Processor, Queue, Socket
+from backend.errors import ApplicationError, Conflict
+from flows.models import Flow, FlowSnapshot, Plug, Processor, Queue, Socket
 from flows.permissions import require_flow_perm
 from flows.services.deletes import leaving, queues_follow, sockets_release
 from flows.services.queues import AUTO_PREFIX, auto_queue_name, queues_delete_unused, queues_not_usable
@@ -219,11 +219,47 @@ def _diff(
     return new, changed
 
 
+def _merged(flow: Flow, doc: dict[str, Any]) -> dict[str, Any]:
+    """`doc`, edited from an older version, merged into the flow as it is now (flows/services/merge.py), to be saved
+    as the current version; Conflict (409) when the two changed the same thing, saying what, or when the version it
+    was edited from is no longer kept."""
+    from flows.selectors.graph import flow_graph_get
+    from flows.services.merge import NotMergeable, merge
+
+    stale = (
+        f"The flow was changed by someone else (you edited version {doc['version']}, it is now at version "
+        f"{flow.version})"
+    )
+    base = FlowSnapshot.objects.filter(flow=flow, version=doc["version"]).first()
+    if base is None:
+        raise Conflict(f"{stale}. Reload the flow, redo your change and save again.", {"current_version": flow.version})
+    try:
+        result = merge(base.document, flow_graph_get(flow=flow), doc)
+    except NotMergeable:
+        raise Conflict(
+            f"{stale}, and this document cannot be merged (its plugs name their sockets). Reload the flow, redo your "
+            "change and save again.",
+            {"current_version": flow.version},
+        ) from None
+    if result.conflicts:
+        what = "; ".join(f"{c['object']}{' ' + c['field'] if c['field'] else ''}" for c in result.conflicts[:5])
+        more = f" and {len(result.conflicts) - 5} more" if len(result.conflicts) > 5 else ""
+        raise Conflict(
+            f"{stale}, and you both changed {what}{more}. Nothing was saved: reload to get theirs and redo yours, or "
+            "export yours.",
+            {"current_version": flow.version, "conflicts": result.conflicts},
+        )
+    return {**result.doc, "version": flow.version}
+
+
 @transaction.atomic
-def flow_graph_replace(*, user: Any, flow: Flow, doc: dict[str, Any], force: bool = False) -> Flow:
+def flow_graph_replace(*, user: Any, flow: Flow, doc: dict[str, Any], force: bool = False, client: str = "") -> Flow:
     """Validate the whole document, then apply it with bulk writes, bump the version once, return the flow.
-    Sockets it drops that have messages waiting are dropped only when forced (flows/services/deletes.py)."""
-    flow = flow_lock(flow_id=flow.pk, expected_version=doc["version"])
+    Sockets it drops that have messages waiting are dropped only when forced (flows/services/deletes.py). `client`
+    names the saving designer tab in the `saved` notice the others get (flows/services/versioning.py)."""
+    flow = flow_lock(flow_id=flow.pk)
+    if doc["version"] != flow.version:
+        doc = _merged(flow, doc)
     require_flow_perm(user, "change_flow", flow)
     problems = _Problems()
     _parse_ids(doc, problems)
@@ -301,7 +337,7 @@ def flow_graph_replace(*, user: Any, flow: Flow, doc: dict[str, Any], force: boo
         if "description" in doc:
             flow.description = doc["description"]
         flow.save(update_fields=["name", "description", "layout", "updated_at"])
-        flow_version_bump(flow=flow)
+        flow_version_bump(flow=flow, by=user.get_username(), client=client)
         # Deferred unique constraints are checked here, inside the transaction, so a clash rolls everything back.
         with transaction.get_connection().cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")

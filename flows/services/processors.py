@@ -37,7 +37,7 @@ def processor_create(*, user: Any, flow: Flow, data: dict[str, Any]) -> Processo
             processor = Processor.objects.create(flow=flow, **values)
     except IntegrityError:
         raise _name_taken(values.get("name", "")) from None
-    flow_version_bump(flow=flow)
+    flow_version_bump(flow=flow, by=user.get_username())
     return processor
 
 
@@ -67,7 +67,7 @@ def processor_update(*, user: Any, processor: Processor, data: dict[str, Any]) -
     # processor row, not the flow), and a full save would write back the values this request read before.
     processor.save(update_fields=[*fields, "updated_at"])
     processor.refresh_from_db()
-    flow_version_bump(flow=processor.flow)
+    flow_version_bump(flow=processor.flow, by=user.get_username())
     return processor
 
 
@@ -84,7 +84,7 @@ def processor_delete(*, user: Any, processor: Processor, force: bool = False) ->
     processor.delete()
     queues_delete_unused(queue_ids=queue_ids)
     privileges_forget(model=Processor, pks=[processor_pk])
-    flow_version_bump(flow=processor.flow)
+    flow_version_bump(flow=processor.flow, by=user.get_username())
 
 
 # action → (permission(s) needed, requested status)

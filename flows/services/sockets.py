@@ -61,7 +61,7 @@ def socket_create(*, user: Any, processor: Processor, data: dict[str, Any]) -> S
             )
     except IntegrityError:
         raise _socket_name_taken(data["name"]) from None
-    flow_version_bump(flow=flow)
+    flow_version_bump(flow=flow, by=user.get_username())
     return socket
 
 
@@ -81,7 +81,7 @@ def socket_update(*, user: Any, socket: Socket, data: dict[str, Any]) -> Socket:
             setattr(socket, name, data[name])
     socket.save()
     queues_delete_unused(queue_ids=[old_queue])
-    flow_version_bump(flow=flow)
+    flow_version_bump(flow=flow, by=user.get_username())
     return socket
 
 
@@ -96,7 +96,7 @@ def socket_delete(*, user: Any, socket: Socket, force: bool = False) -> None:
     queue_id = socket.queue_id
     socket.delete()
     queues_delete_unused(queue_ids=[queue_id])
-    flow_version_bump(flow=flow)
+    flow_version_bump(flow=flow, by=user.get_username())
 
 
 def _check_plug_ends(source: Socket, target: Socket) -> None:
@@ -133,7 +133,7 @@ def plug_create(*, user: Any, source: Socket, target: Socket, data: dict[str, An
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     except IntegrityError:
         raise _plug_conflict(data) from None
-    flow_version_bump(flow=flow)
+    flow_version_bump(flow=flow, by=user.get_username())
     return plug
 
 
@@ -161,7 +161,7 @@ def plug_update(*, user: Any, plug: Plug, data: dict[str, Any]) -> Plug:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     except IntegrityError:
         raise _plug_conflict(data) from None
-    flow_version_bump(flow=flow)
+    flow_version_bump(flow=flow, by=user.get_username())
     return plug
 
 
@@ -170,4 +170,4 @@ def plug_delete(*, user: Any, plug: Plug) -> None:
     flow = flow_lock(flow_id=plug.flow_id)
     require_flow_perm(user, "change_flow", flow)
     plug.delete()
-    flow_version_bump(flow=flow)
+    flow_version_bump(flow=flow, by=user.get_username())

@@ -10,6 +10,11 @@ export const MSG = {
   stale: (mine: number, theirs: number | undefined) =>
     `Someone else saved this flow (you edited version ${mine}${theirs ? `, it is now at version ${theirs}` : ""}). ` +
     "Your changes are still here and were not saved. Export them, or reload the flow to get theirs.",
+  remoteLoaded: (who: string, version: number) => `${who} saved this flow (version ${version}); you now see their version.`,
+  remoteWhileEditing: (who: string, version: number) =>
+    `${who} saved this flow (version ${version}) while you were editing. Your changes are still here: Save merges ` +
+    "them with theirs where you did not change the same thing (a clash is refused and named).",
+  presence: (others: string[]) => `Also here: ${others.join(", ")}`,
   unsavedLeave: "You have unsaved changes in this flow. Leave without saving?",
   // The server's own words (how many wait, where), then the choice.
   dropWaiting: (server: string) =>

@@ -111,3 +111,10 @@ def test_a_failing_test_message_shows_as_a_failure_with_its_retries_and_tracebac
         page.get_by_test_id("socket-check.check").wait_for()
         expect(page.get_by_test_id("processor-panel").get_by_label("Module", exact=True)).to_have_value("e2eorders")
         assert "unsaved" in page.get_by_test_id("save-state").inner_text()
+
+        # The flows list says what each flow is doing: its processors' states and the messages of the last hour.
+        page.once("dialog", lambda dialog: dialog.accept())  # leave without saving the palette's processor
+        page.get_by_role("button", name="← Flows").click()
+        row = page.get_by_test_id("flow-orders").get_by_test_id("flow-activity")
+        expect(row).to_contain_text("1 running", timeout=20_000)
+        expect(row).to_contain_text("msgs/h")

@@ -55,6 +55,9 @@ function flattenFields(value: unknown, prefix = "", out: Record<string, string[]
   return out;
 }
 
+/** This tab, for the server's `saved` notices: a save of ours comes back to us too, and is ignored by this id. */
+export const CLIENT_ID = crypto.randomUUID();
+
 export async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
   let response: Response;
   try {
@@ -64,7 +67,7 @@ export async function request<T>(method: string, path: string, body?: unknown): 
       headers: {
         Accept: "application/json",
         ...(body !== undefined ? { "Content-Type": "application/json" } : {}),
-        ...(method !== "GET" ? { "X-CSRFToken": csrfToken() } : {}),
+        ...(method !== "GET" ? { "X-CSRFToken": csrfToken(), "X-ElasticCode-Client": CLIENT_ID } : {}),
       },
       body: body !== undefined ? JSON.stringify(body) : undefined,
     });

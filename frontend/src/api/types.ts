@@ -137,6 +137,7 @@ export interface ProcessorRow {
   status: RunStatus;
   status_message: string;
   commit: string;
+  flow?: string;
   git_url?: string;
   ref?: string;
   module?: string;

@@ -44,6 +44,23 @@ function typingIn(target: EventTarget | null): boolean {
   return !!el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable);
 }
 
+/** Who else has this flow open: a badge per person (a second tab of yours shows as you). */
+function Presence() {
+  const others = useDesigner((s) => s.others);
+  if (others.length === 0) return null;
+  const names = [...new Set(others)];
+  return (
+    <span className="presence" data-testid="presence" title={MSG.presence(others)}>
+      {names.map((name) => (
+        <span key={name} className="presence-user" aria-label={`${name} has this flow open`}>
+          {name.slice(0, 1).toUpperCase()}
+          <span className="presence-name">{name}</span>
+        </span>
+      ))}
+    </span>
+  );
+}
+
 function Toolbar({ onLayout, layingOut, onAdd, onHelp, onRuns, onPalette, searchRef }: {
   onLayout: () => void;
   layingOut: boolean;
@@ -141,6 +158,7 @@ function Toolbar({ onLayout, layingOut, onAdd, onHelp, onRuns, onPalette, search
         </span>
       )}
       <span className="spacer" />
+      <Presence />
       {flowId && <LiveDot path={flowPath(flowId)} />}
       <span className="flow-actions" aria-label="Run the whole flow">
         {FLOW_ACTIONS.map((action) => (
@@ -182,6 +200,7 @@ function Canvas({ flowId }: { flowId: string }) {
   const panel = useDesigner((s) => s.panel);
   const saveError = useDesigner((s) => s.saveError);
   const stale = useDesigner((s) => s.stale);
+  const remote = useDesigner((s) => s.remote);
   const statusError = useStatus((s) => s.error);
   // Live updates (metrics and run status) once the graph has loaded, so the status the graph document brings
   // never overwrites a newer live one.
@@ -356,7 +375,23 @@ function Canvas({ flowId }: { flowId: string }) {
       )}
       {stale && (
         <div className="banner banner-error" role="alert" data-testid="stale-banner">
-          {MSG.stale(stale.mine, stale.theirs)}{" "}
+          {stale.why ?? MSG.stale(stale.mine, stale.theirs)}{" "}
+          <button type="button" onClick={() => {
+            const s = useDesigner.getState();
+            if (s.base) downloadJson(`${s.base.name}.unsaved.json`, toDocument(s.base, s.nodes, s.edges));
+          }}>
+            Export my changes
+          </button>{" "}
+          <button type="button" onClick={() => {
+            if (window.confirm("Discard your unsaved changes and load the saved flow?")) void useDesigner.getState().load(flowId);
+          }}>
+            Reload theirs
+          </button>
+        </div>
+      )}
+      {remote && !stale && (
+        <div className="banner banner-warn" role="alert" data-testid="remote-banner">
+          {MSG.remoteWhileEditing(remote.by, remote.version)}{" "}
           <button type="button" onClick={() => {
             const s = useDesigner.getState();
             if (s.base) downloadJson(`${s.base.name}.unsaved.json`, toDocument(s.base, s.nodes, s.edges));

@@ -1,14 +1,79 @@
 // The flows a user may see. Each row says whether it opens for editing or read-only, and why.
 import { useEffect, useRef, useState } from "react";
 import { api } from "../api/client";
-import type { FlowSummary } from "../api/types";
+import type { FlowSummary, ProcessorRow } from "../api/types";
+import { Sparkline } from "./MetricsStrip";
 import { MSG } from "../messages";
 import { navigate } from "../router";
 import { useFlows } from "../stores/flows";
 import { notifyError, notifyInfo } from "../stores/toasts";
 import { downloadJson } from "./download";
 
-function FlowRow({ flow }: { flow: FlowSummary }) {
+/** What each flow is doing: its processors by run status, and messages in per 5 minutes over the last hour. */
+interface Activity {
+  states: Record<string, Record<string, number>>;
+  hour: Record<string, number[]>;
+}
+
+const HOUR = 3600;
+const STEP = 300;
+
+function useActivity(flows: FlowSummary[]): Activity {
+  const [activity, setActivity] = useState<Activity>({ states: {}, hour: {} });
+  const ids = flows.map((f) => f.id).join(",");
+  useEffect(() => {
+    let stopped = false;
+    const load = async () => {
+      const end = Math.floor(Date.now() / 1000 / STEP) * STEP + STEP;
+      const [processors, metrics] = await Promise.allSettled([
+        api.allProcessors(),
+        api.flowsMetrics({ start: end - HOUR, end, step: STEP }),
+      ]);
+      if (stopped) return;
+      const states: Activity["states"] = {};
+      if (processors.status === "fulfilled") {
+        for (const p of processors.value.results as ProcessorRow[]) {
+          if (!p.flow) continue;
+          const counts = (states[p.flow] ??= {});
+          counts[p.status] = (counts[p.status] ?? 0) + 1;
+        }
+      }
+      const hour: Activity["hour"] = {};
+      if (metrics.status === "fulfilled") for (const f of metrics.value.flows) hour[f.id] = f.points.map((p) => p.in);
+      setActivity({ states, hour });
+    };
+    void load();
+    const timer = setInterval(() => void load(), 15000);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+    };
+  }, [ids]);
+  return activity;
+}
+
+const STATE_ORDER = ["running", "starting", "paused", "error", "stopped"];
+
+function FlowActivity({ states, hour }: { states?: Record<string, number>; hour?: number[] }) {
+  const total = (hour ?? []).reduce((a, b) => a + b, 0);
+  return (
+    <span className="flow-activity" data-testid="flow-activity">
+      {states && Object.keys(states).length > 0 ? (
+        STATE_ORDER.filter((s) => states[s]).map((s) => (
+          <span key={s} className={`badge badge-${s}`} title={`${states[s]} processor(s) ${s}`}>
+            {states[s]} {s}
+          </span>
+        ))
+      ) : (
+        <span className="muted">no processors</span>
+      )}
+      <Sparkline values={hour && hour.length ? hour : [0, 0]} title={`Messages in, last hour: ${total}`} />
+      <span className="muted" title="Messages into the flow's sockets in the last hour">{total} msgs/h</span>
+    </span>
+  );
+}
+
+function FlowRow({ flow, activity }: { flow: FlowSummary; activity: Activity }) {
   const { rename, remove, duplicate } = useFlows();
   const [editing, setEditing] = useState(false);
   const [name, setName] = useState(flow.name);
@@ -63,6 +128,7 @@ function FlowRow({ flow }: { flow: FlowSummary }) {
       <span className="muted">
         owner {flow.owner} · version {flow.version}
       </span>
+      <FlowActivity states={activity.states[flow.id]} hour={activity.hour[flow.id]} />
       {!canChange && (
         <span className="badge badge-readonly" title={flow.rights?.reason}>
           view only
@@ -99,6 +165,7 @@ function FlowRow({ flow }: { flow: FlowSummary }) {
 
 export function FlowList() {
   const { flows, loading, error, refresh, create, importDocument } = useFlows();
+  const activity = useActivity(flows);
   const [name, setName] = useState("");
   const [creating, setCreating] = useState(false);
   const fileInput = useRef<HTMLInputElement>(null);
@@ -170,7 +237,7 @@ export function FlowList() {
       ) : (
         <ul className="flow-list">
           {flows.map((flow) => (
-            <FlowRow key={flow.id} flow={flow} />
+            <FlowRow key={flow.id} flow={flow} activity={activity} />
           ))}
         </ul>
       )}

@@ -45,7 +45,9 @@ export function followFlow(flowId: string): () => void {
         refresh = setTimeout(() => void useStatus.getState().refresh(flowId), 300);
       }
     }
-    applyFrame(frame);
+    if (frame.type === "presence") useDesigner.getState().setOthers(frame.others);
+    else if (frame.type === "saved") useDesigner.getState().remoteSaved(frame.version, frame.by, frame.client);
+    else applyFrame(frame);
   });
   return () => {
     off();

@@ -104,13 +104,37 @@ export interface PongFrame {
   type: "pong";
 }
 
+/** Who else has this flow open in the designer (one name per other connection; a second tab of yours counts). */
+export interface PresenceFrame {
+  type: "presence";
+  flow_id: string;
+  others: string[];
+}
+
+/** Someone saved the flow's graph: its new version, by whom (when known), and the saving tab's client id. */
+export interface SavedFrame {
+  type: "saved";
+  flow_id: string;
+  version: number;
+  by: string;
+  client: string;
+}
+
 export interface ErrorFrame {
   type: "error";
   code?: number;
   message?: string;
 }
 
-export type FlowFrame = FlowSnapshotFrame | TickFrame | DepthsFrame | StatusFrame | PongFrame | ErrorFrame;
+export type FlowFrame =
+  | FlowSnapshotFrame
+  | TickFrame
+  | DepthsFrame
+  | StatusFrame
+  | PongFrame
+  | ErrorFrame
+  | PresenceFrame
+  | SavedFrame;
 
 export interface NodeState {
   name: string;

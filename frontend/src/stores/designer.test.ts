@@ -77,12 +77,13 @@ describe("designer store", () => {
     expect(selectDirty(s())).toBe(false);
   });
 
-  it("reports a stale version and keeps the edits", async () => {
+  it("reports a save the server could not merge, in its words, and keeps the edits", async () => {
     s().updateProcessor("p1", { concurrency: 2 });
-    vi.stubGlobal("fetch", vi.fn(async () => new Response(JSON.stringify({ error: { code: "conflict", message: "changed", current_version: 5 } }), { status: 409 })));
+    const message = "The flow was changed by someone else (…), and you both changed processor first concurrency.";
+    vi.stubGlobal("fetch", vi.fn(async () => new Response(JSON.stringify({ error: { code: "conflict", message, current_version: 5 } }), { status: 409 })));
     expect(await s().save()).toBe(false);
-    expect(s().stale).toEqual({ mine: 3, theirs: 5 });
-    expect(s().saveError).toMatch(/Someone else saved/);
+    expect(s().stale).toEqual({ mine: 3, theirs: 5, why: message });
+    expect(s().saveError).toMatch(/you both changed processor first concurrency/);
     expect(selectDirty(s())).toBe(true);
     expect(s().nodes[0].data.processor.concurrency).toBe(2);
   });

@@ -9,7 +9,7 @@ import {
   type NodeChange,
 } from "@xyflow/react";
 import { create } from "zustand";
-import { api, ApiError, messagesWaiting } from "../api/client";
+import { api, ApiError, CLIENT_ID, messagesWaiting } from "../api/client";
 import type { GraphDoc, Rights, SocketDoc } from "../api/types";
 import {
   blankProcessor,
@@ -32,6 +32,7 @@ import {
 import type { PaletteItem } from "../components/Palette";
 import { MSG } from "../messages";
 import { useStatus } from "./status";
+import { useToasts } from "./toasts";
 
 interface Snapshot {
   nodes: ProcessorNode[];
@@ -50,7 +51,7 @@ export interface DesignerState {
   saving: boolean;
   saveError: string;
   fieldErrors: Record<string, string[]>;
-  stale: { mine: number; theirs?: number } | null;
+  stale: { mine: number; theirs?: number; why?: string } | null;
   nodes: ProcessorNode[];
   edges: PlugEdge[];
   savedIds: Set<string>;
@@ -62,6 +63,9 @@ export interface DesignerState {
   panel: string | null;
   // The socket clicked on the canvas, whose tools (send, peek, dead letters) the panel shows first.
   panelSocket: string | null;
+  // Who else has this flow open (presence frames), and a save of theirs made while this tab has unsaved changes.
+  others: string[];
+  remote: { version: number; by: string } | null;
 
   load: (flowId: string) => Promise<void>;
   adopt: (doc: GraphDoc) => void;
@@ -85,6 +89,9 @@ export interface DesignerState {
   redo: () => void;
   setPositions: (positions: Record<string, { x: number; y: number }>) => void;
   openPanel: (id: string | null, socketId?: string | null) => void;
+  setOthers: (others: string[]) => void;
+  /** Someone saved version `version`: a clean tab loads it at once; one with unsaved changes is told (banner). */
+  remoteSaved: (version: number, by: string, client: string) => void;
   /** `force`: drop sockets even with messages waiting (they go to the owner's dead-letter archive). */
   save: (force?: boolean) => Promise<boolean>;
 }
@@ -142,6 +149,8 @@ export const useDesigner = create<DesignerState>((set, get) => {
     clipboard: null,
     panel: null,
     panelSocket: null,
+    others: [],
+    remote: null,
 
     load: async (flowId) => {
       set({ flowId, loading: true, loadError: "", nodes: [], edges: [], past: [], future: [], panel: null });
@@ -171,6 +180,7 @@ export const useDesigner = create<DesignerState>((set, get) => {
       const revision = get().revision + 1;
       set({
         base: { version: doc.version, name: doc.name, description: doc.description, layout: doc.layout },
+        remote: (get().remote?.version ?? 0) > doc.version ? get().remote : null,
         rights: doc.rights ?? NO_RIGHTS,
         nodes,
         edges,
@@ -337,6 +347,21 @@ export const useDesigner = create<DesignerState>((set, get) => {
 
     openPanel: (id, socketId = null) => set({ panel: id, panelSocket: id ? socketId : null }),
 
+    setOthers: (others) => set({ others }),
+
+    remoteSaved: (version, by, client) => {
+      const { base, flowId, saving } = get();
+      if (client === CLIENT_ID || !base || !flowId || version <= base.version) return;
+      const who = by || "Someone";
+      if (saving || selectDirty(get())) {
+        set({ remote: { version, by: who } });
+        return;
+      }
+      void get()
+        .load(flowId)
+        .then(() => useToasts.getState().push("info", MSG.remoteLoaded(who, version)));
+    },
+
     save: async (force = false) => {
       const { flowId, base, nodes, edges, revision } = get();
       if (!flowId || !base || readOnly()) return false;
@@ -361,6 +386,7 @@ export const useDesigner = create<DesignerState>((set, get) => {
           savedRevision: revision,
           saving: false,
           stale: null,
+          remote: null,
         });
         return true;
       } catch (error) {
@@ -371,7 +397,8 @@ export const useDesigner = create<DesignerState>((set, get) => {
           set({ saveError: error.message });
         } else if (error instanceof ApiError && error.status === 409) {
           const theirs = error.extra.current_version as number | undefined;
-          set({ saving: false, stale: { mine: base.version, theirs }, saveError: MSG.stale(base.version, theirs) });
+          // The server's words name what both changed when the two saves overlap (flows/services/merge.py).
+          set({ saving: false, stale: { mine: base.version, theirs, why: error.message }, saveError: error.message });
         } else {
           const fields = error instanceof ApiError ? error.fields : {};
           set({ saving: false, saveError: (error as Error).message, fieldErrors: fields });

@@ -90,8 +90,10 @@ def test_put_adds_objects_and_plugs_them_by_socket_name(api: dict[str, APIClient
 
 def test_a_stale_version_answers_409_with_the_current_version(api: dict[str, APIClient], demo: Demo) -> None:
     stale = api["alice"].get(url(demo.flow)).json()
-    current = api["alice"].put(url(demo.flow), stale, format="json").json()
-    stale["processors"].pop()
+    changed = api["alice"].get(url(demo.flow)).json()
+    changed["processors"][-1]["concurrency"] = 5
+    current = api["alice"].put(url(demo.flow), changed, format="json").json()
+    stale["processors"].pop()  # deletes what the other save changed: that overlaps, so it is not merged
     stale["plugs"] = []
 
     response = api["alice"].put(url(demo.flow), stale, format="json")
@@ -233,3 +235,37 @@ def test_a_processors_sockets_keep_the_users_order(api: dict[str, APIClient], de
     assert added.status_code == 201, added.content
     after = api["alice"].get(url(demo.flow)).json()
     assert [s["name"] for s in after["processors"][0]["sockets"]][-1] == "demo.last"
+
+
+def test_a_save_from_an_older_version_merges_changes_that_do_not_overlap(api: dict[str, APIClient], demo: Demo) -> None:
+    """Found by a designer: a second editor could only export or reload, even when one moved a node and the other
+    changed a setting elsewhere. The server merges from the version each edited (issue 16)."""
+    mine = api["alice"].get(url(demo.flow)).json()
+    theirs = api["alice"].get(url(demo.flow)).json()
+    theirs["processors"][1]["concurrency"] = 3
+    first = api["alice"].put(url(demo.flow), theirs, format="json")
+    assert first.status_code == 200, first.content
+    mine["processors"][0]["position"] = {"x": 123.0, "y": 45.0}
+    merged = api["alice"].put(url(demo.flow), mine, format="json")
+    assert merged.status_code == 200, merged.content
+    doc = merged.json()
+    assert doc["version"] == first.json()["version"] + 1
+    assert doc["processors"][0]["position"] == {"x": 123.0, "y": 45.0}
+    assert doc["processors"][1]["concurrency"] == 3
+
+
+def test_a_save_from_an_older_version_that_overlaps_answers_409_saying_what(
+    api: dict[str, APIClient], demo: Demo
+) -> None:
+    mine = api["alice"].get(url(demo.flow)).json()
+    theirs = api["alice"].get(url(demo.flow)).json()
+    theirs["processors"][0]["concurrency"] = 4
+    assert api["alice"].put(url(demo.flow), theirs, format="json").status_code == 200
+    mine["processors"][0]["concurrency"] = 2
+    refused = api["alice"].put(url(demo.flow), mine, format="json")
+    assert refused.status_code == 409, refused.content
+    error = refused.json()["error"]
+    name = mine["processors"][0]["name"]
+    assert f"you both changed processor {name} concurrency" in error["message"]
+    assert error["conflicts"] == [{"object": f"processor {name}", "field": "concurrency", "yours": 2, "theirs": 4}]
+    assert graph(demo.flow)["processors"][0]["concurrency"] == 4  # nothing of the refused save was applied
