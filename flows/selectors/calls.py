@@ -53,8 +53,8 @@ _OPEN = ("received", "running", "retrying")
 
 def flow_runs(*, flow_id: Any, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """The flow's latest runs (traces), newest first, from lineage: one per message sent into the flow (a root call),
-    with its entry socket, start, end (the last of its calls to finish), duration in ms, number of calls and of
-    failed calls, and a status: `failed` if any call failed for good, `running` while any is still in progress (a
+    with its entry socket, the message sent in (its kept preview), start, end (the last of its calls to finish),
+    duration in ms, number of calls and of failed calls, and a status: `failed` if any call failed for good, `running` while any is still in progress (a
     retry waiting included), else `succeeded`. `status` keeps only runs with that status. Lineage is written about a
     second after each call, so a run shows a moment after it starts. Two queries: the latest roots (at most 4 times
     `limit` of them are looked at when filtering by status), then their traces' calls counted in one GROUP BY."""
@@ -62,7 +62,7 @@ def flow_runs(*, flow_id: Any, status: str | None = None, limit: int = 50) -> li
     roots = list(
         Call.objects.filter(flow_id=flow_id, parent_id__isnull=True)
         .order_by("-started_at", "id")
-        .values("id", "trace_id", "socket_id", "socket_name", "started_at")[:scan]
+        .values("id", "trace_id", "socket_id", "socket_name", "started_at", "input")[:scan]
     )
     totals: dict[Any, dict[str, Any]] = {
         row["trace_id"]: dict(row)
@@ -94,6 +94,8 @@ def flow_runs(*, flow_id: Any, status: str | None = None, limit: int = 50) -> li
                 "duration_ms": (finished - started).total_seconds() * 1000 if started and finished else None,
                 "calls": total["calls"],
                 "failed_calls": total["failed"],
+                # The message sent in, as kept with lineage (cut at the preview size: then it ends with "…").
+                "input": root["input"],
             }
         )
         if len(runs) == limit:

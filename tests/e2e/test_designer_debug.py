@@ -98,6 +98,11 @@ def test_a_failing_test_message_shows_as_a_failure_with_its_retries_and_tracebac
         expect(call.locator("pre.traceback")).to_contain_text("raise ValueError")
         page.screenshot(path=str(tmp_path / "runs.png"))
         trace.get_by_role("button", name="Close trace").click()
+        # A failed run is sent again from the list: its message was kept whole, so it can be.
+        runs.get_by_test_id("run").get_by_role("button", name="replay").click()
+        page.get_by_text("Sent the run's message to check again").wait_for()
+        runs.get_by_role("button", name="all", exact=True).click()
+        expect(runs.get_by_test_id("run")).to_have_count(3, timeout=30_000)
         page.get_by_role("button", name="Close runs").click()
 
         # The palette offers the code already in use; a function dragged onto the canvas becomes a processor.

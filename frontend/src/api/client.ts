@@ -116,8 +116,9 @@ export const api = {
     request<ModuleCode>("GET", `/api/processors/${id}/code/${fn ? `?function=${q(fn)}` : ""}`),
   processors: (flowId: string) => request<Page<ProcessorRow>>("GET", `/api/processors/?flow=${flowId}&limit=1000`),
   processorAction: (id: string, action: string) => request<ProcessorRow>("POST", `/api/processors/${id}/${action}/`),
-  send: (socketId: string, data: unknown, wait: number) =>
-    request<SendAnswer>("POST", `/api/sockets/${socketId}/messages/?wait=${wait}`, { data }),
+  // With `wait`, the answer (or 504 after that many seconds); without, 202 {id} at once.
+  send: (socketId: string, data: unknown, wait?: number) =>
+    request<SendAnswer>("POST", `/api/sockets/${socketId}/messages/${wait === undefined ? "" : `?wait=${wait}`}`, { data }),
   runs: (flowId: string, status?: string) =>
     request<{ runs: RunRow[] }>("GET", `/api/flows/${flowId}/runs/${status ? `?status=${q(status)}` : ""}`),
   trace: (callId: string) => request<CallTree>("GET", `/api/calls/${callId}/graph/`),

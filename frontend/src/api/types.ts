@@ -195,6 +195,8 @@ export interface RunRow {
   duration_ms: number | null;
   calls: number;
   failed_calls: number;
+  /** The message sent in, JSON as kept with lineage; cut (ends with "…") when larger than the preview size. */
+  input: string;
 }
 
 export interface CallTree {

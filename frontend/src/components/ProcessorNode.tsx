@@ -5,8 +5,8 @@ import { Handle, Position, useUpdateNodeInternals, type NodeProps } from "@xyflo
 import { memo, useEffect, useRef } from "react";
 import { inHandle, outHandle, type ProcessorNode as ProcessorNodeType } from "../graph/model";
 import { HeldBadge, MetricsStrip } from "./MetricsStrip";
-import { depthTitle, formatCount, pressure } from "../metrics/format";
-import { selectDepth, useMetrics } from "../stores/metrics";
+import { depthTitle, formatCount, formatMs, pressure } from "../metrics/format";
+import { selectDepth, socketSecond, useMetrics } from "../stores/metrics";
 import { useSearch } from "../stores/search";
 import { useStatus } from "../stores/status";
 
@@ -77,7 +77,14 @@ function ProcessorNodeView({ id, data, selected }: NodeProps<ProcessorNodeType>)
       {p.sockets.length === 0 && <div className="node-empty">no sockets</div>}
       {p.sockets.map((s) => (
         <div className="socket-row" key={s.id} data-testid={`socket-${s.name}`} data-socket-id={s.id}
-          title={`${s.name}: click for its tools (send a test message, peek, dead letters)`}>
+          title={`${s.name}: click for its tools (send a test message, peek, dead letters)`}
+          onMouseEnter={(e) => {
+            // This socket's own rates, read when pointed at (the strip below sums the processor's sockets).
+            const now = socketSecond(s.id);
+            e.currentTarget.title = `${s.name}: ${
+              now ? `${now.in} in/s, ${now.out} out/s, ${now.errors} err, mean ${formatMs(now.meanMs)}` : "no call in the last second"
+            }. Click for its tools (send a test message, peek, dead letters).`;
+          }}>
           <Handle type="target" position={Position.Left} id={inHandle(s.id)} className="handle-in" title={`input of ${s.name}`} />
           <span className="socket-name" title={s.name}>
             {s.function}

@@ -4,7 +4,28 @@
 import { useEffect, useState } from "react";
 import { api } from "../api/client";
 import type { RunRow } from "../api/types";
+import { notifyError, notifyInfo } from "../stores/toasts";
 import { TraceView } from "./TraceView";
+
+/** The message a run began with, if it was kept whole (a cut preview cannot be sent again). */
+function sentIn(run: RunRow): { ok: true; value: unknown } | { ok: false } {
+  try {
+    return { ok: true, value: JSON.parse(run.input) };
+  } catch {
+    return { ok: false };
+  }
+}
+
+async function replay(run: RunRow) {
+  const message = sentIn(run);
+  if (!run.socket || !message.ok) return;
+  try {
+    const { id } = await api.send(run.socket, message.value);
+    notifyInfo(`Sent the run's message to ${run.socket_name} again (message ${id.slice(0, 8)}); it shows here as a new run.`);
+  } catch (error) {
+    notifyError(error);
+  }
+}
 
 const FILTERS = ["all", "failed", "running", "succeeded"] as const;
 const REFRESH_MS = 3000;
@@ -78,6 +99,7 @@ export function RunsPanel({ flowId, onClose }: { flowId: string; onClose: () => 
               <th>started</th>
               <th>took</th>
               <th>calls</th>
+              <th />
             </tr>
           </thead>
           <tbody>
@@ -93,6 +115,19 @@ export function RunsPanel({ flowId, onClose }: { flowId: string; onClose: () => 
                 <td>
                   {run.calls}
                   {run.failed_calls > 0 && <span className="field-error"> ({run.failed_calls} failed)</span>}
+                </td>
+                <td>
+                  {run.status === "failed" && (
+                    <button type="button" className="link" disabled={!run.socket || !sentIn(run).ok}
+                      title={sentIn(run).ok ? "Send the message this run began with to its entry socket again"
+                        : "Its message was larger than the preview kept with lineage: replay it from the dead letters"}
+                      onClick={(e) => {
+                        e.stopPropagation();
+                        void replay(run);
+                      }}>
+                      replay
+                    </button>
+                  )}
                 </td>
               </tr>
             ))}

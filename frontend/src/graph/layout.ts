@@ -27,6 +27,13 @@ export async function layout(
       "elk.spacing.nodeNode": "40",
       "elk.layered.spacing.nodeNodeBetweenLayers": "90",
       "elk.portConstraints": "FIXED_ORDER",
+      // Found by a designer: 60 processors in a chain came out as a diagonal staircase, one layer each and as
+      // wide as the chain. Straight rows (network simplex), and a long chain wrapped into rows that keep the
+      // picture near a screen's shape; the order the processors were drawn in breaks ties.
+      "elk.layered.nodePlacement.strategy": "NETWORK_SIMPLEX",
+      "elk.layered.wrapping.strategy": "MULTI_EDGE",
+      "elk.aspectRatio": "1.6",
+      "elk.layered.considerModelOrder.strategy": "NODES_AND_EDGES",
     },
     children: nodes.map((node) => ({
       id: node.id,

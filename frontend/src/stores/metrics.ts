@@ -154,3 +154,12 @@ export function resetMetrics(flowId: string | null): void {
 /** The numbers of one processor (undefined: nothing counted in the last minute). */
 export const selectProcessor = (id: string) => (s: MetricsState) => s.processors[id];
 export const selectDepth = (socketId: string) => (s: MetricsState) => s.depths[socketId];
+
+/** One socket's numbers for the second the strips show (read on hover, not rendered every second): messages in
+ * and out, errors, and the mean call time in ms; null before its first call in the window. */
+export function socketSecond(socketId: string): { in: number; out: number; errors: number; meanMs: number } | null {
+  const t = useMetrics.getState().t;
+  const counts = t ? buffer.counts(t, socketId) : undefined;
+  if (!counts) return null;
+  return { in: counts.in, out: counts.out, errors: counts.errors, meanMs: counts.in ? counts.time_ms / counts.in : 0 };
+}
