@@ -1,4 +1,13 @@
-// JSON shapes of the REST API (field names are DESIGN.md §3's). Only what the designer reads or writes.
+// JSON shapes of the REST API (field names are DESIGN.md §3's). Only what the designer reads or writes. The
+// editable fields of processors, sockets and plugs, and the calls, come from the API's own schema (schema.gen.ts,
+// `make api-types`), so a field the server adds or renames is a type error here until the designer handles it.
+import type { components } from "./schema.gen";
+
+type Schemas = components["schemas"];
+/** What the graph document's processors, sockets and plugs carry that a person edits (the PUT's shapes). */
+export type ProcessorInput = Schemas["GraphProcessorRequest"];
+export type SocketInput = Schemas["GraphSocketRequest"];
+export type PlugInput = Schemas["GraphPlugRequest"];
 
 export type RunStatus =
   | "stopped"
@@ -22,31 +31,17 @@ export interface Parameter {
   default?: unknown;
 }
 
-export interface SocketDoc {
+export interface SocketDoc extends Omit<SocketInput, "id" | "queue" | "arguments"> {
   id: string;
-  name: string;
-  function: string;
   queue?: string;
   arguments?: Parameter[] | unknown;
-  schedule?: unknown;
-  max_queue_length?: number | null;
 }
 
-export interface ProcessorDoc {
+export interface ProcessorDoc extends Omit<ProcessorInput, "id" | "position" | "sockets" | "autoscale_max"> {
   id: string;
-  name: string;
-  git_url: string;
-  ref: string;
-  commit?: string;
-  module: string;
-  subdirectory: string;
-  requirements: string;
-  concurrency: number;
   /** 0: a fixed pool; above concurrency, Celery's autoscaler grows the worker's slots up to this. */
   autoscale_max?: number;
-  retries: number;
-  time_limit: number;
-  rate_limit?: string;
+  commit?: string;
   requested_status?: RunStatus;
   status?: RunStatus;
   status_message?: string;
@@ -54,15 +49,11 @@ export interface ProcessorDoc {
   sockets: SocketDoc[];
 }
 
-export type PlugKind = "result" | "error";
+export type PlugKind = Schemas["KindEnum"];
 
-export interface PlugDoc {
+export interface PlugDoc extends Omit<PlugInput, "id" | "name"> {
   id: string;
   name: string;
-  source: string;
-  target: string;
-  kind: PlugKind;
-  argument: string;
 }
 
 export interface Rights {
@@ -162,20 +153,10 @@ export interface SendAnswer {
   error?: CallFailure | string;
 }
 
-export interface CallNode {
-  id: string;
-  trace_id: string;
-  parent_id: string | null;
-  socket: string | null;
-  socket_name: string;
+/** A call in a trace tree (GET /api/calls/{id}/graph): the API's call, less what the tree leaves out, plus its
+ * children. */
+export interface CallNode extends Omit<Schemas["Call"], "flow" | "stdout" | "stderr" | "status" | "input" | "output"> {
   status: string;
-  started_at: string | null;
-  finished_at: string | null;
-  duration_ms: number | null;
-  error: string;
-  traceback: string;
-  worker: string;
-  attempt: number;
   /** The payload it was called with and what it returned, as JSON text cut at the server's preview size (a cut
    * preview ends with "…"); "" when not kept. */
   input?: string;

@@ -1,7 +1,7 @@
 // Graph documents (the REST API's GET/PUT /api/flows/{id}/graph) <-> the canvas's nodes and edges, and the
 // rules a connection must pass. Pure functions: the stores call them, Vitest tests them.
 import type { Connection, Edge, Node } from "@xyflow/react";
-import type { GraphDoc, PlugDoc, PlugKind, ProcessorDoc, SocketDoc } from "../api/types";
+import type { GraphDoc, PlugDoc, PlugKind, ProcessorDoc, ProcessorInput, SocketDoc } from "../api/types";
 import { MSG } from "../messages";
 
 export type ProcessorFields = Omit<ProcessorDoc, "position">;
@@ -85,6 +85,8 @@ export function toCanvas(doc: GraphDoc): { nodes: ProcessorNode[]; edges: PlugEd
   return { nodes, edges };
 }
 
+/** The processor fields the PUT carries, checked against the API's schema: a field the server adds to a
+ * processor (ProcessorFieldsSerializer) is a type error below until it is listed here (or said not to be sent). */
 const PROCESSOR_INPUT = [
   "id",
   "name",
@@ -99,6 +101,9 @@ const PROCESSOR_INPUT = [
   "time_limit",
   "rate_limit",
 ] as const;
+type Unlisted = Exclude<keyof ProcessorInput, (typeof PROCESSOR_INPUT)[number] | "position" | "sockets">;
+const everyProcessorField: [Unlisted] extends [never] ? true : { missing: Unlisted } = true;
+void everyProcessorField;
 
 function socketInput(socket: SocketDoc): Record<string, unknown> {
   const out: Record<string, unknown> = { id: socket.id, name: socket.name, function: socket.function };
