@@ -1,6 +1,7 @@
 // A uPlot time chart (only the dashboard chunk loads uPlot). The chart is made once per set of lines and then only
 // fed new data, as uPlot intends; its width follows the container.
 import { useEffect, useRef } from "react";
+import { axisLabels } from "../../metrics/format";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 
@@ -52,7 +53,7 @@ export function TimeChart({ testId, xs, lines, format, height = 220, empty }: {
         })),
       ],
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
-      axes: [{}, { size: 64, values: (_u, splits) => splits.map((v) => fmt(v)) }],
+      axes: [{}, { size: 64, values: (_u, splits) => axisLabels(splits, fmt) }],
       legend: { show: lines.length > 0 },
       cursor: { drag: { x: false, y: false } },
     };
