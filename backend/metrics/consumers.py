@@ -162,7 +162,7 @@ class FlowConsumer(LiveConsumer):
 
     async def flow_presence(self, event: dict[str, Any]) -> None:
         others = presence.others(event["entries"], self.channel_name)
-        await self.send_json({"type": "presence", "flow_id": self.flow_id, "others": others})
+        await self.send_json({"type": "presence", "flow_id": self.flow_id, "others": others, "you": self.username})
 
     async def flow_saved(self, event: dict[str, Any]) -> None:
         await self.send_json(event["frame"])

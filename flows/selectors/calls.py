@@ -47,22 +47,25 @@ def call_tree(*, call: Call, visible: QuerySet[Call]) -> dict[str, Any]:
 
 
 RUN_STATUSES = ("succeeded", "failed", "running")
-_FAILED = ("failed", "dead")
+# A run failed when a message of it was dead-lettered. An error an error plug took is handled (the call is
+# "failed", and its error went on as a message): found by a designer, who read a handled error as a failed run.
+_FAILED = ("dead",)
 _OPEN = ("received", "running", "retrying")
 
 
 def flow_runs(*, flow_id: Any, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """The flow's latest runs (traces), newest first, from lineage: one per message sent into the flow (a root call),
     with its entry socket, the message sent in (its kept preview), start, end (the last of its calls to finish),
-    duration in ms, number of calls and of failed calls, and a status: `failed` if any call failed for good, `running` while any is still in progress (a
-    retry waiting included), else `succeeded`. `status` keeps only runs with that status. Lineage is written about a
+    duration in ms (from when the message was sent in), number of calls and of dead-lettered ones, and a status:
+    `failed` if any message of it was dead-lettered (an error an error plug took is handled, not a failure of the
+    run), `running` while any call is still in progress (a retry waiting included), else `succeeded`. `status` keeps only runs with that status. Lineage is written about a
     second after each call, so a run shows a moment after it starts. Two queries: the latest roots (at most 4 times
     `limit` of them are looked at when filtering by status), then their traces' calls counted in one GROUP BY."""
     scan = limit * 4 if status else limit
     roots = list(
         Call.objects.filter(flow_id=flow_id, parent_id__isnull=True)
         .order_by("-started_at", "id")
-        .values("id", "trace_id", "socket_id", "socket_name", "started_at", "input")[:scan]
+        .values("id", "trace_id", "socket_id", "socket_name", "started_at", "received_at", "input")[:scan]
     )
     totals: dict[Any, dict[str, Any]] = {
         row["trace_id"]: dict(row)
@@ -81,7 +84,8 @@ def flow_runs(*, flow_id: Any, status: str | None = None, limit: int = 50) -> li
         state = "failed" if total["failed"] else "running" if total["open"] else "succeeded"
         if status and state != status:
             continue
-        started, finished = root["started_at"], total["finished"]
+        # From when the message was sent in (a retried root's started_at is its last attempt's).
+        started, finished = root["received_at"] or root["started_at"], total["finished"]
         runs.append(
             {
                 "trace_id": str(root["trace_id"]),

@@ -122,4 +122,4 @@ def test_a_failing_test_message_shows_as_a_failure_with_its_retries_and_tracebac
         page.get_by_role("button", name="← Flows").click()
         row = page.get_by_test_id("flow-orders").get_by_test_id("flow-activity")
         expect(row).to_contain_text("1 running", timeout=20_000)
-        expect(row).to_contain_text("msgs/h")
+        expect(row).to_contain_text("calls/h")

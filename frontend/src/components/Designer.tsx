@@ -7,6 +7,8 @@ import {
   ReactFlowProvider,
   useReactFlow,
   type Connection,
+  type Edge,
+  type FinalConnectionState,
   type EdgeTypes,
   type NodeTypes,
 } from "@xyflow/react";
@@ -15,7 +17,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { api } from "../api/client";
 import { downloadJson } from "./download";
 import { layout } from "../graph/layout";
-import { loopThrough, markLoops, searchNodes, toDocument } from "../graph/model";
+import { connectionProblem, loopThrough, markLoops, searchNodes, toDocument } from "../graph/model";
 import { MSG } from "../messages";
 import { navigate, setLeaveGuard } from "../router";
 import { selectDirty, selectReadOnly, useDesigner } from "../stores/designer";
@@ -47,8 +49,9 @@ function typingIn(target: EventTarget | null): boolean {
 /** Who else has this flow open: a badge per person (a second tab of yours shows as you). */
 function Presence() {
   const others = useDesigner((s) => s.others);
+  const you = useDesigner((s) => s.you);
   if (others.length === 0) return null;
-  const names = [...new Set(others)];
+  const names = [...new Set(others.map((name) => (name === you ? `${name} (another tab)` : name)))];
   return (
     <span className="presence" data-testid="presence" title={MSG.presence(others)}>
       {names.map((name) => (
@@ -336,6 +339,25 @@ function Canvas({ flowId }: { flowId: string }) {
     return () => window.removeEventListener("keydown", onKey);
   }, [addProcessor, autoLayout, fitView]);
 
+  // A connection that can never be a plug shows as refused while it is drawn (the line turns red over such an
+  // input), and dropping it says why (found by a newcomer: the refusal came only at release, as a plain line).
+  const isValidConnection = useCallback((c: Connection | Edge) => {
+    const s = useDesigner.getState();
+    return connectionProblem(c as Connection, s.nodes, s.edges, selectReadOnly(s)) === null;
+  }, []);
+  const onConnectEnd = useCallback((_event: MouseEvent | TouchEvent, state: FinalConnectionState) => {
+    if (state.isValid !== false || !state.fromHandle || !state.toHandle) return;
+    const s = useDesigner.getState();
+    const connection = {
+      source: state.fromHandle.nodeId,
+      target: state.toHandle.nodeId,
+      sourceHandle: state.fromHandle.id ?? null,
+      targetHandle: state.toHandle.id ?? null,
+    };
+    const problem = connectionProblem(connection, s.nodes, s.edges, selectReadOnly(s));
+    if (problem) notifyError(problem);
+  }, []);
+
   const onConnect = useCallback((connection: Connection) => {
     const problem = useDesigner.getState().connect(connection);
     if (problem) {
@@ -426,7 +448,10 @@ function Canvas({ flowId }: { flowId: string }) {
             if (!raw) return;
             e.preventDefault();
             const at = screenToFlowPosition({ x: e.clientX, y: e.clientY });
-            store.addFunction(JSON.parse(raw) as PaletteItem, { x: at.x - 120, y: at.y - 30 });
+            const id = store.addFunction(JSON.parse(raw) as PaletteItem, { x: at.x - 120, y: at.y - 30 });
+            const node = id ? useDesigner.getState().nodes.find((n) => n.id === id) : undefined;
+            // The panel that opens narrows the canvas: keep the new card in view (found by a newcomer).
+            if (node) setTimeout(() => void setCenter(node.position.x + 120, node.position.y + 60, { zoom: getZoom(), duration: 200 }), 60);
           }}>
           {loading && <div className="loading">Loading the flow…</div>}
           <ReactFlow
@@ -437,6 +462,8 @@ function Canvas({ flowId }: { flowId: string }) {
             onNodesChange={store.onNodesChange}
             onEdgesChange={store.onEdgesChange}
             onConnect={onConnect}
+            isValidConnection={isValidConnection}
+            onConnectEnd={onConnectEnd}
             onNodeDragStart={store.dragStart}
             onNodeDragStop={store.dragStop}
             onNodeDoubleClick={(_, node) => store.openPanel(node.id)}

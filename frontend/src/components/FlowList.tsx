@@ -13,13 +13,14 @@ import { downloadJson } from "./download";
 interface Activity {
   states: Record<string, Record<string, number>>;
   hour: Record<string, number[]>;
+  errors: Record<string, number>;
 }
 
 const HOUR = 3600;
 const STEP = 300;
 
 function useActivity(flows: FlowSummary[]): Activity {
-  const [activity, setActivity] = useState<Activity>({ states: {}, hour: {} });
+  const [activity, setActivity] = useState<Activity>({ states: {}, hour: {}, errors: {} });
   const ids = flows.map((f) => f.id).join(",");
   useEffect(() => {
     let stopped = false;
@@ -39,8 +40,14 @@ function useActivity(flows: FlowSummary[]): Activity {
         }
       }
       const hour: Activity["hour"] = {};
-      if (metrics.status === "fulfilled") for (const f of metrics.value.flows) hour[f.id] = f.points.map((p) => p.in);
-      setActivity({ states, hour });
+      const errors: Activity["errors"] = {};
+      if (metrics.status === "fulfilled") {
+        for (const f of metrics.value.flows) {
+          hour[f.id] = f.points.map((p) => p.in);
+          errors[f.id] = f.points.reduce((sum, p) => sum + p.errors, 0);
+        }
+      }
+      setActivity({ states, hour, errors });
     };
     void load();
     const timer = setInterval(() => void load(), 15000);
@@ -54,7 +61,7 @@ function useActivity(flows: FlowSummary[]): Activity {
 
 const STATE_ORDER = ["running", "starting", "paused", "error", "stopped"];
 
-function FlowActivity({ states, hour }: { states?: Record<string, number>; hour?: number[] }) {
+function FlowActivity({ states, hour, errors = 0 }: { states?: Record<string, number>; hour?: number[]; errors?: number }) {
   const total = (hour ?? []).reduce((a, b) => a + b, 0);
   return (
     <span className="flow-activity" data-testid="flow-activity">
@@ -67,8 +74,15 @@ function FlowActivity({ states, hour }: { states?: Record<string, number>; hour?
       ) : (
         <span className="muted">no processors</span>
       )}
-      <Sparkline values={hour && hour.length ? hour : [0, 0]} title={`Messages in, last hour: ${total}`} />
-      <span className="muted" title="Messages into the flow's sockets in the last hour">{total} msgs/h</span>
+      <Sparkline values={hour && hour.length ? hour : [0, 0]} title={`Calls, last hour: ${total}`} />
+      <span className="muted" title="Calls of the flow's sockets in the last hour (a retried message counts each attempt)">
+        {total} calls/h
+      </span>
+      {errors > 0 && (
+        <span className="metric-bad" title="Messages that failed for good in the last hour">
+          {errors} failed/h
+        </span>
+      )}
     </span>
   );
 }
@@ -128,7 +142,7 @@ function FlowRow({ flow, activity }: { flow: FlowSummary; activity: Activity }) 
       <span className="muted">
         owner {flow.owner} · version {flow.version}
       </span>
-      <FlowActivity states={activity.states[flow.id]} hour={activity.hour[flow.id]} />
+      <FlowActivity states={activity.states[flow.id]} hour={activity.hour[flow.id]} errors={activity.errors[flow.id]} />
       {!canChange && (
         <span className="badge badge-readonly" title={flow.rights?.reason}>
           view only

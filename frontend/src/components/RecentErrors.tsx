@@ -15,7 +15,12 @@ export function RecentErrors({ processorId, socketNames }: { processorId: string
         <li key={`${e.message_id}:${e.at}`}>
           <span className="muted">{new Date(e.at * 1000).toLocaleTimeString()}</span>{" "}
           <code>{socketNames[e.socket_id] ?? e.socket_id.slice(0, 8)}</code>{" "}
-          <strong className="call-error">{e.error_type}</strong>: {e.error}
+          {/* The error already starts with its type ("ValueError: …"); only a bare message gets it added. */}
+          {e.error.startsWith(`${e.error_type}:`) || !e.error_type ? (
+            <span className="call-error">{e.error}</span>
+          ) : (
+            <><strong className="call-error">{e.error_type}</strong>: {e.error}</>
+          )}
           <div className="muted">message {e.message_id} · trace {e.trace_id} · {e.worker}</div>
         </li>
       ))}

@@ -139,7 +139,7 @@ export function SocketTools({ socket }: { socket: SocketDoc }) {
       <div className="button-row">
         <button type="button" disabled={!parsed.ok || sending} onClick={() => void send()}
           title="Send and wait up to 20 s for the answer">
-          {sending ? "Waiting for the answer…" : "Send"}
+          {sending ? "Waiting…" : "Send"}
         </button>
         <button type="button" onClick={() => void withQueue(async (id) => setPeek(await api.peek(id)))}>
           Peek queue

@@ -3,6 +3,7 @@
 import { useEffect, useState } from "react";
 import { api, ApiError } from "../api/client";
 import type { CallNode, CallTree } from "../api/types";
+import { formatMs } from "../metrics/format";
 import { JsonTree } from "./JsonTree";
 
 /** A kept payload preview: a tree when it is whole JSON, else the text as cut (it ends with "…"). */
@@ -32,7 +33,9 @@ function CallItem({ call }: { call: CallNode }) {
           {call.status}
         </span>
         <strong>{call.socket_name}</strong>
-        {call.duration_ms !== null && <span className="muted">{call.duration_ms.toFixed(1)} ms</span>}
+        {call.duration_ms !== null && (
+          <span className="muted" title="The function's own time, in the executor">{formatMs(call.duration_ms)}</span>
+        )}
         {call.attempt > 1 && <span className="muted">attempt {call.attempt}</span>}
         <span className="muted">{call.worker}</span>
         {hasData && (
@@ -64,6 +67,11 @@ function CallItem({ call }: { call: CallNode }) {
 export function TraceView({ callId, onClose }: { callId: string; onClose: () => void }) {
   const [tree, setTree] = useState<CallTree | null>(null);
   const [error, setError] = useState("");
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => e.key === "Escape" && onClose();
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [onClose]);
   useEffect(() => {
     let cancelled = false;
     const deadline = Date.now() + 15000;

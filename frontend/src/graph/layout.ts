@@ -24,8 +24,9 @@ export async function layout(
     layoutOptions: {
       "elk.algorithm": "layered",
       "elk.direction": "RIGHT",
-      "elk.spacing.nodeNode": "40",
-      "elk.layered.spacing.nodeNodeBetweenLayers": "90",
+      // Room between cards for the plugs that go round them (graph/route.ts runs them up to ~55 px out).
+      "elk.spacing.nodeNode": "80",
+      "elk.layered.spacing.nodeNodeBetweenLayers": "120",
       "elk.portConstraints": "FIXED_ORDER",
       // Found by a designer: 60 processors in a chain came out as a diagonal staircase, one layer each and as
       // wide as the chain. Straight rows (network simplex), and a long chain wrapped into rows that keep the

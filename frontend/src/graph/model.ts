@@ -1,6 +1,6 @@
 // Graph documents (the REST API's GET/PUT /api/flows/{id}/graph) <-> the canvas's nodes and edges, and the
 // rules a connection must pass. Pure functions: the stores call them, Vitest tests them.
-import type { Connection, Edge, Node } from "@xyflow/react";
+import { MarkerType, type Connection, type Edge, type Node } from "@xyflow/react";
 import type { GraphDoc, PlugDoc, PlugKind, ProcessorDoc, ProcessorInput, SocketDoc } from "../api/types";
 import { MSG } from "../messages";
 
@@ -26,7 +26,10 @@ export function newId(): string {
   return crypto.randomUUID();
 }
 
-export function plugEdge(plug: PlugDoc, owner: Map<string, string>): PlugEdge | null {
+/** Every plug ends in an arrowhead at its target, so its direction reads without knowing the card's sides. */
+export const PLUG_ARROW = { type: MarkerType.ArrowClosed, width: 16, height: 16 } as const;
+
+export function plugEdge(plug: PlugDoc, owner: Map<string, string>, names?: Map<string, string>): PlugEdge | null {
   const source = owner.get(plug.source);
   const target = owner.get(plug.target);
   if (!source || !target) return null;
@@ -40,6 +43,10 @@ export function plugEdge(plug: PlugDoc, owner: Map<string, string>): PlugEdge | 
     data: { plug },
     className: plug.kind === "error" ? "plug-error" : "plug-result",
     label: plug.argument ? `→ ${plug.argument}` : undefined,
+    markerEnd: { ...PLUG_ARROW, color: plug.kind === "error" ? "#c0262d" : "#475467" },
+    ariaLabel: names
+      ? `${plug.kind} plug ${plug.name}: ${names.get(plug.source) ?? plug.source} → ${names.get(plug.target) ?? plug.target}`
+      : undefined,
   };
 }
 
@@ -81,7 +88,8 @@ export function toCanvas(doc: GraphDoc): { nodes: ProcessorNode[]; edges: PlugEd
     };
   });
   const owner = socketOwners(nodes);
-  const edges = doc.plugs.map((plug) => plugEdge(plug, owner)).filter((e): e is PlugEdge => e !== null);
+  const names = socketNameMap(nodes);
+  const edges = doc.plugs.map((plug) => plugEdge(plug, owner, names)).filter((e): e is PlugEdge => e !== null);
   return { nodes, edges };
 }
 

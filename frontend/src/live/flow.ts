@@ -45,7 +45,7 @@ export function followFlow(flowId: string): () => void {
         refresh = setTimeout(() => void useStatus.getState().refresh(flowId), 300);
       }
     }
-    if (frame.type === "presence") useDesigner.getState().setOthers(frame.others);
+    if (frame.type === "presence") useDesigner.getState().setOthers(frame.others, frame.you);
     else if (frame.type === "saved") useDesigner.getState().remoteSaved(frame.version, frame.by, frame.client);
     else applyFrame(frame);
   });

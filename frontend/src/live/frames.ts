@@ -109,6 +109,8 @@ export interface PresenceFrame {
   type: "presence";
   flow_id: string;
   others: string[];
+  /** This connection's own user: an "other" of that name is the same person in another tab. */
+  you: string;
 }
 
 /** Someone saved the flow's graph: its new version, by whom (when known), and the saving tab's client id. */

@@ -65,6 +65,7 @@ export interface DesignerState {
   panelSocket: string | null;
   // Who else has this flow open (presence frames), and a save of theirs made while this tab has unsaved changes.
   others: string[];
+  you: string;
   remote: { version: number; by: string } | null;
 
   load: (flowId: string) => Promise<void>;
@@ -89,7 +90,7 @@ export interface DesignerState {
   redo: () => void;
   setPositions: (positions: Record<string, { x: number; y: number }>) => void;
   openPanel: (id: string | null, socketId?: string | null) => void;
-  setOthers: (others: string[]) => void;
+  setOthers: (others: string[], you: string) => void;
   /** Someone saved version `version`: a clean tab loads it at once; one with unsaved changes is told (banner). */
   remoteSaved: (version: number, by: string, client: string) => void;
   /** `force`: drop sockets even with messages waiting (they go to the owner's dead-letter archive). */
@@ -97,16 +98,20 @@ export interface DesignerState {
 }
 
 /** The first spot at or below `wanted` where a new processor does not cover another one. */
+const CLEARANCE = 80;
+
 export function freeSpot(nodes: ProcessorNode[], wanted: { x: number; y: number }): { x: number; y: number } {
+  // Clear of each card by CLEARANCE: the plugs that go round a card run in that band (graph/route.ts), and a card
+  // put there would hide them (found by a newcomer).
   const spot = { ...wanted };
   const covers = (n: ProcessorNode) =>
-    Math.abs(n.position.x - spot.x) < (n.measured?.width ?? 240) &&
-    spot.y < n.position.y + (n.measured?.height ?? 100) + 20 &&
-    n.position.y < spot.y + 100 + 20;
+    Math.abs(n.position.x - spot.x) < (n.measured?.width ?? 240) + CLEARANCE &&
+    spot.y < n.position.y + (n.measured?.height ?? 100) + CLEARANCE &&
+    n.position.y < spot.y + 100 + CLEARANCE;
   for (let i = 0; i < 200; i++) {
     const hit = nodes.find(covers);
     if (!hit) break;
-    spot.y = hit.position.y + (hit.measured?.height ?? 100) + 30;
+    spot.y = hit.position.y + (hit.measured?.height ?? 100) + CLEARANCE;
   }
   return spot;
 }
@@ -150,6 +155,7 @@ export const useDesigner = create<DesignerState>((set, get) => {
     panel: null,
     panelSocket: null,
     others: [],
+    you: "",
     remote: null,
 
     load: async (flowId) => {
@@ -347,12 +353,12 @@ export const useDesigner = create<DesignerState>((set, get) => {
 
     openPanel: (id, socketId = null) => set({ panel: id, panelSocket: id ? socketId : null }),
 
-    setOthers: (others) => set({ others }),
+    setOthers: (others, you) => set({ others, you }),
 
     remoteSaved: (version, by, client) => {
       const { base, flowId, saving } = get();
       if (client === CLIENT_ID || !base || !flowId || version <= base.version) return;
-      const who = by || "Someone";
+      const who = !by ? "Someone" : by === get().you ? "You (in another tab)" : by;
       if (saving || selectDirty(get())) {
         set({ remote: { version, by: who } });
         return;
@@ -388,6 +394,8 @@ export const useDesigner = create<DesignerState>((set, get) => {
           stale: null,
           remote: null,
         });
+        // New processors have run states now ("stopped"): no more "new" badges (found by a newcomer).
+        void useStatus.getState().refresh(flowId);
         return true;
       } catch (error) {
         if (messagesWaiting(error)) {

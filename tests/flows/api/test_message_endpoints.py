@@ -109,11 +109,17 @@ def test_a_flows_runs_list_its_traces_with_their_status_newest_first(demo: Demo,
         )
         return str(root)
 
+    handled = run("failed", 4)  # its error went along an error plug: handled, the run did not fail
     ok, failed, running = run("succeeded", 3), run("dead", 2), run("retrying", 1)
     answer = api["bob"].get(f"/api/flows/{demo.flow.pk}/runs/")
     assert answer.status_code == 200, answer.content
     runs = answer.json()["runs"]
-    assert [(r["trace_id"], r["status"]) for r in runs] == [(running, "running"), (failed, "failed"), (ok, "succeeded")]
+    assert [(r["trace_id"], r["status"]) for r in runs] == [
+        (running, "running"),
+        (failed, "failed"),
+        (ok, "succeeded"),
+        (handled, "succeeded"),
+    ]
     assert runs[2]["calls"] == 2 and runs[2]["socket_name"] == demo.s1.name and round(runs[2]["duration_ms"]) == 40
     assert runs[1]["failed_calls"] == 1 and runs[1]["input"] == ""  # rows made here keep no preview
     only = api["bob"].get(f"/api/flows/{demo.flow.pk}/runs/?status=failed").json()["runs"]
