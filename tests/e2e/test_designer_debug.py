@@ -6,6 +6,7 @@ functions drag onto the canvas."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,8 @@ def test_a_failing_test_message_shows_as_a_failure_with_its_retries_and_tracebac
         call.get_by_role("button", name="show traceback").click()
         expect(call.locator("pre.traceback")).to_contain_text("raise ValueError")
         page.screenshot(path=str(tmp_path / "runs.png"))
+        if os.environ.get("UPDATE_SCREENSHOTS") == "1":  # the README's picture of debugging a run
+            page.screenshot(path=str(Path(__file__).resolve().parents[2] / "docs" / "images" / "runs.png"))
         trace.get_by_role("button", name="Close trace").click()
         # A failed run is sent again from the list: its message was kept whole, so it can be.
         runs.get_by_test_id("run").get_by_role("button", name="replay").click()

@@ -4,6 +4,7 @@ naming the socket; a plug that closes a loop is allowed and marked, and stays ma
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -93,4 +94,9 @@ def test_the_demo_flow_shows_every_plug_and_draws_by_the_rules(
         expect(page.locator('[data-testid^="plug-loop-"]')).to_have_count(3)
         assert sockets_of(page, "words") == ["split", "count", "aggregate"]
         assert Flow.objects.get(pk=flow.pk).version > 1
+        page.keyboard.press("Escape")
+        page.get_by_role("button", name="Fit", exact=True).click()
+        settle(page)
         page.screenshot(path=str(tmp_path / "demo.png"))
+        if os.environ.get("UPDATE_SCREENSHOTS") == "1":  # the README's picture of the demo flow
+            page.screenshot(path=str(Path(__file__).resolve().parents[2] / "docs" / "images" / "demo-flow.png"))

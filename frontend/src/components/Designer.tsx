@@ -132,7 +132,7 @@ function Toolbar({ onLayout, layingOut, onAdd, onHelp, onRuns, onPalette, search
           </button>
         </>
       )}
-      <button type="button" onClick={() => void fitView({ duration: 300 })} title="Fit (F)">
+      <button type="button" onClick={() => void fitView({ duration: 300, padding: 0.2 })} title="Fit (F)">
         Fit
       </button>
       <input

@@ -16,6 +16,10 @@ interface StatusState {
   refresh: (flowId: string) => Promise<void>;
 }
 
+// Each refresh is numbered; an answer that comes back after a later refresh's is dropped, so an older read (a slow
+// one sent at a save) never overwrites a newer one (sent when a processor came up, with its pinned commit).
+let reads = 0;
+
 export const useStatus = create<StatusState>((set, get) => ({
   byId: {},
   error: "",
@@ -41,8 +45,10 @@ export const useStatus = create<StatusState>((set, get) => ({
     return moved;
   },
   refresh: async (flowId) => {
+    const read = ++reads;
     try {
       const page = await api.processors(flowId);
+      if (read !== reads) return; // a later refresh was sent meanwhile: its answer counts
       const current = get().byId;
       const changed =
         page.results.length !== Object.keys(current).length ||
