@@ -2582,6 +2582,7 @@ export interface operations {
             query?: {
                 /** @description Number of results to return per page. */
                 limit?: number;
+                name?: string;
                 /** @description The initial index from which to return the results. */
                 offset?: number;
             };
@@ -2719,6 +2720,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID string identifying this flow. */
                 id: string;
             };
             cookie?: never;
@@ -2767,6 +2769,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID string identifying this flow. */
                 id: string;
             };
             cookie?: never;
@@ -2858,6 +2861,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description A UUID string identifying this flow. */
                 id: string;
             };
             cookie?: never;
@@ -2923,6 +2927,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID string identifying this flow. */
                 id: string;
             };
             cookie?: never;
@@ -3011,6 +3016,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID string identifying this flow. */
                 id: string;
             };
             cookie?: never;
@@ -3101,6 +3107,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID string identifying this flow. */
                 id: string;
             };
             cookie?: never;
@@ -3151,6 +3158,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID string identifying this flow. */
                 id: string;
             };
             cookie?: never;
@@ -3204,6 +3212,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description A UUID string identifying this flow. */
                 id: string;
             };
             cookie?: never;
@@ -3361,6 +3370,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID string identifying this flow. */
                 id: string;
             };
             cookie?: never;
@@ -3429,6 +3439,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID string identifying this flow. */
                 id: string;
             };
             cookie?: never;
@@ -3497,6 +3508,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID string identifying this flow. */
                 id: string;
             };
             cookie?: never;
@@ -3575,6 +3587,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description A UUID string identifying this flow. */
                 id: string;
             };
             cookie?: never;
@@ -3634,6 +3647,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID string identifying this flow. */
                 id: string;
             };
             cookie?: never;
@@ -3702,6 +3716,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID string identifying this flow. */
                 id: string;
             };
             cookie?: never;
