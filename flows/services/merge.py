@@ -72,7 +72,9 @@ def _merge_values(
         b, t, m = base.get(name), theirs.get(name), mine.get(name, base.get(name))
         if m in (b, t):
             continue
-        if t == b:
+        if t == b or name == "socket_order":
+            # Socket order: yours when both changed it; merge() then drops the sockets that went and appends the
+            # ones that came, so adding a socket there and reordering here is no clash.
             out[name] = m
         else:
             conflicts.append({"object": f"{kind} {label}", "field": name, "yours": m, "theirs": t})

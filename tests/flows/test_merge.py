@@ -109,3 +109,13 @@ def test_a_plug_between_sockets_named_not_by_id_cannot_be_merged() -> None:
     mine["plugs"][0]["source"] = "a"
     with pytest.raises(NotMergeable):
         merge(base, copy.deepcopy(base), mine)
+
+
+def test_a_socket_added_there_and_the_order_changed_here_both_stay() -> None:
+    base = base_doc()
+    theirs, mine = copy.deepcopy(base), copy.deepcopy(base)
+    theirs["processors"][0]["sockets"].append(sock("s5", "e"))
+    mine["processors"][0]["sockets"].reverse()
+    merged = merge(base, theirs, mine)
+    assert merged.conflicts == []
+    assert [s["id"] for s in by_id(merged.doc)["p1"]["sockets"]] == ["s2", "s1", "s5"]
