@@ -320,11 +320,12 @@ def _values_preview(outcome: Outcome, limit: int) -> str:
     if outcome.named:
         values = {"result": values, "plugs": outcome.named}
     try:
-        text = json.dumps(values, separators=(",", ":"), ensure_ascii=False)
+        raw = json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "replace")
     except (TypeError, ValueError, RecursionError):
         return ""
-    cut = text.encode("utf-8", "replace")
-    return preview(cut, limit) if len(cut) > limit or len(outcome.values) <= limit else text + "…"
+    if len(outcome.values) > limit and len(raw) <= limit:  # values were left out: say it is cut
+        return raw.decode("utf-8") + "…"
+    return preview(raw, limit)
 
 
 def retry_entry(queue_id: str, envelope: Envelope) -> str:

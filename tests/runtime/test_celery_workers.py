@@ -54,6 +54,20 @@ def test_a_rate_limit_holds(runtime: Runtime, alice: Any, sink_repo: str) -> Non
     assert 4.0 <= rate <= 6.0, f"{rate:.2f} calls/s; gaps between starts: {gaps}"
 
 
+def celery_inspect(runtime: Runtime, name: str, what: str) -> Any:
+    """`celery inspect <what>` of one worker, as a user runs it: its answer."""
+    answer = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "backend", "inspect", what, "-d", name, "--json"],
+        cwd=BASE_DIR,
+        env=runtime.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert answer.returncode == 0, answer.stderr
+    return json.loads(answer.stdout.strip().splitlines()[-1])[name]
+
+
 def get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=10) as answer:
         return json.loads(answer.read())
@@ -106,16 +120,7 @@ def test_flower_and_celery_inspect_see_the_processors_workers_and_their_tasks(
         except subprocess.TimeoutExpired:
             flower.kill()
 
-    inspect = subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "backend", "inspect", "active_queues", "-d", name, "--json"],
-        cwd=BASE_DIR,
-        env=runtime.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert inspect.returncode == 0, inspect.stderr
-    queues = json.loads(inspect.stdout.strip().splitlines()[-1])[name]
+    queues = celery_inspect(runtime, name, "active_queues")
     assert {q["name"] for q in queues} == {f"ec.{s.queue_id}" for s in proc.sockets.all()}
 
 
@@ -152,17 +157,7 @@ NAP_MODULE = "import time\n\ndef nap(n):\n    time.sleep(0.5)\n    return n\n"
 
 
 def celery_stats(runtime: Runtime, name: str) -> dict[str, Any]:
-    """`celery inspect stats` of one worker, as a user runs it."""
-    answer = subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "backend", "inspect", "stats", "-d", name, "--json"],
-        cwd=BASE_DIR,
-        env=runtime.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert answer.returncode == 0, answer.stderr
-    return dict(json.loads(answer.stdout.strip().splitlines()[-1])[name])
+    return dict(celery_inspect(runtime, name, "stats"))
 
 
 def descendants(pid: int) -> set[int]:

@@ -46,6 +46,25 @@ function typingIn(target: EventTarget | null): boolean {
   return !!el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable);
 }
 
+/** What someone with unsaved changes may do once another save came first: keep them in a file, or take theirs. */
+function KeepOrReload({ flowId }: { flowId: string }) {
+  return (
+    <>
+      <button type="button" onClick={() => {
+        const s = useDesigner.getState();
+        if (s.base) downloadJson(`${s.base.name}.unsaved.json`, toDocument(s.base, s.nodes, s.edges));
+      }}>
+        Export my changes
+      </button>{" "}
+      <button type="button" onClick={() => {
+        if (window.confirm("Discard your unsaved changes and load the saved flow?")) void useDesigner.getState().load(flowId);
+      }}>
+        Reload theirs
+      </button>
+    </>
+  );
+}
+
 /** Who else has this flow open: a badge per person (a second tab of yours shows as you). */
 function Presence() {
   const others = useDesigner((s) => s.others);
@@ -398,33 +417,13 @@ function Canvas({ flowId }: { flowId: string }) {
       {stale && (
         <div className="banner banner-error" role="alert" data-testid="stale-banner">
           {stale.why ?? MSG.stale(stale.mine, stale.theirs)}{" "}
-          <button type="button" onClick={() => {
-            const s = useDesigner.getState();
-            if (s.base) downloadJson(`${s.base.name}.unsaved.json`, toDocument(s.base, s.nodes, s.edges));
-          }}>
-            Export my changes
-          </button>{" "}
-          <button type="button" onClick={() => {
-            if (window.confirm("Discard your unsaved changes and load the saved flow?")) void useDesigner.getState().load(flowId);
-          }}>
-            Reload theirs
-          </button>
+          <KeepOrReload flowId={flowId} />
         </div>
       )}
       {remote && !stale && (
         <div className="banner banner-warn" role="alert" data-testid="remote-banner">
           {MSG.remoteWhileEditing(remote.by, remote.version)}{" "}
-          <button type="button" onClick={() => {
-            const s = useDesigner.getState();
-            if (s.base) downloadJson(`${s.base.name}.unsaved.json`, toDocument(s.base, s.nodes, s.edges));
-          }}>
-            Export my changes
-          </button>{" "}
-          <button type="button" onClick={() => {
-            if (window.confirm("Discard your unsaved changes and load the saved flow?")) void useDesigner.getState().load(flowId);
-          }}>
-            Reload theirs
-          </button>
+          <KeepOrReload flowId={flowId} />
         </div>
       )}
       {saveError && !stale && (

@@ -119,7 +119,7 @@ export function RunsPanel({ flowId, onClose }: { flowId: string; onClose: () => 
                 <td>
                   {run.status === "failed" && (
                     <button type="button" className="link" disabled={!run.socket || !sentIn(run).ok}
-                      title={sentIn(run).ok ? "Send the message this run began with to its entry socket again"
+                      title={run.socket && sentIn(run).ok ? "Send the message this run began with to its entry socket again"
                         : "Its message was larger than the preview kept with lineage: replay it from the dead letters"}
                       onClick={(e) => {
                         e.stopPropagation();

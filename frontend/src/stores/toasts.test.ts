@@ -16,10 +16,4 @@ describe("toasts", () => {
     vi.advanceTimersByTime(ERROR_MS - INFO_MS);
     expect(useToasts.getState().toasts).toEqual([]);
   });
-
-  it("are cleared when the page changes", () => {
-    notifyError("a refusal on flow A");
-    useToasts.getState().clear();
-    expect(useToasts.getState().toasts).toEqual([]);
-  });
 });

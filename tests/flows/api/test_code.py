@@ -93,6 +93,9 @@ def repo(tmp_path: Path, code_dir: Path) -> Repo:
     return Repo(path, f"file://{path}", first, second)
 
 
+MODULE_KEYS = {"git_url", "ref", "commit", "module", "subdirectory", "subdirectory_found", "path", "functions"}
+
+
 def discover(client: APIClient, demo: Demo, **body: Any) -> Any:
     return client.post(f"/api/flows/{demo.flow.pk}/discover", body, format="json")
 
@@ -122,16 +125,7 @@ def test_it_lists_public_functions_with_their_signatures(api: dict[str, APIClien
     response = discover(api["alice"], demo, git_url=repo.url, module="sample.processors")
     assert response.status_code == 200, response.content
     body = response.json()
-    assert set(body) == {
-        "git_url",
-        "ref",
-        "commit",
-        "module",
-        "subdirectory",
-        "subdirectory_found",
-        "path",
-        "functions",
-    }
+    assert set(body) == MODULE_KEYS
     assert body["commit"] == repo.second  # "main", the default ref, resolved now
     assert (body["git_url"], body["ref"], body["module"]) == (repo.url, "main", "sample.processors")
     assert body["path"] == "sample/processors.py"
@@ -345,17 +339,7 @@ def test_processor_code_is_read_at_the_pinned_commit(api: dict[str, APIClient], 
     response = code(api["alice"], processor)
     assert response.status_code == 200, response.content
     body = response.json()
-    assert set(body) == {
-        "git_url",
-        "ref",
-        "commit",
-        "module",
-        "subdirectory",
-        "subdirectory_found",
-        "path",
-        "functions",
-        "pinned",
-    }
+    assert set(body) == {*MODULE_KEYS, "pinned"}
     assert body["pinned"] is True and body["commit"] == repo.first and body["ref"] == "main"
     assert [f["name"] for f in body["functions"]] == ["add", "count", "not_a_generator", "scaled"]
 
