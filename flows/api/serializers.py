@@ -394,6 +394,17 @@ class DiscoverInputSerializer(StrictMixin, serializers.Serializer):
     validate_subdirectory = ProcessorFieldsSerializer.validate_subdirectory  # the same rule as a saved processor's
 
 
+class ModulesInputSerializer(StrictMixin, serializers.Serializer):
+    """POST /api/flows/{id}/modules: a trusted repository to browse for modules."""
+
+    git_url = serializers.CharField(max_length=1000)
+    ref = serializers.CharField(
+        max_length=255,
+        required=False,
+        help_text="A branch, tag or commit; the repository's default branch when absent.",
+    )
+
+
 class CodeQuerySerializer(serializers.Serializer):
     function = serializers.CharField(
         max_length=200, required=False, validators=[function_name], help_text="Only this function."

@@ -1,7 +1,7 @@
 from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
-from flows.api import archive, views, workflows
+from flows.api import archive, repositories, views, workflows
 
 router = DefaultRouter()
 router.trailing_slash = "/?"  # both /api/flows and /api/flows/ answer, without a redirect that drops the body
@@ -19,5 +19,6 @@ urlpatterns = [
     re_path(
         r"^archive/(?P<message_id>[0-9a-fA-F-]{36})/?$", archive.ArchivedMessageView.as_view(), name="archived-message"
     ),
+    re_path(r"^repositories/?$", repositories.TrustedRepositoriesView.as_view(), name="trusted-repositories"),
     *router.urls,
 ]

@@ -30,7 +30,7 @@ from flows.permissions import (
     sockets_for,
 )
 from flows.selectors.calls import call_tree, flow_runs
-from flows.selectors.code import module_functions, processor_code
+from flows.selectors.code import module_functions, processor_code, repository_modules
 from flows.selectors.graph import flow_export, flow_graph_get
 from flows.selectors.rights import flow_rights, flow_rights_many
 from flows.selectors.status import processors_not_running, waiting_on
@@ -201,6 +201,19 @@ class FlowViewSet(viewsets.ModelViewSet):
         require_flow_perm(request.user, "change_flow", flow)
         data = _validated(s.DiscoverInputSerializer, request.data)
         return Response(module_functions(**data))
+
+    @extend_schema(
+        request=s.ModulesInputSerializer, responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR, 404: ERROR}
+    )
+    @action(detail=True, methods=["post"])
+    def modules(self, request: Request, pk: str | None = None) -> Response:
+        """The Python modules of a trusted repository, each with the subdirectory to import it from, for a
+        processor being configured: {"git_url", "ref", "commit", "modules": [{"module", "subdirectory", "path"}],
+        "truncated"}. Without `ref`, the repository's default branch."""
+        flow = self.get_object()
+        require_flow_perm(request.user, "change_flow", flow)
+        data = _validated(s.ModulesInputSerializer, request.data)
+        return Response(repository_modules(**data))
 
 
 class _ProcessorScoped(viewsets.GenericViewSet):

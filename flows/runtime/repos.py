@@ -155,6 +155,17 @@ def _mirror(git_url: str, *, who: str | None = None, want: str | None = None) ->
         raise CodeError(f"cannot reach {who or f'repository {git_url}'}: {reason}") from exc
 
 
+def default_branch(git_url: str) -> str:
+    """The branch the repository's HEAD names (its default branch: "main", "master", …), as of the mirror's
+    clone."""
+    with _locked(git_url):
+        repo = _mirror(git_url)
+        try:
+            return str(repo.git.symbolic_ref("--short", "HEAD")).strip()
+        except git.GitCommandError:
+            raise CodeError(f"repository {git_url} has no default branch: give a ref") from None
+
+
 def resolve(git_url: str, ref: str) -> str:
     """The full SHA `ref` (branch, tag or commit) points at now."""
     with _locked(git_url):

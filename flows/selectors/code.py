@@ -16,7 +16,7 @@ from typing import Any, NotRequired, TypedDict
 
 from backend.errors import ApplicationError, NotFound
 from flows.models import Processor
-from flows.runtime.repos import CodeError, check_trusted, checkout, resolve
+from flows.runtime.repos import CodeError, check_trusted, checkout, default_branch, resolve
 from flows.validators import MODULE_RE
 
 MAX_MODULE_BYTES = 1024 * 1024
@@ -59,6 +59,20 @@ class ProcessorCode(ModuleCode):
     pinned: bool
 
 
+class ModuleInfo(TypedDict):
+    module: str  # dotted, as a processor's `module`
+    subdirectory: str  # as a processor's `subdirectory` ("" for the top of the checkout)
+    path: str  # the file, from the top of the checkout
+
+
+class RepositoryModules(TypedDict):
+    git_url: str
+    ref: str
+    commit: str
+    modules: list[ModuleInfo]
+    truncated: bool
+
+
 def module_functions(
     *, git_url: str, ref: str, module: str, subdirectory: str = "", commit: str | None = None
 ) -> ModuleCode:
@@ -68,19 +82,7 @@ def module_functions(
             f"{module!r} is not a module path: give a dotted Python module path such as 'ext.sample'.",
             {"fields": {"module": ["not a dotted module path"]}},
         )
-    try:
-        check_trusted(git_url)
-    except CodeError as exc:
-        raise ApplicationError(str(exc), {"fields": {"git_url": ["not trusted"]}}) from None
-    try:
-        if commit is None:
-            commit = resolve(git_url, ref)
-        elif not FULL_SHA.match(commit):
-            # Never hand git something that could read as an option; pinned commits are full SHAs.
-            raise ApplicationError(f"commit {commit!r} is not a full SHA: resolve the ref again (redeploy).")
-        tree = checkout(git_url, commit)
-    except CodeError as exc:
-        raise ApplicationError(str(exc)) from None
+    commit, tree = _checkout(git_url, ref, commit)
     try:
         path = _module_file(tree, module, subdirectory, commit)
         found = False
@@ -103,6 +105,22 @@ def module_functions(
         "path": path.relative_to(tree).as_posix(),
         "functions": _functions(_parse(text, path, module, commit), text),
     }
+
+
+def repository_modules(*, git_url: str, ref: str | None = None) -> RepositoryModules:
+    """The Python modules of a repository at the commit `ref` (default: its default branch) resolves to, each
+    with the subdirectory to import it from: for browsing a trusted repository before any processor uses it.
+    Packages are followed by their __init__.py; tests, private modules and build or hidden directories are left
+    out; at most MAX_MODULES, shallowest first (`truncated` says when there were more)."""
+    if ref is None:
+        try:
+            check_trusted(git_url)
+            ref = default_branch(git_url)
+        except CodeError as exc:
+            raise ApplicationError(str(exc), {"fields": {"git_url": [str(exc)]}}) from None
+    commit, tree = _checkout(git_url, ref, None)
+    modules, truncated = _modules(tree)
+    return {"git_url": git_url, "ref": ref, "commit": commit, "modules": modules, "truncated": truncated}
 
 
 def processor_code(*, processor: Processor, function: str | None = None) -> ProcessorCode:
@@ -130,6 +148,73 @@ def processor_code(*, processor: Processor, function: str | None = None) -> Proc
 
 
 # -- finding and reading the module file ---------------------------------------------------------------------
+
+
+def _checkout(git_url: str, ref: str, commit: str | None) -> tuple[str, Path]:
+    """(commit, tree): the trusted repository checked out at `commit`, or at the commit `ref` resolves to now."""
+    try:
+        check_trusted(git_url)
+    except CodeError as exc:
+        raise ApplicationError(str(exc), {"fields": {"git_url": ["not trusted"]}}) from None
+    try:
+        if commit is None:
+            commit = resolve(git_url, ref)
+        elif not FULL_SHA.match(commit):
+            # Never hand git something that could read as an option; pinned commits are full SHAs.
+            raise ApplicationError(f"commit {commit!r} is not a full SHA: resolve the ref again (redeploy).")
+        return commit, checkout(git_url, commit)
+    except CodeError as exc:
+        raise ApplicationError(str(exc)) from None
+
+
+MAX_MODULES = 200
+_TEST_DIRECTORIES = {"test", "tests", "testing"}
+_NOT_MODULES = {"setup", "conftest", "noxfile", "fabfile", "manage"}
+
+
+def _modules(tree: Path) -> tuple[list[ModuleInfo], bool]:
+    """The importable modules of a checkout, breadth first to SEARCH_DEPTH (see repository_modules)."""
+    root = tree.resolve()
+    found: list[ModuleInfo] = []
+    level = [root]
+    for _ in range(SEARCH_DEPTH + 1):
+        children: list[Path] = []
+        for directory in sorted(level):
+            for entry in sorted(directory.iterdir()):
+                if entry.is_symlink() or entry.name.startswith("."):
+                    continue
+                if entry.is_dir():
+                    if entry.name not in _SKIP and entry.name not in _TEST_DIRECTORIES:
+                        children.append(entry)
+                    continue
+                module = _module_of(root, entry)
+                if module is None:
+                    continue
+                if len(found) == MAX_MODULES:
+                    return found, True
+                found.append(module)
+        level = children
+    return found, False
+
+
+def _module_of(root: Path, path: Path) -> ModuleInfo | None:
+    """`path` as a module: its name is the file's stem under the packages (directories with an __init__.py) it is
+    in; the directory above the outermost package is the subdirectory to import it from."""
+    stem = path.name.removesuffix(".py")
+    if path.suffix != ".py" or stem in _NOT_MODULES or stem.startswith("test_") or stem.endswith("_test"):
+        return None
+    if stem.startswith("_") and stem != "__init__":
+        return None
+    parts = [] if stem == "__init__" else [stem]
+    directory = path.parent
+    while directory != root and (directory / "__init__.py").is_file():
+        parts.insert(0, directory.name)
+        directory = directory.parent
+    name = ".".join(parts)
+    if not parts or not MODULE_RE.match(name) or any(part.startswith("_") for part in parts[:-1]):
+        return None
+    subdirectory = directory.relative_to(root).as_posix() if directory != root else ""
+    return {"module": name, "subdirectory": subdirectory, "path": path.relative_to(root).as_posix()}
 
 
 SEARCH_DEPTH = 4

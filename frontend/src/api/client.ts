@@ -18,9 +18,11 @@ import type {
   Peek,
   ProcessorRow,
   QueueRow,
+  RepositoryModules,
   RunRow,
   SendAnswer,
   SocketRankRow,
+  TrustedRepository,
   WorkerRow,
 } from "./types";
 
@@ -112,6 +114,10 @@ export const api = {
     request<{ processors: ProcessorRow[] }>("POST", `/api/flows/${id}/${action}/`),
   discover: (flowId: string, config: { git_url: string; ref: string; module: string; subdirectory: string }) =>
     request<ModuleCode>("POST", `/api/flows/${flowId}/discover/`, config),
+  // A trusted repository's modules at `ref` (its default branch when empty).
+  modules: (flowId: string, git_url: string, ref = "") =>
+    request<RepositoryModules>("POST", `/api/flows/${flowId}/modules/`, ref ? { git_url, ref } : { git_url }),
+  trustedRepositories: () => request<TrustedRepository[]>("GET", "/api/repositories/"),
   processorCode: (id: string, fn?: string) =>
     request<ModuleCode>("GET", `/api/processors/${id}/code/${fn ? `?function=${q(fn)}` : ""}`),
   processors: (flowId: string) => request<Page<ProcessorRow>>("GET", `/api/processors/?flow=${flowId}&limit=1000`),

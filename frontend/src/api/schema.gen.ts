@@ -262,6 +262,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/flows/{id}/modules/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description The Python modules of a trusted repository, each with the subdirectory to import it from, for a
+         *     processor being configured: {"git_url", "ref", "commit", "modules": [{"module", "subdirectory", "path"}],
+         *     "truncated"}. Without `ref`, the repository's default branch.
+         */
+        post: operations["flows_modules_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/flows/{id}/pause/": {
         parameters: {
             query?: never;
@@ -893,6 +914,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/repositories/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The patterns of git URLs processors may load code from (any signed-in user: it is what they may use). */
+        get: operations["repositories_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/schedulers/": {
         parameters: {
             query?: never;
@@ -1396,6 +1434,12 @@ export interface components {
             data: unknown;
             args?: unknown[];
         };
+        /** @description POST /api/flows/{id}/modules: a trusted repository to browse for modules. */
+        ModulesInputRequest: {
+            git_url: string;
+            /** @description A branch, tag or commit; the repository's default branch when absent. */
+            ref?: string;
+        };
         /**
          * @description Refuse keys the serializer does not know, so a typo ('concurency') is an error rather than ignored.
          *
@@ -1431,6 +1475,12 @@ export interface components {
          * @enum {string}
          */
         ObjectTypeEnum: "flow" | "processor";
+        /**
+         * @description * `settings` - settings
+         *     * `admin` - admin
+         * @enum {string}
+         */
+        OriginEnum: "settings" | "admin";
         PaginatedAgentList: {
             /** @example 123 */
             count: number;
@@ -1981,6 +2031,20 @@ export interface components {
         TokenInputRequest: {
             username: string;
             password: string;
+        };
+        TrustedRepository: {
+            /** @description fnmatch pattern of git URLs processors may load code from */
+            pattern: string;
+            note: string;
+            /**
+             * @description ELASTICCODE_TRUSTED_REPOS or the admin
+             *
+             *     * `settings` - settings
+             *     * `admin` - admin
+             */
+            origin: components["schemas"]["OriginEnum"];
+            /** @description names one repository (no wildcard): browse it as it stands */
+            browsable: boolean;
         };
         User: {
             readonly id: number;
@@ -3356,6 +3420,97 @@ export interface operations {
             };
             /** @description JSON error: {'error': {'code', 'message', 'fields'?}} */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    flows_modules_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A UUID string identifying this flow. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModulesInputRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description JSON error: {'error': {'code', 'message', 'fields'?}} */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credentials: send 'Authorization: Token <token>' (POST /api/auth/token/ gives one) or log in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description JSON error: {'error': {'code', 'message', 'fields'?}} */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description JSON error: {'error': {'code', 'message', 'fields'?}} */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state: a name already taken, a newer version, an object still in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than ELASTICCODE_MAX_BODY_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is not JSON: send it with 'Content-Type: application/json'. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7168,6 +7323,43 @@ export interface operations {
             };
             /** @description Conflicts with the current state: a name already taken, a newer version, an object still in use. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    repositories_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrustedRepository"][];
+                };
+            };
+            /** @description No valid credentials: send 'Authorization: Token <token>' (POST /api/auth/token/ gives one) or log in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: the message names the right that is missing. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

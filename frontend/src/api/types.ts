@@ -121,6 +121,18 @@ export interface ModuleCode {
   functions: FunctionInfo[];
 }
 
+/** A trusted repository pattern (GET /api/repositories/); `browsable`: it names one repository (no wildcard). */
+export type TrustedRepository = Schemas["TrustedRepository"];
+
+/** A repository's modules (POST /api/flows/{id}/modules/), each with the subdirectory to import it from. */
+export interface RepositoryModules {
+  git_url: string;
+  ref: string;
+  commit: string;
+  modules: { module: string; subdirectory: string; path: string }[];
+  truncated: boolean;
+}
+
 export interface ProcessorRow {
   id: string;
   name: string;

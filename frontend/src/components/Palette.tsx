@@ -1,9 +1,10 @@
-// The palette: code already in use (this flow's processors, and those of the other flows you may see), each
-// module's functions read at the commit its ref resolves to; drag a function onto the canvas to add a processor
-// running it, configured from that module. Functions are read when an entry is opened, not with the page.
-import { useEffect, useMemo, useState } from "react";
+// The palette: code already in use (this flow's processors, and those of the other flows you may see), and the
+// trusted repositories (the admin's and the settings' list, or any URL that matches it) browsed module by module;
+// each module's functions are read at the commit its ref resolves to. Drag a function onto the canvas to add a
+// processor running it, configured from that module. Code is read when an entry is opened, not with the page.
+import { type FormEvent, useEffect, useMemo, useState } from "react";
 import { api } from "../api/client";
-import type { FunctionInfo } from "../api/types";
+import type { FunctionInfo, RepositoryModules, TrustedRepository } from "../api/types";
 import { useDesigner } from "../stores/designer";
 
 /** What is dragged from the palette (dataTransfer type PALETTE_TYPE, JSON). */
@@ -58,9 +59,92 @@ function Entry({ source, flowId }: { source: Source; flowId: string }) {
   );
 }
 
+const repoName = (url: string) => url.replace(/\/+$/, "").replace(/^.*[/:]/, "").replace(/\.git$/, "");
+
+/** One repository's modules at `ref` (its default branch when empty), each an Entry of its functions. */
+function Repository({ gitUrl, gitRef, flowId }: { gitUrl: string; gitRef: string; flowId: string }) {
+  const [answer, setAnswer] = useState<RepositoryModules | null>(null);
+  const [error, setError] = useState("");
+  useEffect(() => {
+    let live = true;
+    setAnswer(null);
+    setError("");
+    api.modules(flowId, gitUrl, gitRef).then(
+      (found) => live && setAnswer(found),
+      (e: Error) => live && setError(e.message),
+    );
+    return () => {
+      live = false;
+    };
+  }, [flowId, gitUrl, gitRef]);
+  if (error) return <div className="field-error">{error}</div>;
+  if (!answer) return <div className="muted">Reading the repository…</div>;
+  return (
+    <ul className="palette-sources palette-modules" data-testid="palette-modules">
+      {answer.modules.length === 0 && <li className="muted">No Python modules at {answer.ref}.</li>}
+      {answer.modules.map((m) => (
+        <Entry key={`${m.subdirectory}/${m.module}`} flowId={flowId}
+          source={{ git_url: answer.git_url, ref: answer.ref, subdirectory: m.subdirectory, module: m.module }} />
+      ))}
+      {answer.truncated && <li className="muted">The first {answer.modules.length} modules only.</li>}
+    </ul>
+  );
+}
+
+/** A trusted pattern: one that names a repository opens onto its modules; one with wildcards fills the form. */
+function Trusted({ entry, flowId, onPattern }: { entry: TrustedRepository; flowId: string; onPattern: (p: string) => void }) {
+  const [open, setOpen] = useState(false);
+  const note = entry.note ? ` (${entry.note})` : "";
+  if (!entry.browsable) {
+    return (
+      <li>
+        <button type="button" className="link palette-source" title={`Any repository matching this pattern${note}`}
+          onClick={() => onPattern(entry.pattern.replace(/[*?[].*$/, ""))}>
+          ⋯ <code>{entry.pattern}</code>
+        </button>
+      </li>
+    );
+  }
+  return (
+    <li data-testid={`trusted-${repoName(entry.pattern)}`}>
+      <button type="button" className="link palette-source" aria-expanded={open} onClick={() => setOpen(!open)}
+        title={`${entry.pattern}${note}`}>
+        {open ? "▾" : "▸"} {repoName(entry.pattern)} <span className="muted">· trusted{note}</span>
+      </button>
+      {open && <Repository gitUrl={entry.pattern} gitRef="" flowId={flowId} />}
+    </li>
+  );
+}
+
+/** Any repository the trusted list allows, by URL and ref. */
+function Browse({ flowId, url, setUrl }: { flowId: string; url: string; setUrl: (url: string) => void }) {
+  const [ref, setRef] = useState("");
+  const [shown, setShown] = useState<{ url: string; ref: string } | null>(null);
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    if (url.trim()) setShown({ url: url.trim(), ref: ref.trim() });
+  };
+  return (
+    <>
+      <form className="palette-browse" onSubmit={submit}>
+        <input aria-label="Repository URL" placeholder="git URL" value={url} onChange={(e) => setUrl(e.target.value)} />
+        <input aria-label="Repository ref" placeholder="ref (default branch)" value={ref}
+          onChange={(e) => setRef(e.target.value)} />
+        <button type="submit">Browse</button>
+      </form>
+      {shown && <Repository gitUrl={shown.url} gitRef={shown.ref} flowId={flowId} />}
+    </>
+  );
+}
+
 export function Palette({ flowId, onClose }: { flowId: string; onClose: () => void }) {
   const nodes = useDesigner((s) => s.nodes);
   const [others, setOthers] = useState<Source[]>([]);
+  const [trusted, setTrusted] = useState<TrustedRepository[]>([]);
+  const [url, setUrl] = useState("");
+  useEffect(() => {
+    api.trustedRepositories().then(setTrusted, () => setTrusted([]));
+  }, []);
   useEffect(() => {
     api.allProcessors().then(
       (page) =>
@@ -89,14 +173,24 @@ export function Palette({ flowId, onClose }: { flowId: string; onClose: () => vo
         </button>
       </header>
       <p className="muted">Drag a function onto the canvas to add a processor that runs it.</p>
-      {sources.length === 0 && (
-        <p className="muted">No code in use yet: add a processor (+ Processor) and give it a git repository first.</p>
-      )}
+      <h3>In use</h3>
+      {sources.length === 0 && <p className="muted">No code in use yet.</p>}
       <ul className="palette-sources">
         {sources.map((source) => (
           <Entry key={key(source)} source={source} flowId={flowId} />
         ))}
       </ul>
+      <h3>Trusted repositories</h3>
+      {trusted.length === 0 && (
+        <p className="muted">None listed: an administrator adds them (ELASTICCODE_TRUSTED_REPOS or the admin).</p>
+      )}
+      <ul className="palette-sources" data-testid="palette-trusted">
+        {trusted.map((entry) => (
+          <Trusted key={entry.pattern} entry={entry} flowId={flowId} onPattern={setUrl} />
+        ))}
+      </ul>
+      <h3>Browse a repository</h3>
+      <Browse flowId={flowId} url={url} setUrl={setUrl} />
     </aside>
   );
 }

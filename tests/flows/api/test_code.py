@@ -16,7 +16,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from backend.accounts.services import privilege_grant
-from flows.models import Processor
+from flows.models import Processor, TrustedRepository
 from tests.conftest import Demo
 from tests.runtime.gitrepos import commit, make_repo, tag
 
@@ -331,6 +331,101 @@ def test_discover_needs_the_right_to_change_the_flow(api: dict[str, APIClient], 
     assert discover(api["anonymous"], demo, **body).status_code == 401
 
 
+# -- browsing a trusted repository ------------------------------------------------------------------------------
+
+
+def modules(client: APIClient, demo: Demo, **body: Any) -> Any:
+    return client.post(f"/api/flows/{demo.flow.pk}/modules", body, format="json")
+
+
+def test_a_repository_lists_its_modules_with_the_subdirectory_to_import_them_from(
+    api: dict[str, APIClient], demo: Demo, tmp_path: Path, code_dir: Path
+) -> None:
+    """The palette browses a trusted repository no processor uses yet: its modules, packages followed by their
+    __init__.py, each with the subdirectory a processor needs; tests, private and build files left out."""
+    path = tmp_path / "library"
+    sha = make_repo(
+        path,
+        {
+            "top.py": "def f(x):\n    return x\n",
+            "setup.py": "",
+            "pkg/__init__.py": "",
+            "pkg/jobs.py": "",
+            "pkg/_private.py": "",
+            "pkg/test_jobs.py": "",
+            "tools/src/deep/__init__.py": "",
+            "tools/src/deep/inner/__init__.py": "",
+            "tools/src/deep/inner/work.py": "",
+            "scripts/run.py": "",
+            "tests/test_top.py": "",
+            "node_modules/x/y.py": "",
+            ".hidden/z.py": "",
+        },
+        branch="trunk",
+    )
+    response = modules(api["alice"], demo, git_url=f"file://{path}")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    # Without a ref, the repository's default branch (this one's is not "main").
+    assert (body["ref"], body["commit"], body["truncated"]) == ("trunk", sha, False)
+    assert [(m["module"], m["subdirectory"], m["path"]) for m in body["modules"]] == [
+        ("top", "", "top.py"),
+        ("pkg", "", "pkg/__init__.py"),
+        ("pkg.jobs", "", "pkg/jobs.py"),
+        ("run", "scripts", "scripts/run.py"),
+        ("deep", "tools/src", "tools/src/deep/__init__.py"),
+        ("deep.inner", "tools/src", "tools/src/deep/inner/__init__.py"),
+        ("deep.inner.work", "tools/src", "tools/src/deep/inner/work.py"),
+    ]
+    # Each one reads as discovery reads it, from the subdirectory given.
+    work = discover(
+        api["alice"], demo, git_url=f"file://{path}", ref="trunk", module="deep.inner.work", subdirectory="tools/src"
+    )
+    assert work.status_code == 200 and work.json()["subdirectory_found"] is False
+
+
+def test_browsing_is_bounded_and_refuses_what_discovery_refuses(
+    api: dict[str, APIClient], demo: Demo, repo: Repo, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("flows.selectors.code.MAX_MODULES", 2)
+    capped = modules(api["alice"], demo, git_url=repo.url, ref="v1")
+    assert capped.status_code == 200 and capped.json()["truncated"] is True and len(capped.json()["modules"]) == 2
+    assert capped.json()["commit"] == repo.first
+
+    unknown = modules(api["alice"], demo, git_url=repo.url, ref="nope")
+    assert unknown.status_code == 400 and 'ref "nope" not found' in error(unknown)
+    typo = modules(api["alice"], demo, git_url=repo.url, branch="main")
+    assert typo.status_code == 400 and "branch" in typo.json()["error"]["fields"]
+    settings.ELASTICCODE_TRUSTED_REPOS = []
+    untrusted = modules(api["alice"], demo, git_url="https://git.example.com/evil/tools.git")
+    assert untrusted.status_code == 400 and "not on the trusted list" in error(untrusted)
+
+    body = {"git_url": repo.url}
+    assert modules(api["bob"], demo, **body).status_code == 403
+    charlie = modules(api["charlie"], demo, **body)
+    assert charlie.status_code == 404 and b"sample" not in charlie.content
+    assert modules(api["anonymous"], demo, **body).status_code == 401
+
+
+def test_the_trusted_list_is_read_for_the_palette(api: dict[str, APIClient], settings: Any) -> None:
+    settings.ELASTICCODE_TRUSTED_REPOS = ["https://git.example.com/acme/*", "https://git.example.com/tools.git"]
+    TrustedRepository.objects.create(pattern="https://git.example.com/tools.git", note="twice: listed once")
+    TrustedRepository.objects.create(pattern="https://git.example.org/lib.git", note="the shared library")
+    response = api["charlie"].get("/api/repositories/")
+    assert response.status_code == 200
+    assert response.json() == [
+        {"pattern": "https://git.example.com/acme/*", "note": "", "origin": "settings", "browsable": False},
+        {"pattern": "https://git.example.com/tools.git", "note": "", "origin": "settings", "browsable": True},
+        {
+            "pattern": "https://git.example.org/lib.git",
+            "note": "the shared library",
+            "origin": "admin",
+            "browsable": True,
+        },
+    ]
+    assert api["anonymous"].get("/api/repositories/").status_code == 401
+
+
 # -- a processor's code ----------------------------------------------------------------------------------------
 
 
@@ -405,6 +500,7 @@ def test_charlie_sees_no_code(api: dict[str, APIClient], demo: Demo, repo: Repo)
 
 def test_both_endpoints_are_documented(api: dict[str, APIClient]) -> None:
     paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
-    assert "post" in paths["/api/flows/{id}/discover/"]
+    assert "post" in paths["/api/flows/{id}/discover/"] and "post" in paths["/api/flows/{id}/modules/"]
+    assert "get" in paths["/api/repositories/"]
     code_get = paths["/api/processors/{id}/code/"]["get"]
     assert "function" in [parameter["name"] for parameter in code_get["parameters"]]
