@@ -257,6 +257,66 @@ def rollup_minutes(*, now: float | None = None) -> int:
     return housekeeping._locked(LOCK, 30, roll)
 
 
+# Minute hashes the history reads from Redis at most (the newest): with the housekeeper running there are about
+# three (GRACE_SECONDS and the minute being written); more means it is not, and the gap is the operator's to fix.
+UNROLLED_MAX = 2 * MINUTES_PER_ROLLUP
+
+
+@dataclass(frozen=True)
+class Unrolled:
+    """One socket-minute still in Redis, in _COLUMNS order after the minute (flow and processor are the socket's).
+    `rolling` is the rolling key it was read from (its RollupBatch marker says whether it is written already), or
+    None for a minute hash no rollup has taken, whose counts are in no SocketMinute row."""
+
+    rolling: str | None
+    minute: int
+    socket_id: str
+    ints: tuple[int, ...]  # msgs_in, msgs_out, errors, bytes_in, bytes_out
+    time_ms: float
+    time_max_ms: float
+    held_ms: float
+    hist: list[int]
+    depth_max: int | None
+
+
+# KEYS: METRIC_MINUTES, PENDING. ARGV: start, end - 1, UNROLLED_MAX, the minute hashes' key prefix.
+# Returns {rolling key or "", minute, HGETALL} per hash, the newest UNROLLED_MAX of each set.
+_UNROLLED = """
+local out = {}
+local live = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[3])
+for i = 1, #live, 2 do
+  out[#out + 1] = {'', live[i + 1], redis.call('HGETALL', ARGV[4] .. live[i + 1])}
+end
+local rolling = redis.call('ZREVRANGEBYSCORE', KEYS[2], ARGV[2], ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[3])
+for i = 1, #rolling, 2 do
+  out[#out + 1] = {rolling[i], rolling[i + 1], redis.call('HGETALL', rolling[i])}
+end
+return out
+"""
+
+
+def unrolled(*, start: int, end: int) -> list[Unrolled]:
+    """The socket-minutes in [start, end) that are still in Redis: the minute hashes workers are writing or that
+    wait for the rollup (up to GRACE_SECONDS and ROLLUP_EVERY behind), and the rolling keys taken but maybe not
+    yet deleted. The history adds them to the SocketMinute rows (backend/metrics/selectors.py), so a chart or the
+    flows list counts a message within a second, not two minutes later. Read by one script, so a rollup's RENAME
+    falls wholly before or after the read."""
+    prefix = keys.metric_minute(0).removesuffix("0")
+    answer = broker.script(_UNROLLED)(keys=[keys.METRIC_MINUTES, PENDING], args=[start, end - 1, UNROLLED_MAX, prefix])
+    found: list[Unrolled] = []
+    for marker, minute_text, flat in cast("list[list[Any]]", answer):
+        minute = int(float(minute_text))
+        fields = dict(zip(flat[::2], flat[1::2], strict=True))
+        for (socket_id, _), c in _merge([(minute, fields)]).items():
+            found.append(
+                Unrolled(
+                    marker.decode() or None, minute, socket_id, tuple(c.ints.values()), c.floats["time_ms"],
+                    c.time_max, c.floats["held_ms"], c.hist, c.depth,
+                )
+            )  # fmt: skip
+    return found
+
+
 def prune_history(*, now: float | None = None) -> int:
     """Delete the minutes older than ELASTICCODE_METRICS_RETENTION_DAYS, PRUNE_BATCH rows per statement (short
     transactions, no long lock on the table); return how many rows went."""

@@ -3,20 +3,26 @@ the sockets that fail most or run slowest.
 
 Everything is summed in PostgreSQL (a bin is `step` seconds of SocketMinute rows, the histograms added bucket by
 bucket); only the percentiles are computed here, from the summed histogram (backend.metrics.histogram).
+
+The last minutes are not in SocketMinute yet: the rollup moves a minute from Redis GRACE_SECONDS (120) after its
+end. So the minutes still in Redis (backend.metrics.rollups.unrolled) go into the same sums, inside one
+REPEATABLE READ snapshot taken before Redis is read: a minute hash no rollup has taken is in no row; a rolling key
+is counted only if its RollupBatch marker is not in the snapshot, that is if the rows it was written into (if any)
+are not in the snapshot either. A message shows in the history within a second, once.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from django.db import connection
-from django.db.models import QuerySet, Sum
+from django.db import connection, transaction
+from django.db.models import QuerySet
 
-from backend.metrics import histogram
+from backend.metrics import histogram, rollups
 from backend.metrics.events import RankedSocket
-from backend.metrics.models import SocketMinute
+from backend.metrics.models import RollupBatch, SocketMinute
 from flows.models import Socket
 from flows.permissions import flows_for, processors_for
 
@@ -57,10 +63,25 @@ class FlowSeries(TypedDict):
 # in its own aggregate: unnest each row's array with its bucket index, sum per (group, bin, index), re-assemble in
 # index order. Parameters: those of {bin}, of {where}, then start and end.
 _SERIES = """
-WITH rows AS (
-    SELECT {group} AS grp, {bin} AS bin,
+WITH recent AS (
+    SELECT * FROM unnest(
+        %s::text[], %s::bigint[], %s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],
+        %s::float8[], %s::float8[], %s::float8[], %s::text[], %s::bigint[]
+    ) AS r(rolling, minute, socket_id, msgs_in, msgs_out, errors, bytes_in, bytes_out, time_ms, time_max_ms, held_ms,
+           hist, depth_max)
+), source AS (
+    SELECT minute, flow_id, processor_id, socket_id,
            msgs_in, msgs_out, errors, bytes_in, bytes_out, time_ms, time_max_ms, held_ms, depth_max, hist
     FROM {table}
+    UNION ALL
+    SELECT to_timestamp(r.minute), s.flow_id, s.processor_id, r.socket_id, r.msgs_in, r.msgs_out, r.errors,
+           r.bytes_in, r.bytes_out, r.time_ms, r.time_max_ms, r.held_ms, r.depth_max, r.hist::bigint[]
+    FROM recent AS r JOIN {sockets} AS s ON s.id = r.socket_id
+    WHERE r.rolling IS NULL OR NOT EXISTS (SELECT 1 FROM {batches} AS b WHERE b.key = r.rolling)
+), rows AS (
+    SELECT {group} AS grp, {bin} AS bin,
+           msgs_in, msgs_out, errors, bytes_in, bytes_out, time_ms, time_max_ms, held_ms, depth_max, hist
+    FROM source
     WHERE {where} AND minute >= to_timestamp(%s) AND minute < to_timestamp(%s)
 ), totals AS (
     SELECT grp, bin, sum(msgs_in) AS msgs_in, sum(msgs_out) AS msgs_out, sum(errors) AS errors,
@@ -91,13 +112,41 @@ def _aggregate(
 ) -> dict[tuple[str, int], Point]:
     """{(group value, bin start): point} for the bins that have rows (one query). step None: the whole range is
     one bin, at start."""
-    table = connection.ops.quote_name(SocketMinute._meta.db_table)
+    quote = connection.ops.quote_name
     bin_sql, bin_params = (_BIN, [step]) if step is not None else ("%s::bigint", [start])
-    sql = _SERIES.format(group=group, bin=bin_sql, where=where, table=table)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*bin_params, *params, start, end])
+    sql = _SERIES.format(
+        group=group,
+        bin=bin_sql,
+        where=where,
+        table=quote(SocketMinute._meta.db_table),
+        sockets=quote(Socket._meta.db_table),
+        batches=quote(RollupBatch._meta.db_table),
+    )
+    # Inside a caller's transaction (a test's) the snapshot is the caller's; otherwise one of our own, taken by the
+    # first statement (before Redis is read), in one round trip with the SET.
+    outermost = not connection.in_atomic_block
+    with transaction.atomic() if outermost else contextlib.nullcontext(), connection.cursor() as cursor:
+        if outermost:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1")
+        recent = _columns(rollups.unrolled(start=start, end=end))
+        cursor.execute(sql, [*recent, *bin_params, *params, start, end])
         rows = cursor.fetchall()
     return {(str(row[0]), int(row[1])): _point(row[1:]) for row in rows}
+
+
+def _columns(found: list[rollups.Unrolled]) -> list[list[Any]]:
+    """The socket-minutes still in Redis as one array per column of the `recent` CTE."""
+    return [
+        [u.rolling for u in found],
+        [u.minute for u in found],
+        [u.socket_id for u in found],
+        *([u.ints[i] for u in found] for i in range(5)),
+        [u.time_ms for u in found],
+        [u.time_max_ms for u in found],
+        [u.held_ms for u in found],
+        ["{" + ",".join(map(str, u.hist)) + "}" for u in found],
+        [u.depth_max for u in found],
+    ]
 
 
 def _point(row: Sequence[Any]) -> Point:
@@ -177,26 +226,16 @@ def visible_sockets(user: AnyUser) -> QuerySet[Socket]:
 def top_sockets(*, user: AnyUser, start: int, end: int, by: Ranking = "errors", limit: int = 10) -> list[RankedSocket]:
     """The sockets the user may see with the most errors (only those with some) or the slowest p95 (only those
     that ran) over [start, end), highest first."""
-    visible = visible_sockets(user)
-    minutes = SocketMinute.objects.filter(
-        minute__gte=_instant(start), minute__lt=_instant(end), socket__in=visible.values("pk")
+    subquery, params = visible_sockets(user).values("pk").query.sql_with_params()
+    found = _aggregate(
+        group="socket_id", where=f"socket_id IN ({subquery})", params=params, start=start, end=end, step=None
     )
-    ranked: list[tuple[str, float]]
-    if by == "errors":
-        totals = (
-            minutes.values("socket_id")
-            .annotate(value=Sum("errors"))
-            .filter(value__gt=0)
-            .order_by("-value", "socket_id")[:limit]
-        )
-        ranked = [(str(row["socket_id"]), float(row["value"])) for row in totals]
-    else:
-        subquery, params = visible.values("pk").query.sql_with_params()
-        found = _aggregate(
-            group="socket_id", where=f"socket_id IN ({subquery})", params=params, start=start, end=end, step=None
-        )
-        p95 = [(socket_id, point["p95_ms"]) for (socket_id, _), point in found.items() if point["p95_ms"] is not None]
-        ranked = sorted(p95, key=lambda item: (-item[1], item[0]))[:limit]
+    values = (
+        [(socket_id, float(point["errors"])) for (socket_id, _), point in found.items() if point["errors"] > 0]
+        if by == "errors"
+        else [(socket_id, p95) for (socket_id, _), point in found.items() if (p95 := point["p95_ms"]) is not None]
+    )
+    ranked = sorted(values, key=lambda item: (-item[1], item[0]))[:limit]
     found_sockets = Socket.objects.select_related("flow").in_bulk([socket_id for socket_id, _ in ranked])
     sockets = {str(pk): socket for pk, socket in found_sockets.items()}
     return [
@@ -211,7 +250,3 @@ def top_sockets(*, user: AnyUser, start: int, end: int, by: Ranking = "errors", 
         for socket_id, value in ranked
         if (socket := sockets.get(socket_id)) is not None
     ]
-
-
-def _instant(epoch: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC)

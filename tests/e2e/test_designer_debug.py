@@ -2,7 +2,7 @@
 with no error plug to take it, shows as a failure (in red, its error once, the traceback one click away), the
 processor's retries show while the answer is awaited, and the live error count counts the message once; the Runs
 panel lists the runs from the database after a reload and opens one, with each step's data; the palette's
-functions drag onto the canvas."""
+functions, of code in use or of a trusted repository, drag onto the canvas."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from flows.models import Processor
+from flows.models import Processor, TrustedRepository
 from tests.e2e.conftest import login
 from tests.e2e.test_designer import settle, user
 from tests.factories import ProcessorFactory, SocketFactory, make_flow
@@ -37,6 +37,11 @@ def test_a_failing_test_message_shows_as_a_failure_with_its_retries_and_tracebac
 ) -> None:
     repo = tmp_path / "orders"
     make_repo(repo, package_files("e2eorders", MODULE))
+    library = tmp_path / "library"
+    make_repo(
+        library, {"tools/shapes/__init__.py": "", "tools/shapes/area.py": "def square(side):\n    return side**2\n"}
+    )
+    TrustedRepository.objects.create(pattern=f"file://{library}", note="shapes")
     alice = user("alice", "CREATE")
     flow = make_flow(alice, "orders")
     proc: Processor = ProcessorFactory(
@@ -120,9 +125,24 @@ def test_a_failing_test_message_shows_as_a_failure_with_its_retries_and_tracebac
         expect(page.get_by_test_id("processor-panel").get_by_label("Module", exact=True)).to_have_value("e2eorders")
         assert "unsaved" in page.get_by_test_id("save-state").inner_text()
 
+        # And the trusted list's repositories, which no processor uses yet: browsed module by module, each with the
+        # subdirectory it imports from, so the processor made from it needs nothing filled in by hand.
+        palette.get_by_test_id("trusted-library").get_by_role("button").first.click()
+        modules = palette.get_by_test_id("palette-modules")
+        modules.get_by_test_id("palette-shapes.area").get_by_role("button").click()
+        modules.get_by_test_id("palette-fn-square").drag_to(
+            page.get_by_test_id("canvas"), target_position={"x": 500, "y": 650}
+        )
+        page.get_by_test_id("node-square").wait_for()
+        panel = page.get_by_test_id("processor-panel")
+        expect(panel.get_by_label("Module", exact=True)).to_have_value("shapes.area")
+        expect(panel.get_by_label("Subdirectory", exact=True)).to_have_value("tools")
+        expect(panel.get_by_label("Git repository", exact=True)).to_have_value(f"file://{library}")
+
         # The flows list says what each flow is doing: its processors' states and the messages of the last hour.
         page.once("dialog", lambda dialog: dialog.accept())  # leave without saving the palette's processor
         page.get_by_role("button", name="← Flows").click()
         row = page.get_by_test_id("flow-orders").get_by_test_id("flow-activity")
         expect(row).to_contain_text("1 running", timeout=20_000)
         expect(row).to_contain_text("calls/h")
+        expect(row).to_contain_text("failed/h", timeout=20_000)  # the failed message and its failed replay

@@ -12,7 +12,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from backend.metrics import histogram, rollups
-from backend.metrics.models import SocketMinute
+from backend.metrics.models import RollupBatch, SocketMinute
 from flows.models import Socket
 from flows.runtime import broker, keys
 from tests.conftest import Demo, build_demo
@@ -281,6 +281,50 @@ def test_rolled_up_minutes_show_in_the_series(api: dict[str, APIClient], demo: D
     [point] = body["points"]
     assert (point["in"], point["errors"], point["time_ms"], point["time_max_ms"]) == (5, 2, 11.0, 5.0)
     assert point["p50_ms"] == histogram.percentile(hist(h4=3, h5=2), 0.5, 5.0)
+
+
+def test_a_minute_still_in_redis_counts_at_once_and_once(
+    api: dict[str, APIClient], demo: Demo, minute: int, alice: Any
+) -> None:
+    """Found in the designer's end-to-end test: the flows list said "0 calls/h" right after a run, because the
+    history read only PostgreSQL, where a minute lands GRACE_SECONDS (2 min) after it ends. The minutes still in
+    Redis are added, each count once whatever stage of the rollup it is at."""
+    url = f"/api/sockets/{demo.s1.pk}/metrics"
+
+    def counted() -> tuple[int, int, Any, Any]:
+        [point] = get(api["bob"], url, start=minute, end=minute + 60, step=60)["points"]
+        listed = get(api["alice"], "/api/metrics/flows", start=minute, end=minute + 60, step=60)["flows"]
+        top = get(api["alice"], "/api/metrics/top-sockets", start=minute, end=minute + 60)["sockets"]
+        flow_in = next(f["points"][0]["in"] for f in listed if f["id"] == str(demo.flow.pk))
+        return point["in"], flow_in, point["p50_ms"], [(t["socket"], t["value"]) for t in top]
+
+    flush_into(minute, demo.s1, **{"in": 3, "errors": 1}, time_ms=3.0, time_max=1.5, hist={4: 3})
+    # Being written by the workers (or waiting for the rollup): only in Redis.
+    assert counted() == (3, 3, histogram.percentile(hist(h4=3), 0.5, 1.5), [(demo.s1.name, 1.0)])
+
+    # Rolled up: only in PostgreSQL.
+    assert rollups.rollup_minutes(now=minute + 300) == 1
+    assert counted()[:2] == (3, 3)
+
+    # A worker's late flush after the rollup: a new hash, added to the rows.
+    flush_into(minute, demo.s1, **{"in": 2})
+    assert counted()[:2] == (5, 5)
+
+    # Taken by a rollup and written, not yet deleted (its marker is in the snapshot): counted in the rows only. And
+    # taken but not yet written (no marker): counted from Redis.
+    client = broker.client()
+    written, pending = f"{keys.metric_minute(minute)}:rolling:written", f"{keys.metric_minute(minute)}:rolling:new"
+    client.rename(keys.metric_minute(minute), written)
+    client.zrem(keys.METRIC_MINUTES, str(minute))
+    client.hset(pending, f"{demo.s1.pk}|in", 7)
+    client.zadd(rollups.PENDING, {written: minute, pending: minute})
+    RollupBatch.objects.create(key=written, rolled_at=dt.datetime.now(tz=dt.UTC))
+    SocketMinute.objects.filter(socket=demo.s1).update(msgs_in=5)  # what the write of `written` added
+    assert counted()[:2] == (12, 12)
+
+    # Charlie sees none of it.
+    assert get(api["charlie"], "/api/metrics/flows", start=minute, end=minute + 60, step=60)["flows"] == []
+    assert get(api["charlie"], "/api/metrics/top-sockets", start=minute, end=minute + 60)["sockets"] == []
 
 
 def staff_client(user: Any) -> Client:

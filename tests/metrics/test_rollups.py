@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import random
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,20 +49,6 @@ def flush_into(minute: int, socket: Any, **metrics: Any) -> None:
         pipe.expire(name, keys.METRIC_MINUTE_TTL)
         pipe.zadd(keys.METRIC_MINUTES, {str(minute): minute})
         pipe.execute()
-
-
-@pytest.fixture
-def minute() -> Iterator[int]:
-    """A minute of the year 2000 no other test uses; its keys (and any rolling copy) are removed afterwards."""
-    start = 946684800 + random.randrange(500_000) * 60
-    yield start
-    client = broker.client()
-    for m in (start, start + 60):
-        client.zrem(keys.METRIC_MINUTES, str(m))
-        client.delete(keys.metric_minute(m))
-        for key in client.zrangebyscore(rollups.PENDING, m, m):
-            client.delete(key)
-            client.zrem(rollups.PENDING, key)
 
 
 def row(socket: Any, minute: int) -> SocketMinute:
