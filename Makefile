@@ -8,7 +8,7 @@ FRONTEND_STAMP := frontend/node_modules/.installed
 FRONTEND_BUILD := static/app/manifest.json
 FRONTEND_SRC := $(shell find frontend/src -type f 2>/dev/null) frontend/vite.config.ts frontend/tsconfig.json
 
-.PHONY: run test lint typecheck bench install clean frontend flower celery api-types
+.PHONY: run test lint typecheck bench install clean frontend flower celery agent api-types
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,14 @@ flower: $(STAMP)
 
 celery: $(STAMP)
 	$(PY) -m celery -A backend $(ARGS)
+
+# Another node on this machine, joining the stack `make run` started (its database and broker, from
+# .data/run/stack.json): `make agent NODE=n2 CPUS=2`. CPUS=0 reports the machine's CPU count.
+NODE ?=
+CPUS ?= 0
+agent: $(STAMP)
+	@test -n "$(NODE)" || { echo "name the node: make agent NODE=n2 [CPUS=2]" >&2; exit 2; }
+	ELASTICCODE_NODE_NAME=$(NODE) ELASTICCODE_NODE_CPUS=$(CPUS) $(PY) manage.py agent
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache frontend/node_modules static/app

@@ -1,14 +1,18 @@
-"""The agent: one per node. Makes what runs match what the database asks for (DESIGN §2).
+"""The agent: one per node. Makes what runs match what the database asks for (DESIGN §2, §10).
 
-Every tick it heartbeats its Node and Agent rows, places processors that want to run and have no node yet, and
-reconciles each processor deployed on its node: start (resolve and pin the commit, check out, build the venv,
+Every tick it heartbeats its Node and Agent rows, runs a placement pass (backend/cluster/placement.py: one agent
+at a time places replicas, marks silent nodes down and moves their replicas), and reconciles each replica
+(Deployment) placed on its node: start (resolve and pin the commit, check out, build the venv,
 check the module and functions, start the worker), stop (warm shutdown: messages stay queued), pause and resume
 (Celery's remote control: the worker cancels and adds its queue consumers), restart, and restart with backoff after a crash. Slow preparation runs in
-a thread so heartbeats keep going. Status rows are written only when they change.
+a thread so heartbeats keep going. A replica being moved away stops warmly once its replacement runs. Each
+replica's status is written on its Deployment and the processor's worked out from all of them
+(backend/cluster/status.py), only when it changes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -29,9 +33,10 @@ from django.utils import timezone
 
 from backend.cluster import placement
 from backend.cluster.models import Agent, Deployment, Health, Node, Worker
+from backend.cluster.status import STOPPED_MESSAGE, refresh_status
 from backend.db.safe import storable_text, storable_value
 from backend.devstack import die_with_parent
-from backend.metrics.reporting import report_node, settle, status_changed
+from backend.metrics.reporting import report_node
 from flows.models import Processor, Socket
 from flows.models.processor import RequestedStatus, Status
 from flows.runtime import broker, schedules
@@ -45,7 +50,7 @@ from flows.runtime.venvs import ensure_venv
 from flows.runtime.worker import hostname, ready_key
 
 log = logging.getLogger("elasticcode.agent")
-HEARTBEAT_EVERY = 5.0
+HEARTBEAT_EVERY = 5.0  # at most; a third of ELASTICCODE_NODE_DOWN_AFTER when that is shorter
 STOP_GRACE = 30.0
 MAX_BACKOFF = 60.0
 
@@ -60,9 +65,11 @@ class Prepared:
 
 @dataclass
 class Managed:
-    """What this agent runs (or is getting ready to run) for one processor."""
+    """What this agent runs (or is getting ready to run) for one replica of a processor."""
 
+    deployment_id: str
     processor_id: str
+    replica: int
     signature: tuple[object, ...]
     preparing: Future[Prepared] | None = None
     prepared: Prepared | None = None
@@ -73,6 +80,7 @@ class Managed:
     crashes: int = 0
     retry_at: float = 0.0
     stopping_since: float | None = None
+    moved: Deployment | None = None  # stopping because moved away: its deployment goes once stopped
     ready: bool = False
     queue_ids: list[str] = field(default_factory=list)
     hostname: str = ""
@@ -104,6 +112,7 @@ class AgentLoop:
         self.node: Node | None = None
         self.agent: Agent | None = None
         self._last_heartbeat = 0.0
+        self._reported: dict[str, tuple[str, str]] = {}  # deployment id → the (status, message) last written
         self._last_report = 0.0
         self.logs = Path(settings.DATA_DIR) / "logs"
         self.workdirs = Path(settings.ELASTICCODE_CODE_DIR) / "work"
@@ -136,6 +145,9 @@ class AgentLoop:
         self.stopping.set()
 
     def shutdown(self) -> None:
+        # Offline first: the next placement pass (another agent's) moves this node's replicas at once.
+        with contextlib.suppress(Exception):
+            Node.objects.filter(name=self.node_name).update(status=Health.OFFLINE)
         self.housekeeper.stop()
         for managed in list(self.managed.values()):
             if managed.proc and managed.proc.poll() is None:
@@ -149,15 +161,12 @@ class AgentLoop:
                     managed.proc.kill()
         self.pool.shutdown(wait=False, cancel_futures=True)
         try:
-            ids = list(self.managed)
-            stopping = list(Processor.objects.filter(pk__in=ids).exclude(status=Status.STOPPED))
-            Processor.objects.filter(pk__in=[p.pk for p in stopping]).update(
-                status=Status.STOPPED, status_message=f"agent on {self.node_name} stopped"
-            )
-            for processor in stopping:
-                processor.status, processor.status_message = Status.STOPPED, f"agent on {self.node_name} stopped"
-            settle(status_changed(stopping))
-            Worker.objects.filter(processor_id__in=ids, agent=self.agent).update(status="stopped", pid=None)
+            mine = Deployment.objects.filter(pk__in=list(self.managed))
+            processors = list(Processor.objects.filter(pk__in=mine.values("processor_id")))
+            mine.update(status=Status.STOPPED, status_message=f"agent on {self.node_name} stopped")
+            for processor in processors:
+                refresh_status(processor)
+            Worker.objects.filter(agent=self.agent).exclude(status="stopped").update(status="stopped", pid=None)
             if self.agent:
                 Agent.objects.filter(pk=self.agent.pk).update(status=Health.OFFLINE)
         except Exception:
@@ -181,7 +190,8 @@ class AgentLoop:
         self._last_report = time.monotonic()
 
     def heartbeat(self) -> None:
-        if time.monotonic() - self._last_heartbeat < HEARTBEAT_EVERY and self.node is not None:
+        every = min(HEARTBEAT_EVERY, settings.ELASTICCODE_NODE_DOWN_AFTER / 3)
+        if time.monotonic() - self._last_heartbeat < every and self.node is not None:
             return
         now = timezone.now()
         memory_mb = psutil.virtual_memory().total // (1024 * 1024)
@@ -189,7 +199,8 @@ class AgentLoop:
             name=self.node_name,
             defaults={
                 "hostname": socketlib.gethostname(),
-                "cpus": os.cpu_count() or 1,
+                "cpus": settings.ELASTICCODE_NODE_CPUS or os.cpu_count() or 1,
+                "oversubscribe": settings.ELASTICCODE_NODE_OVERSUBSCRIBE,
                 "memory_mb": memory_mb,
                 "status": Health.ONLINE,
                 "last_heartbeat": now,
@@ -205,45 +216,50 @@ class AgentLoop:
                 "last_heartbeat": now,
             },
         )
-        Worker.objects.filter(agent=self.agent, processor_id__in=list(self.managed)).exclude(status="stopped").update(
-            last_heartbeat=now
-        )
+        Worker.objects.filter(agent=self.agent, name__in=[m.hostname for m in self.managed.values()]).exclude(
+            status="stopped"
+        ).update(last_heartbeat=now)
         self._last_heartbeat = time.monotonic()
 
     def place(self) -> None:
-        waiting = Processor.objects.filter(
-            requested_status__in=[RequestedStatus.RUNNING, RequestedStatus.PAUSED], deployment__isnull=True
-        )
-        for processor in waiting:
-            placement.place(processor)
+        placement.plan()
 
     def reconcile(self) -> None:
         assert self.node is not None
-        processors = {str(p.pk): p for p in Processor.objects.filter(deployment__node=self.node).select_related("flow")}
+        deployments = {
+            str(d.pk): d
+            for d in Deployment.objects.filter(node=self.node).select_related("processor__flow", "replaced_by__node")
+        }
         sockets: dict[str, list[tuple[str, str, str]]] = {}
         for socket_id, processor_id, function, queue_id in Socket.objects.filter(
-            processor_id__in=list(processors)
+            processor_id__in={d.processor_id for d in deployments.values()}
         ).values_list("id", "processor_id", "function", "queue_id"):
             sockets.setdefault(str(processor_id), []).append((str(socket_id), function, str(queue_id)))
         for managed_id in list(self.managed):
-            if managed_id not in processors:
+            if managed_id not in deployments:
+                # Taken off this node (failover, fewer replicas, a move done): stop its worker warmly.
                 self._stop(self.managed[managed_id], None, gone=True)
-        for key, processor in processors.items():
-            self._reconcile_one(processor, sockets.get(key, []))
+        for deployment in deployments.values():
+            self._reconcile_one(deployment, sockets.get(str(deployment.processor_id), []))
 
     # -- one processor -----------------------------------------------------------------------------------------
 
-    def _reconcile_one(self, processor: Processor, sockets: list[tuple[str, str, str]]) -> None:
-        pid = str(processor.pk)
+    def _reconcile_one(self, deployment: Deployment, sockets: list[tuple[str, str, str]]) -> None:
+        processor = deployment.processor
+        key = str(deployment.pk)
         wanted = processor.requested_status
-        managed = self.managed.get(pid)
+        managed = self.managed.get(key)
         sig = signature(processor, sockets)
+        # Moved away: stops, warmly, only once the replacement runs (no moment without a consumer).
+        moved = deployment.replaced_by is not None and deployment.replaced_by.status == Status.RUNNING
 
-        if wanted == RequestedStatus.STOPPED:
+        if wanted == RequestedStatus.STOPPED or moved:
             if managed is not None:
-                self._stop(managed, processor)
-            elif processor.status != Status.STOPPED:
-                self._status(processor, Status.STOPPED, "")
+                self._stop(managed, processor, moved=deployment if moved else None)
+            elif moved:
+                self._retire(deployment)
+            elif deployment.status != Status.STOPPED:
+                self._status(key, processor, Status.STOPPED, STOPPED_MESSAGE)
             return
 
         if managed is not None and (
@@ -259,16 +275,20 @@ class AgentLoop:
             return
         if managed is None:
             if not sockets:
-                self._status(processor, Status.ERROR, "the processor has no sockets: add a socket for a function first")
+                self._status(
+                    key, processor, Status.ERROR, "the processor has no sockets: add a socket for a function first"
+                )
                 return
             managed = Managed(
-                processor_id=pid,
+                deployment_id=key,
+                processor_id=str(processor.pk),
+                replica=deployment.replica,
                 signature=sig,
                 queue_ids=sorted({q for _, _, q in sockets}),
                 started_at=timezone.now(),
             )
-            self.managed[pid] = managed
-            self._status(processor, Status.STARTING, f"checking out {processor.git_url} at {processor.ref}")
+            self.managed[key] = managed
+            self._status(key, processor, Status.STARTING, f"checking out {processor.git_url} at {processor.ref}")
             managed.preparing = self.pool.submit(self._prepare, processor, sockets)
             return
         if managed.stopping_since is not None:
@@ -281,12 +301,12 @@ class AgentLoop:
             try:
                 managed.prepared = future.result()
             except (CodeError, ExecutorError) as exc:
-                self._status(processor, Status.ERROR, str(exc))
+                self._status(managed.deployment_id, processor, Status.ERROR, str(exc))
                 managed.retry_at = float("inf")  # waits for a change (new signature) or a restart request
                 return
             except Exception as exc:
                 log.exception("preparing processor %s failed", processor.name)
-                self._status(processor, Status.ERROR, f"could not prepare the processor: {exc}")
+                self._status(managed.deployment_id, processor, Status.ERROR, f"could not prepare the processor: {exc}")
                 managed.retry_at = float("inf")
                 return
             self._spawn(managed, processor)
@@ -302,7 +322,7 @@ class AgentLoop:
                 if wanted == RequestedStatus.PAUSED:
                     self._pause(managed, processor)
                 else:
-                    self._status(processor, Status.RUNNING, self._running_message(managed))
+                    self._status(managed.deployment_id, processor, Status.RUNNING, self._running_message(managed))
             return
         if time.monotonic() - managed.started_mono > MAX_BACKOFF:
             managed.crashes = 0
@@ -311,11 +331,17 @@ class AgentLoop:
         elif wanted == RequestedStatus.RUNNING and managed.paused:
             self._resume(managed, processor)
         elif wanted == RequestedStatus.RUNNING and processor.status != Status.RUNNING:
-            self._status(processor, Status.RUNNING, self._running_message(managed))
+            self._status(managed.deployment_id, processor, Status.RUNNING, self._running_message(managed))
 
     def _running_message(self, managed: Managed) -> str:
         assert managed.prepared is not None
         return f"running commit {managed.prepared.commit[:7]} on {self.node_name}"
+
+    def _log_path(self, managed: Managed) -> Path:
+        """.data/logs/worker-<processor id>[-r<replica>]@<node>.log: one file per worker, whichever agents of one
+        machine share the directory."""
+        suffix = f"-r{managed.replica + 1}" if managed.replica else ""
+        return self.logs / f"worker-{managed.processor_id}{suffix}@{self.node_name}.log"
 
     def _prepare(self, processor: Processor, sockets: list[tuple[str, str, str]]) -> Prepared:
         """Slow and failure-prone, so it runs in a thread; every failure is a CodeError/ExecutorError a person can
@@ -367,9 +393,9 @@ class AgentLoop:
     def _spawn(self, managed: Managed, processor: Processor) -> None:
         assert managed.prepared is not None and self.agent is not None
         pid = managed.processor_id
-        name = managed.hostname = hostname(processor.name, pid, self.node_name)
+        name = managed.hostname = hostname(processor.name, pid, self.node_name, managed.replica)
         broker.client().delete(ready_key(name))
-        log_path = self.logs / f"worker-{pid}.log"
+        log_path = self._log_path(managed)
         command = [
             sys.executable,
             str(Path(settings.BASE_DIR) / "manage.py"),
@@ -414,7 +440,13 @@ class AgentLoop:
                 "last_heartbeat": managed.started_at,
             },
         )
-        self._status(processor, Status.STARTING, f"starting the worker for commit {managed.prepared.commit[:7]}")
+        Deployment.objects.filter(pk=managed.deployment_id).update(worker=name)
+        self._status(
+            managed.deployment_id,
+            processor,
+            Status.STARTING,
+            f"starting the worker for commit {managed.prepared.commit[:7]}",
+        )
 
     def _crashed_or_respawn(self, managed: Managed, processor: Processor) -> None:
         now = time.monotonic()
@@ -424,20 +456,21 @@ class AgentLoop:
             managed.crashes += 1
             delay = min(2.0 ** (managed.crashes - 1), MAX_BACKOFF)
             managed.retry_at = now + delay
-            tail = self._log_tail(managed.processor_id)
+            tail = self._log_tail(managed)
             how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
             self._status(
+                managed.deployment_id,
                 processor,
                 Status.ERROR,
                 f"worker stopped unexpectedly ({how}); restarting in {delay:.0f} s. {tail}".strip(),
             )
-            Worker.objects.filter(processor=processor, agent=self.agent).update(status="crashed", pid=None)
+            Worker.objects.filter(name=managed.hostname).update(status="crashed", pid=None)
             return
         if now >= managed.retry_at:
             self._spawn(managed, processor)
 
-    def _log_tail(self, processor_id: str, lines: int = 3) -> str:
-        path = self.logs / f"worker-{processor_id}.log"
+    def _log_tail(self, managed: Managed, lines: int = 3) -> str:
+        path = self._log_path(managed)
         try:
             with open(path, "rb") as f:
                 f.seek(max(0, path.stat().st_size - 4000))
@@ -474,15 +507,23 @@ class AgentLoop:
     def _pause(self, managed: Managed, processor: Processor) -> None:
         if managed.paused or self._control(managed, "cancel_consumer"):
             managed.paused = True
-            self._status(processor, Status.PAUSED, "paused: messages wait in the queue until it resumes")
+            self._status(
+                managed.deployment_id, processor, Status.PAUSED, "paused: messages wait in the queue until it resumes"
+            )
 
     def _resume(self, managed: Managed, processor: Processor) -> None:
         if self._control(managed, "add_consumer"):
             managed.paused = False
-            self._status(processor, Status.RUNNING, self._running_message(managed))
+            self._status(managed.deployment_id, processor, Status.RUNNING, self._running_message(managed))
 
     def _stop(
-        self, managed: Managed, processor: Processor | None, *, then_restart: bool = False, gone: bool = False
+        self,
+        managed: Managed,
+        processor: Processor | None,
+        *,
+        then_restart: bool = False,
+        gone: bool = False,
+        moved: Deployment | None = None,
     ) -> None:
         if managed.preparing is not None and not managed.preparing.done():
             return  # let the checkout finish; stopping a half-built venv would only waste it
@@ -491,9 +532,22 @@ class AgentLoop:
             if managed.proc is not None and managed.proc.poll() is None:
                 managed.proc.terminate()  # warm stop: running calls finish, taken-but-waiting messages go back
             if processor is not None and not then_restart and managed.proc is not None:
-                self._status(processor, processor.status, "stopping: running calls finish, queued messages stay")
+                message = (
+                    f"moving to {moved.replaced_by.node.name}: running calls finish here"
+                    if moved is not None and moved.replaced_by is not None
+                    else "stopping: running calls finish, queued messages stay"
+                )
+                current = self._reported.get(managed.deployment_id, (processor.status, ""))[0]
+                self._status(managed.deployment_id, processor, current, message)
         managed.signature = ("restart",) if then_restart else managed.signature
+        managed.moved = moved
         self._finish_stop(managed, processor, gone=gone)
+
+    def _retire(self, deployment: Deployment) -> None:
+        """A moved replica's worker has stopped: its deployment goes, the replacement stays."""
+        Deployment.objects.filter(pk=deployment.pk).delete()
+        refresh_status(deployment.processor)
+        log.info("replica %d of %s moved off %s", deployment.replica + 1, deployment.processor.name, self.node_name)
 
     def _finish_stop(self, managed: Managed, processor: Processor | None, *, gone: bool = False) -> None:
         assert managed.stopping_since is not None
@@ -502,22 +556,21 @@ class AgentLoop:
                 return
             managed.proc.kill()  # what it held goes back once unrenewed for the visibility timeout (visibility.py)
             managed.proc.wait()
-        del self.managed[managed.processor_id]
-        Worker.objects.filter(processor_id=managed.processor_id, agent=self.agent).update(status="stopped", pid=None)
-        if processor is not None and processor.requested_status == RequestedStatus.STOPPED:
-            self._status(processor, Status.STOPPED, "stopped: messages wait in the queue until it starts")
+        del self.managed[managed.deployment_id]
+        self._reported.pop(managed.deployment_id, None)
+        Worker.objects.filter(name=managed.hostname).update(status="stopped", pid=None)
+        if managed.moved is not None:
+            self._retire(managed.moved)
+        elif processor is not None and processor.requested_status == RequestedStatus.STOPPED:
+            self._status(managed.deployment_id, processor, Status.STOPPED, STOPPED_MESSAGE)
 
-    def _status(self, processor: Processor, status: str, message: str) -> None:
-        # The message may quote user code (an import error, a build's output): stored escaped, so that a NUL in
-        # it cannot fail this write, and with it the agent's tick for every processor of the node.
+    def _status(self, deployment_id: str, processor: Processor, status: str, message: str) -> None:
+        """The replica's status, then the processor's from all its replicas'. The message may quote user code (an
+        import error, a build's output): stored escaped, so that a NUL in it cannot fail this write, and with it
+        the agent's tick for every processor of the node."""
         message = storable_text(message, 2000)
-        if processor.status == status and processor.status_message == message:
+        if self._reported.get(deployment_id) == (status, message):
             return
-        Processor.objects.filter(pk=processor.pk).update(status=status, status_message=message)
-        processor.status, processor.status_message = status, message
-        status_changed([processor])
-        log.info("processor %s: %s %s", processor.name, status, message)
-
-
-def node_deployment(processor: Processor) -> Deployment | None:
-    return Deployment.objects.filter(processor=processor).first()
+        Deployment.objects.filter(pk=deployment_id).update(status=status, status_message=message)
+        self._reported[deployment_id] = (status, message)
+        refresh_status(processor)

@@ -9,7 +9,8 @@ from django.db import models
 
 class Health(models.TextChoices):
     ONLINE = "online", "online"
-    OFFLINE = "offline", "offline"
+    OFFLINE = "offline", "offline"  # its agent stopped cleanly
+    DOWN = "down", "down"  # its agent missed the heartbeat window (ELASTICCODE_NODE_DOWN_AFTER)
 
 
 class Node(models.Model):
@@ -18,6 +19,11 @@ class Node(models.Model):
     hostname = models.CharField(max_length=255)
     cpus = models.PositiveSmallIntegerField(default=1)
     memory_mb = models.PositiveIntegerField(default=0)
+    oversubscribe = models.BooleanField(
+        default=False,
+        help_text="Placement may give it more CPU slots than it has CPUs (set by its agent from "
+        "ELASTICCODE_NODE_OVERSUBSCRIBE: on under `make run`, off in production).",
+    )
     status = models.CharField(max_length=16, choices=Health.choices, default=Health.OFFLINE)
     last_heartbeat = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -67,16 +73,30 @@ class Worker(models.Model):
 
 
 class Deployment(models.Model):
-    """Placement: processor P runs on node N with this many CPUs. One per processor for now."""
+    """One replica of a processor placed on a node with `cpus` CPU slots (its concurrency): the agent of that node
+    runs a Celery worker for it and writes its status here. A processor has `replicas` of them, on different nodes
+    when there are enough. A live move adds the new one first and sets the old one's `replaced_by`: the old worker
+    stops warmly once the new one runs."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    processor = models.OneToOneField("flows.Processor", on_delete=models.CASCADE, related_name="deployment")
+    processor = models.ForeignKey("flows.Processor", on_delete=models.CASCADE, related_name="deployments")
+    replica = models.PositiveSmallIntegerField(default=0, help_text="0, 1, …: which of the processor's replicas.")
     node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="deployments")
     cpus = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=16, default="starting")
+    status_message = models.TextField(blank=True, default="")
+    worker = models.CharField(max_length=200, blank=True, default="", help_text="Its Celery worker's hostname.")
+    replaced_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replacing",
+        help_text="Being moved: stops once this deployment runs.",
+    )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        ordering = ["processor", "replica", "created_at"]
+
     def __str__(self) -> str:
-        return f"{self.processor_id}@{self.node_id}"
+        return f"{self.processor_id}#{self.replica}@{self.node_id}"
 
 
 class Scheduler(models.Model):
@@ -85,7 +105,12 @@ class Scheduler(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200, unique=True)
     nodes = models.ManyToManyField(Node, blank=True, related_name="schedulers")
-    strategy = models.CharField(max_length=50, default="least_loaded")
+    strategy = models.CharField(
+        max_length=50,
+        default="least_loaded",
+        help_text="How placement picks among its nodes: least_loaded (most free CPU slots first) or packed (fill "
+        "the busiest node that fits first).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

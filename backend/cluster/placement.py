@@ -1,46 +1,269 @@
-"""Placement: which node runs a processor. Kept apart from the agent so a smarter strategy (multi-node, failover,
-autoscaling) can replace it without touching reconciliation.
+"""Placement: which nodes run a processor's replicas (DESIGN §10). Kept apart from the agent, which only runs what
+the database says is placed on its node.
 
-Strategy today: among nodes whose agent heartbeat is fresh, the one with the most free CPUs (cpus minus the CPUs
-of processors already deployed there); ties by name. A node may be oversubscribed rather than leave a processor
-unplaced: with one node under `make run`, every processor still runs.
+Every agent calls `plan` each tick; a PostgreSQL advisory lock lets one of them do it at a time, so there is no
+placement master to lose. One pass:
+
+1. nodes whose agent missed the heartbeat window (ELASTICCODE_NODE_DOWN_AFTER) go `down`;
+2. the replicas of nodes that are not online are taken off them (their workers are dead or stopping; what the
+   workers had taken goes back to the queue by the broker's redelivery) and their Worker rows marked `lost`;
+3. each processor that should run gets `replicas` deployments: a missing one is placed by the strategy, an extra
+   one (replicas lowered) removed, which its agent sees and stops warmly;
+4. the deployments of stopped processors are released once their agents have stopped them.
+
+A replica takes `concurrency` CPU slots of its node. A strategy picks among the live nodes the processor may use
+(its `node` pin, its scheduler's nodes) that have the slots free, or any of them when the node allows
+oversubscription; replicas of one processor go to different nodes first. When none fits, the processor's
+status_message says why and its messages wait in their queues.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
-from django.db import transaction
-from django.db.models import Sum
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
-from backend.cluster.models import Deployment, Health, Node
+from backend.cluster.models import Agent, Deployment, Health, Node, Scheduler, Worker
+from backend.cluster.status import refresh_status
 from flows.models import Processor
+from flows.models.processor import RequestedStatus
 
-HEARTBEAT_FRESH = timedelta(seconds=30)
+log = logging.getLogger("elasticcode.placement")
+
+# pg_try_advisory_xact_lock key of the placement pass ("ECPLACE" in ASCII, any constant no other lock uses).
+LOCK_KEY = 0x4543504C414345
+
+
+@dataclass
+class Candidate:
+    """A live node as placement sees it for one processor."""
+
+    node: Node
+    used: int  # CPU slots of the replicas placed on it
+    mine: int  # replicas of this processor on it
+
+    @property
+    def free(self) -> int:
+        return self.node.cpus - self.used
+
+    def fits(self, cpus: int) -> bool:
+        return self.node.oversubscribe or self.free >= cpus
+
+
+class Strategy(Protocol):
+    def choose(self, processor: Processor, cpus: int, candidates: list[Candidate]) -> Candidate | None:
+        """The node for one more replica needing `cpus` slots, among live nodes the processor may use; None when
+        none will do."""
+
+
+class LeastLoaded:
+    """Replicas of one processor on different nodes first, then the node with the most free CPU slots."""
+
+    def choose(self, processor: Processor, cpus: int, candidates: list[Candidate]) -> Candidate | None:
+        fitting = [c for c in candidates if c.fits(cpus)]
+        return min(fitting, key=lambda c: (c.mine, -c.free, c.node.name), default=None)
+
+
+class Packed:
+    """Replicas of one processor on different nodes first, then the busiest node that fits (bin packing: whole
+    nodes stay free for large processors)."""
+
+    def choose(self, processor: Processor, cpus: int, candidates: list[Candidate]) -> Candidate | None:
+        fitting = [c for c in candidates if c.fits(cpus)]
+        return min(fitting, key=lambda c: (c.mine, c.free, c.node.name), default=None)
+
+
+STRATEGIES: dict[str, type[Strategy]] = {"least_loaded": LeastLoaded, "packed": Packed}
+
+
+def strategy_named(name: str) -> Strategy:
+    """A strategy by its STRATEGIES name or a dotted path to a class; ValueError names the choices."""
+    if name in STRATEGIES:
+        return STRATEGIES[name]()
+    if "." in name:
+        try:
+            return import_string(name)()  # type: ignore[no-any-return]
+        except ImportError as exc:
+            raise ValueError(f"placement strategy {name} cannot be imported: {exc}") from None
+    raise ValueError(f"unknown placement strategy {name!r}: use one of {', '.join(STRATEGIES)} or a dotted path")
+
+
+def down_after() -> timedelta:
+    return timedelta(seconds=settings.ELASTICCODE_NODE_DOWN_AFTER)
 
 
 def live_nodes() -> list[Node]:
-    since = timezone.now() - HEARTBEAT_FRESH
     return list(
-        Node.objects.filter(status=Health.ONLINE, last_heartbeat__gte=since, agents__last_heartbeat__gte=since)
-        .distinct()
-        .annotate(used=Sum("deployments__cpus"))
-        .order_by("name")
+        Node.objects.filter(status=Health.ONLINE, last_heartbeat__gte=timezone.now() - down_after()).order_by("name")
     )
 
 
-@transaction.atomic
-def place(processor: Processor) -> Deployment | None:
-    """The processor's deployment, creating it on the freest live node; None when no node is alive."""
-    existing = Deployment.objects.filter(processor=processor).select_related("node").first()
-    if existing is not None:
-        return existing
-    nodes = live_nodes()
+def allowed(processor: Processor, nodes: list[Node]) -> tuple[list[Node], str]:
+    """The nodes of `nodes` the processor may run on, and when there are none, why (for its status_message)."""
+    if processor.node:
+        nodes = [n for n in nodes if processor.node in (n.name, n.hostname)]
+        if not nodes:
+            return [], f"it is pinned to node {processor.node}, which is not online"
+    if processor.scheduler:
+        members = set(Node.objects.filter(schedulers__name=processor.scheduler).values_list("pk", flat=True))
+        nodes = [n for n in nodes if n.pk in members]
+        if not nodes:
+            return [], f"none of scheduler {processor.scheduler}'s nodes is online"
     if not nodes:
-        return None
-    best = max(nodes, key=lambda n: (n.cpus - (getattr(n, "used", 0) or 0), [-ord(c) for c in n.name]))
-    deployment, _ = Deployment.objects.get_or_create(
-        processor=processor, defaults={"node": best, "cpus": processor.concurrency}
-    )
-    return deployment
+        return [], "no node is online (start an agent: `make run`, or `make agent NODE=n2`)"
+    return nodes, ""
+
+
+@dataclass
+class Pass:
+    """What one placement pass did, for the log and the tests."""
+
+    down: list[str]
+    evicted: int
+    placed: list[str]
+    removed: int
+    released: int
+    waiting: dict[str, str]
+
+
+def plan() -> Pass | None:
+    """One placement pass (see the module's docstring); None when another agent is doing it."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [LOCK_KEY])
+            if not cursor.fetchone()[0]:
+                return None
+        done = Pass(down=_mark_down(), evicted=_evict(), placed=[], removed=0, released=0, waiting={})
+        _place_all(done)
+    for line in _describe(done):
+        log.info("%s", line)
+    return done
+
+
+def _mark_down() -> list[str]:
+    """Nodes, and agents, that missed the heartbeat window are down."""
+    silent = Q(last_heartbeat__lt=timezone.now() - down_after()) | Q(last_heartbeat__isnull=True)
+    names = list(Node.objects.filter(silent, status=Health.ONLINE).values_list("name", flat=True))
+    if names:
+        Node.objects.filter(name__in=names).update(status=Health.DOWN)
+    Agent.objects.filter(silent, status=Health.ONLINE).update(status=Health.DOWN)
+    return names
+
+
+def _evict() -> int:
+    """Take the replicas off nodes that are not online; their Worker rows are `lost` (the dead node cannot say)."""
+    gone = Deployment.objects.exclude(node__status=Health.ONLINE)
+    processors = set(gone.values_list("processor_id", flat=True))
+    if not processors:
+        return 0
+    Worker.objects.filter(agent__node__in=Node.objects.exclude(status=Health.ONLINE)).exclude(
+        status__in=["stopped", "lost"]
+    ).update(status="lost", pid=None)
+    evicted, _ = gone.delete()
+    for processor in Processor.objects.filter(pk__in=processors):
+        refresh_status(processor)
+    return evicted
+
+
+def _place_all(done: Pass) -> None:
+    nodes = live_nodes()
+    used: Counter[str] = Counter()
+    for node_id, cpus in Deployment.objects.values_list("node_id", "cpus"):
+        used[str(node_id)] += cpus
+    wanting = Processor.objects.filter(
+        Q(requested_status__in=[RequestedStatus.RUNNING, RequestedStatus.PAUSED]) | Q(deployments__isnull=False)
+    ).distinct()
+    strategies = dict(Scheduler.objects.values_list("name", "strategy"))
+    for processor in wanting.prefetch_related("deployments"):
+        deployments = list(processor.deployments.all())
+        if processor.requested_status == RequestedStatus.STOPPED:
+            done.released += _release(processor, deployments)
+            continue
+        active = [d for d in deployments if d.replaced_by_id is None]
+        extra = [d for d in active if d.replica >= processor.replicas]
+        if extra:
+            Deployment.objects.filter(pk__in=[d.pk for d in extra]).delete()
+            for d in extra:
+                used[str(d.node_id)] -= d.cpus
+            done.removed += len(extra)
+        taken = {d.replica for d in active if d.replica < processor.replicas}
+        missing = [index for index in range(processor.replicas) if index not in taken]
+        if not missing:
+            if extra:
+                refresh_status(processor)
+            continue
+        name = strategies.get(processor.scheduler, settings.ELASTICCODE_PLACEMENT_STRATEGY)
+        why = _place(processor, name, missing, deployments, nodes, used, done)
+        if why:
+            done.waiting[processor.name] = why
+        refresh_status(processor, waiting=why)
+
+
+def _place(
+    processor: Processor,
+    strategy_name: str,
+    missing: list[int],
+    deployments: list[Deployment],
+    nodes: list[Node],
+    used: Counter[str],
+    done: Pass,
+) -> str:
+    """Place the `missing` replicas; the reason the first one that could not be placed waits, or ""."""
+    try:
+        strategy = strategy_named(strategy_name)
+    except ValueError as exc:
+        return str(exc)
+    usable, why = allowed(processor, nodes)
+    if not usable:
+        return why
+    mine = Counter(str(d.node_id) for d in deployments)
+    cpus = processor.concurrency
+    for index in missing:
+        candidates = [Candidate(n, used[str(n.pk)], mine[str(n.pk)]) for n in usable]
+        chosen = strategy.choose(processor, cpus, candidates)
+        if chosen is None:
+            largest = max(candidates, key=lambda c: c.free)  # the first of the freest, by name
+            return (
+                f"replica {index + 1} needs {cpus} free CPU slot{'s' if cpus != 1 else ''}; the most any allowed "
+                f"node has is {max(largest.free, 0)} ({largest.node.name})"
+            )
+        Deployment.objects.create(
+            processor=processor,
+            replica=index,
+            node=chosen.node,
+            cpus=cpus,
+            status="starting",
+            status_message=f"placed on {chosen.node.name}",
+        )
+        used[str(chosen.node.pk)] += cpus
+        mine[str(chosen.node.pk)] += 1
+        done.placed.append(f"{processor.name}#{index + 1}@{chosen.node.name}")
+    return ""
+
+
+def _release(processor: Processor, deployments: list[Deployment]) -> int:
+    """A stopped processor's deployments whose workers have stopped free their slots."""
+    stopped = [d.pk for d in deployments if d.status == "stopped"]
+    if not stopped:
+        return 0
+    Deployment.objects.filter(pk__in=stopped).delete()
+    refresh_status(processor)
+    return len(stopped)
+
+
+def _describe(done: Pass) -> list[str]:
+    lines = [f"node {name} missed its heartbeats: down" for name in done.down]
+    if done.evicted:
+        lines.append(f"took {done.evicted} replica(s) off nodes that are not online")
+    lines += [f"placed {what}" for what in done.placed]
+    if done.removed:
+        lines.append(f"removed {done.removed} replica(s) above their processors' replicas")
+    return lines

@@ -134,6 +134,17 @@ ELASTICCODE_FRONTEND_MANIFEST = BASE_DIR / "static" / "app" / "manifest.json"
 ELASTICCODE_MAX_BODY_BYTES = env_int("ELASTICCODE_MAX_BODY_BYTES", 10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = ELASTICCODE_MAX_BODY_BYTES
 
+# Nodes and placement (backend/cluster/placement.py, DESIGN §10). An agent names its node ELASTICCODE_NODE_NAME (the
+# host name by default) and reports ELASTICCODE_NODE_CPUS CPU slots (0: the machine's CPU count); a node that misses
+# its heartbeat for ELASTICCODE_NODE_DOWN_AFTER seconds is down and its replicas are placed elsewhere. Strict
+# slots-per-CPU is the production default; `make run` and the tests' single node allow oversubscription.
+ELASTICCODE_NODE_CPUS = env_int("ELASTICCODE_NODE_CPUS", 0)
+ELASTICCODE_NODE_OVERSUBSCRIBE = env_bool("ELASTICCODE_NODE_OVERSUBSCRIBE", False)
+ELASTICCODE_NODE_DOWN_AFTER = env_int("ELASTICCODE_NODE_DOWN_AFTER", 15)
+# The strategy of processors without a scheduler: a name of backend.cluster.placement.STRATEGIES or a dotted path
+# to a class with the same `choose` method.
+ELASTICCODE_PLACEMENT_STRATEGY = env_str("ELASTICCODE_PLACEMENT_STRATEGY") or "least_loaded"
+
 # Git repositories processors may load code from: fnmatch patterns, plus the admin-editable list in the database.
 ELASTICCODE_TRUSTED_REPOS = env_list("ELASTICCODE_TRUSTED_REPOS", [])
 ELASTICCODE_ALLOW_FILE_REPOS = env_bool("ELASTICCODE_ALLOW_FILE_REPOS", False)

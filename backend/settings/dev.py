@@ -14,6 +14,8 @@ from backend.settings.env import env_bool, env_str
 
 DEBUG = env_bool("DEBUG", True)
 ELASTICCODE_ALLOW_FILE_REPOS = env_bool("ELASTICCODE_ALLOW_FILE_REPOS", True)
+# A laptop runs more processors than it has cores: the demo and a newcomer's first flows must start.
+ELASTICCODE_NODE_OVERSUBSCRIBE = env_bool("ELASTICCODE_NODE_OVERSUBSCRIBE", True)
 
 
 def _running_stack() -> dict[str, str]:

@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from backend import jsonlimits
 from backend.api.serializers import StrictMixin
+from backend.cluster.models import Scheduler
 from flows.models import Call, Flow, Plug, PlugKind, Processor, Queue, Socket
 from flows.runtime.schedules import ScheduleError, parse_cron
 from flows.selectors.calls import RUN_STATUSES
@@ -83,6 +84,27 @@ class ProcessorFieldsSerializer(StrictMixin, serializers.Serializer):
         default=0,
         help_text="0 for a fixed pool; above concurrency, the most slots Celery's autoscaler may grow the worker to.",
     )
+    replicas = serializers.IntegerField(
+        min_value=1,
+        max_value=64,
+        required=False,
+        default=1,
+        help_text="Workers on different nodes (when there are enough) consuming the same socket queues.",
+    )
+    node = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Run only on this node (its name or host name; it need not have joined yet); blank: any node.",
+    )
+    scheduler = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Run only on this scheduler's nodes, placed by its strategy; blank: any node.",
+    )
     retries = serializers.IntegerField(min_value=0, max_value=100, required=False, default=3)
     time_limit = serializers.IntegerField(min_value=1, max_value=86400, required=False, default=300)
     rate_limit = serializers.RegexField(
@@ -93,6 +115,14 @@ class ProcessorFieldsSerializer(StrictMixin, serializers.Serializer):
         default="",
         error_messages={"invalid": 'Use a rate such as "10/s", "100/m" or "5/h" (a bare number is per second).'},
     )
+
+    def validate_scheduler(self, value: str) -> str:
+        if value and not Scheduler.objects.filter(name=value).exists():
+            names = ", ".join(Scheduler.objects.values_list("name", flat=True)[:20]) or "none yet"
+            raise serializers.ValidationError(
+                f"no scheduler named {value!r} (there are: {names}); add it first (`ec add scheduler --name {value}`)"
+            )
+        return value
 
     def validate_rate_limit(self, value: str) -> str:
         """Celery reads a bare number as tasks per second; it is stored with its unit, so everyone reads it so. A
@@ -118,7 +148,41 @@ class ProcessorFieldsSerializer(StrictMixin, serializers.Serializer):
         return value
 
 
+class ReplicaSerializer(serializers.Serializer):
+    """Where one replica runs (backend/cluster/models.py Deployment)."""
+
+    replica = serializers.IntegerField(help_text="1, 2, …")
+    node = serializers.CharField()
+    cpus = serializers.IntegerField(help_text="CPU slots it takes on the node (the processor's concurrency)")
+    status = serializers.CharField()
+    status_message = serializers.CharField()
+    worker = serializers.CharField(help_text="Its Celery worker's hostname, once started")
+    moving_to = serializers.CharField(allow_null=True, help_text="Being moved: the node taking over")
+
+
+def replicas_of(processor: Processor) -> list[dict[str, Any]]:
+    deployments = processor.deployments.all()  # prefetched by the views (select_related node, replaced_by__node)
+    return [
+        {
+            "replica": d.replica + 1,
+            "node": d.node.name,
+            "cpus": d.cpus,
+            "status": d.status,
+            "status_message": d.status_message,
+            "worker": d.worker,
+            "moving_to": d.replaced_by.node.name if d.replaced_by else None,
+        }
+        for d in sorted(deployments, key=lambda d: (d.replica, d.created_at))
+    ]
+
+
 class ProcessorSerializer(serializers.ModelSerializer):
+    placement = serializers.SerializerMethodField(help_text="Where each replica runs, from the agents' reports.")
+
+    @extend_schema_field(ReplicaSerializer(many=True))
+    def get_placement(self, processor: Processor) -> list[dict[str, Any]]:
+        return replicas_of(processor)
+
     class Meta:
         model = Processor
         fields = [
@@ -133,6 +197,10 @@ class ProcessorSerializer(serializers.ModelSerializer):
             "requirements",
             "concurrency",
             "autoscale_max",
+            "replicas",
+            "node",
+            "scheduler",
+            "placement",
             "requested_status",
             "status",
             "status_message",
@@ -143,6 +211,15 @@ class ProcessorSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+
+class MoveInputSerializer(StrictMixin, serializers.Serializer):
+    """POST /api/processors/{id}/move."""
+
+    node = serializers.CharField(max_length=200, help_text="The node to move to (its name).")
+    replica = serializers.IntegerField(
+        min_value=1, max_value=64, required=False, help_text="Which replica (1, 2, …); needed with several."
+    )
 
 
 class ProcessorCreateSerializer(ProcessorFieldsSerializer):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -18,6 +18,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from backend.cluster import services as cluster_services
+from backend.cluster.models import Deployment
 from backend.errors import Forbidden, NotFound
 from flows.api import serializers as s
 from flows.models import Call, Flow, Plug, Processor, Queue, Socket
@@ -231,7 +233,12 @@ class ProcessorViewSet(viewsets.ModelViewSet):
     filterset_fields = ["flow", "name", "status", "requested_status"]
 
     def get_queryset(self) -> QuerySet[Processor]:
-        return processors_for(self.request.user).order_by("name", "id")
+        replicas = Deployment.objects.select_related("node", "replaced_by__node")
+        return (
+            processors_for(self.request.user)
+            .order_by("name", "id")
+            .prefetch_related(Prefetch("deployments", queryset=replicas))
+        )
 
     @extend_schema(request=s.ProcessorCreateSerializer, responses={201: s.ProcessorSerializer, 400: ERROR})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -255,6 +262,17 @@ class ProcessorViewSet(viewsets.ModelViewSet):
 
     def _act(self, request: Request, name: str) -> Response:
         processor = processor_services.processor_request(user=request.user, processor=self.get_object(), action=name)
+        return Response(s.ProcessorSerializer(processor).data)
+
+    @extend_schema(
+        request=s.MoveInputSerializer, responses={200: s.ProcessorSerializer, 400: ERROR, 403: ERROR, 409: ERROR}
+    )
+    @action(detail=True, methods=["post"])
+    def move(self, request: Request, pk: str | None = None) -> Response:
+        """Move a running replica to another node with no message lost: the new worker consumes before the old
+        one stops warmly. `placement` shows the move (`moving_to`) until it is done."""
+        data = _validated(s.MoveInputSerializer, request.data)
+        processor = cluster_services.processor_move(user=request.user, processor=self.get_object(), **data)
         return Response(s.ProcessorSerializer(processor).data)
 
     @extend_schema(request=None, responses={200: s.ProcessorSerializer, 403: ERROR})

@@ -40,6 +40,20 @@ class Processor(models.Model):
         help_text="0: a fixed pool of `concurrency` slots. Above it: Celery's autoscaler grows the worker's slots up "
         "to this while messages wait and shrinks them back to `concurrency` when idle.",
     )
+    replicas = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(64)],
+        help_text="Workers on different nodes (when there are enough) consuming the same socket queues.",
+    )
+    node = models.CharField(
+        max_length=200, blank=True, default="", help_text="Run only on this node (its name or host name); blank: any."
+    )
+    scheduler = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="Run only on this scheduler's nodes, placed by its strategy (its name); blank: any node.",
+    )
     requested_status = models.CharField(max_length=16, choices=RequestedStatus.choices, default=RequestedStatus.STOPPED)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.STOPPED)
     status_message = models.TextField(blank=True, default="")
@@ -71,6 +85,9 @@ class Processor(models.Model):
                 | models.Q(autoscale_max__gt=models.F("concurrency"), autoscale_max__lte=64),
                 name="processor_autoscale_above_concurrency",
                 violation_error_message="autoscale_max is 0 (a fixed pool) or more than concurrency, at most 64.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(replicas__gte=1, replicas__lte=64), name="processor_replicas_range"
             ),
             models.CheckConstraint(
                 condition=models.Q(requested_status__in=RequestedStatus.values), name="processor_requested_status_valid"

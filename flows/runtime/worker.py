@@ -36,11 +36,13 @@ log = logging.getLogger(__name__)
 QUIET_LOGGERS = ("celery.app.trace", "celery.worker.strategy", "celery.worker.request")
 
 
-def hostname(name: str, processor_id: str, node: str) -> str:
-    """The worker's Celery nodename, `<processor>-<first 8 of its id>@<node>`: unique per processor and node, and
-    what Flower, `celery inspect` and the Worker row show. Characters Celery's CLI would trip on become '-'."""
+def hostname(name: str, processor_id: str, node: str, replica: int = 0) -> str:
+    """The worker's Celery nodename, `<processor>-<first 8 of its id>@<node>` (`…-r2@<node>` for the second
+    replica): unique per replica and node, and what Flower, `celery inspect` and the Worker row show. Characters
+    Celery's CLI would trip on become '-'."""
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "processor"
-    return f"{slug}-{processor_id[:8]}@{node}"
+    suffix = f"-r{replica + 1}" if replica else ""
+    return f"{slug}-{processor_id[:8]}{suffix}@{node}"
 
 
 def ready_key(worker_hostname: str) -> str:

@@ -158,21 +158,3 @@ def test_changing_and_deleting_nodes_need_their_rights(api: dict[str, APIClient]
     assert api["admin"].patch(f"/api/nodes/{node.id}/", {"cpus": 2}, format="json").json()["cpus"] == 2
     assert api["admin"].delete(f"/api/nodes/{node.id}/").status_code == 204
     assert not Node.objects.exists()
-
-
-def test_stale_agents_go_offline(db: Any) -> None:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from backend.cluster.management.commands.housekeeping import mark_stale_agents
-    from backend.cluster.models import Agent, Node
-
-    old = timezone.now() - timedelta(minutes=5)
-    node = Node.objects.create(name="n1", hostname="h", status="online", last_heartbeat=old)
-    Agent.objects.create(name="a1", node=node, status="online", last_heartbeat=old)
-    Agent.objects.create(name="a2", node=node, status="online", last_heartbeat=timezone.now())
-    assert mark_stale_agents() == 1
-    assert set(Agent.objects.values_list("name", "status")) == {("a1", "offline"), ("a2", "online")}
-    node.refresh_from_db()
-    assert node.status == "offline"

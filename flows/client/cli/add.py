@@ -76,6 +76,19 @@ def _add_socket(processor: dict[str, Any], name: str, function: str, **fields: A
     help="Grow the worker up to this many slots while messages wait (Celery's autoscaler); 0: a fixed pool.",
 )
 @click.option(
+    "--replicas",
+    type=click.IntRange(1, 64),
+    help="Workers on different nodes consuming the same queues (more throughput, and failover).",
+)
+@click.option(
+    "-h",
+    "--host",
+    "--node",
+    "node",
+    help="Run only on this node (its name or host name, as the seed's `-h radiant`); it may join later.",
+)
+@click.option("--scheduler", help="Run only on this scheduler's nodes (`ec add scheduler`).")
+@click.option(
     "-t", "--task", "tasks", multiple=True, help="Also add a socket for this function, named <module>.<task>."
 )
 @click.option("--start", is_flag=True, help="Ask for it to run now (`ec proc start --wait` waits for it).")
@@ -90,6 +103,9 @@ def add_processor(
     requirements: str | None,
     concurrency: int | None,
     autoscale_max: int | None,
+    replicas: int | None,
+    node: str | None,
+    scheduler: str | None,
     tasks: tuple[str, ...],
     start: bool,
     flow: str | None,
@@ -106,6 +122,9 @@ def add_processor(
         "requirements": requirements,
         "concurrency": concurrency,
         "autoscale_max": autoscale_max,
+        "replicas": replicas,
+        "node": node,
+        "scheduler": scheduler,
     }
     body.update({key: value for key, value in optional.items() if value is not None})
     made = api.post("/api/processors/", body)

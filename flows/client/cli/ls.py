@@ -71,6 +71,20 @@ def ls_flows(name: str | None) -> None:
     listing("flow", [*columns, ("Description", field("description")), ID], name=name)
 
 
+def _replicas(item: dict[str, Any]) -> str:
+    """Where each replica runs: `n1 n2 (1 waiting)`; `n1→n3` while one moves; the pin or scheduler first."""
+    places = item.get("placement") or []
+    where = " ".join(
+        p["node"] + (f"→{p['moving_to']}" if p.get("moving_to") else "") for p in places if p["status"] != "stopped"
+    )
+    short = (item.get("replicas") or 1) - len([p for p in places if not p.get("moving_to")])
+    text = where + (f" ({short} waiting)" if short > 0 and item.get("requested_status") != "stopped" else "")
+    restriction = (
+        f"on {item['node']}" if item.get("node") else (f"sched {item['scheduler']}" if item.get("scheduler") else "")
+    )
+    return " ".join(filter(None, [f"{item.get('replicas') or 1}x", restriction, text.strip()]))
+
+
 @ls.command("processors")
 @name_option
 @flow_option
@@ -83,6 +97,7 @@ def ls_processors(name: str | None, flow: str | None) -> None:
         ("Status", field("status")),
         ("Requested", field("requested_status")),
         ("Concurrency", _slots),
+        ("Replicas", _replicas),
         ("Rate limit", field("rate_limit")),
         ("Module", field("module")),
         ("Ref", field("ref")),

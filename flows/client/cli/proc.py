@@ -1,4 +1,5 @@
-"""`ec proc start|stop|pause|resume|restart -n NAME [--wait]`: ask for a processor's state; agents make it so."""
+"""`ec proc start|stop|pause|resume|restart -n NAME [--wait]`: ask for a processor's state; agents make it so.
+`ec proc move -n NAME --node N [--replica R] [--wait]`: move a running replica to another node, losing nothing."""
 
 from __future__ import annotations
 
@@ -85,3 +86,36 @@ def _action(action: str) -> click.Command:
 
 for _name in GOAL:
     proc.add_command(_action(_name))
+
+
+@proc.command("move")
+@click.option("-n", "--name", required=True, help="The processor's name (or id).")
+@click.option("--node", required=True, help="The node to move to.")
+@click.option("--replica", type=click.IntRange(1, 64), help="Which replica (1, 2, …); needed with several.")
+@flow_option
+@click.option("--wait", is_flag=True, help="Wait until the replica runs on the new node and the old has stopped.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=180, show_default=True, help="Seconds --wait waits.")
+@json_option
+def move(name: str, node: str, replica: int | None, flow: str | None, wait: bool, timeout: float) -> None:
+    """Move a running processor's replica to another node: its new worker consumes before the old one stops
+    warmly, so no message is lost."""
+    processor = resolve.one("processor", name, flow_name=flow)
+    body: dict[str, Any] = {"node": node} if replica is None else {"node": node, "replica": replica}
+    answer = state().api.post(f"/api/processors/{processor['id']}/move/", body)
+    if not wait:
+        output.say(f"Moving {answer['name']} to {node}; `ec ls processors` shows where it runs", answer)
+        return
+    deadline = time.monotonic() + timeout
+    with output.spinner(f"{name}: moving to {node}…") as tell:
+        while True:
+            answer = state().api.get(f"/api/processors/{processor['id']}/")
+            places = answer.get("placement") or []
+            moving = [p for p in places if p.get("moving_to")]
+            arrived = [p for p in places if p["node"] == node and p["status"] == "running"]
+            if arrived and not moving:
+                output.say(f"{answer['name']} runs on {node}", answer)
+                return
+            if time.monotonic() >= deadline:
+                raise OutOfTime(f"{name} has not finished moving to {node} after {timeout:g} s: `ec ls processors`")
+            tell(f"{name}: {answer['status_message']}")
+            time.sleep(POLL)
