@@ -114,12 +114,14 @@ class Runtime:
             **self.overrides,
         }
 
-    def start_agent(self) -> subprocess.Popen[bytes]:
+    def start_agent(self, node: str | None = None, **env: str) -> subprocess.Popen[bytes]:
+        """An agent process on node `node` (this runtime's own node by default), with `env` on top of env()."""
+        named = {"ELASTICCODE_NODE_NAME": node} if node else {}
         with open(self.tmp / f"agent-{len(self.agents)}.log", "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "manage.py", "agent", "--interval", "0.2"],
                 cwd=BASE_DIR,
-                env=self.env(),
+                env={**self.env(), **named, **env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
