@@ -23,6 +23,16 @@ module_path = RegexValidator(MODULE_RE, "Give a dotted Python module path such a
 function_name = RegexValidator(FUNCTION_RE, "Give a Python function name such as 'do_something'.")
 
 
+def replicas_problem(replicas: int, replicas_max: int) -> str | None:
+    """What is wrong with a processor's replica bound, or None: 0 (off) or more replicas than `replicas`."""
+    if replicas_max and replicas_max <= replicas:
+        return (
+            f"Give 0 for a fixed number of replicas, or more than replicas ({replicas}): placement adds replicas "
+            f"while messages pile up, from replicas up to replicas_max."
+        )
+    return None
+
+
 def autoscale_problem(concurrency: int, autoscale_max: int) -> str | None:
     """What is wrong with a processor's autoscale bound, or None: 0 (off) or more slots than `concurrency`."""
     if autoscale_max and autoscale_max <= concurrency:

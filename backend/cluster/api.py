@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from backend.api.serializers import StrictMixin
-from backend.cluster.models import Agent, Node, Scheduler, Worker
+from backend.cluster.models import Agent, Node, ScaleEvent, Scheduler, Worker
 from backend.errors import Conflict, Forbidden
 from flows.permissions import processors_for
 
@@ -23,8 +23,10 @@ def _global(request: Request, codename: str) -> bool:
 class NodeSerializer(StrictMixin, serializers.ModelSerializer):
     class Meta:
         model = Node
-        fields = ["id", "name", "hostname", "cpus", "memory_mb", "status", "last_heartbeat", "created_at"]
-        read_only_fields = ["id", "status", "last_heartbeat", "created_at"]
+        fields = [
+            "id", "name", "hostname", "cpus", "memory_mb", "oversubscribe", "status", "last_heartbeat", "created_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "oversubscribe", "status", "last_heartbeat", "created_at"]
         # No uniqueness pre-check (a 400): the database finds a taken name and _save answers 409.
         extra_kwargs: dict[str, dict[str, Any]] = {"name": {"validators": []}}
 
@@ -142,3 +144,24 @@ class WorkerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         if _global(self.request, "view_worker"):
             return workers
         return workers.filter(processor__in=processors_for(self.request.user).values("pk"))
+
+
+class ScaleEventSerializer(serializers.ModelSerializer):
+    processor_name = serializers.CharField(source="processor.name", read_only=True)
+    flow = serializers.UUIDField(source="processor.flow_id", read_only=True)
+
+    class Meta:
+        model = ScaleEvent
+        fields = ["id", "processor", "processor_name", "flow", "at", "action", "replicas_from", "replicas_to", "reason"]
+        read_only_fields = fields
+
+
+class ScaleEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The autoscaler's decisions (grow, shrink, blocked) for the processors the caller may see, newest first."""
+
+    serializer_class = ScaleEventSerializer
+    filterset_fields = ["processor", "action"]
+
+    def get_queryset(self) -> QuerySet[ScaleEvent]:
+        events = ScaleEvent.objects.select_related("processor").order_by("-at", "-id")
+        return events.filter(processor__in=processors_for(self.request.user).values("pk"))

@@ -118,3 +118,22 @@ class Scheduler(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ScaleEvent(models.Model):
+    """One decision of placement's autoscaler (backend/cluster/autoscale.py): a replica added or taken away, or one
+    it wanted to add and could not, with the reason. Shown in the dashboard; kept ELASTICCODE_METRICS_RETENTION_DAYS."""
+
+    id = models.BigAutoField(primary_key=True)
+    processor = models.ForeignKey("flows.Processor", on_delete=models.CASCADE, related_name="scale_events")
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    action = models.CharField(max_length=16)  # grow, shrink, blocked
+    replicas_from = models.PositiveSmallIntegerField()
+    replicas_to = models.PositiveSmallIntegerField()
+    reason = models.CharField(max_length=500)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.processor_id} {self.action} {self.replicas_from}→{self.replicas_to}"

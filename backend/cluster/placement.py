@@ -7,8 +7,9 @@ placement master to lose. One pass:
 1. nodes whose agent missed the heartbeat window (ELASTICCODE_NODE_DOWN_AFTER) go `down`;
 2. the replicas of nodes that are not online are taken off them (their workers are dead or stopping; what the
    workers had taken goes back to the queue by the broker's redelivery) and their Worker rows marked `lost`;
-3. each processor that should run gets `replicas` deployments: a missing one is placed by the strategy, an extra
-   one (replicas lowered) removed, which its agent sees and stops warmly;
+3. each processor that should run gets `replicas` deployments (or what the autoscaler wants, between `replicas`
+   and `replicas_max`: backend/cluster/autoscale.py): a missing one is placed by the strategy, an extra one
+   (replicas lowered, or scaled down) removed, which its agent sees and stops warmly;
 4. the deployments of stopped processors are released once their agents have stopped them.
 
 A replica takes `concurrency` CPU slots of its node. A strategy picks among the live nodes the processor may use
@@ -20,8 +21,9 @@ status_message says why and its messages wait in their queues.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
@@ -31,10 +33,12 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from backend.cluster import autoscale
 from backend.cluster.models import Agent, Deployment, Health, Node, Scheduler, Worker
 from backend.cluster.status import refresh_status
-from flows.models import Processor
+from flows.models import Processor, Socket
 from flows.models.processor import RequestedStatus
+from flows.runtime import broker
 
 log = logging.getLogger("elasticcode.placement")
 
@@ -132,6 +136,7 @@ class Pass:
     removed: int
     released: int
     waiting: dict[str, str]
+    scaled: list[str] = field(default_factory=list)
 
 
 def plan() -> Pass | None:
@@ -182,29 +187,71 @@ def _place_all(done: Pass) -> None:
         Q(requested_status__in=[RequestedStatus.RUNNING, RequestedStatus.PAUSED]) | Q(deployments__isnull=False)
     ).distinct()
     strategies = dict(Scheduler.objects.values_list("name", "strategy"))
-    for processor in wanting.prefetch_related("deployments"):
+    processors = list(wanting.prefetch_related("deployments"))
+    depths = _backlogs([p for p in processors if p.replicas_max and p.requested_status == RequestedStatus.RUNNING])
+    for processor in processors:
         deployments = list(processor.deployments.all())
+        if processor.requested_status != RequestedStatus.RUNNING and processor.scaled_replicas:
+            # Stopped or paused: it starts again from `replicas`, its spells forgotten.
+            Processor.objects.filter(pk=processor.pk).update(scaled_replicas=0)
+            processor.scaled_replicas = 0
+            autoscale.forget([str(processor.pk)])
         if processor.requested_status == RequestedStatus.STOPPED:
             done.released += _release(processor, deployments)
             continue
+        name = strategies.get(processor.scheduler, settings.ELASTICCODE_PLACEMENT_STRATEGY)
+        if str(processor.pk) in depths:
+            room = _room(processor, name, deployments, nodes, used)
+            decision = autoscale.decide(processor, depths[str(processor.pk)], time.time(), room=room)
+            if decision is not None:
+                autoscale.apply(processor, decision)
+                done.scaled.append(f"{processor.name}: {decision.action} to {decision.target} ({decision.reason})")
+        wanted = processor.replicas_wanted
         active = [d for d in deployments if d.replaced_by_id is None]
-        extra = [d for d in active if d.replica >= processor.replicas]
+        extra = [d for d in active if d.replica >= wanted]
         if extra:
             Deployment.objects.filter(pk__in=[d.pk for d in extra]).delete()
             for d in extra:
                 used[str(d.node_id)] -= d.cpus
             done.removed += len(extra)
-        taken = {d.replica for d in active if d.replica < processor.replicas}
-        missing = [index for index in range(processor.replicas) if index not in taken]
+        taken = {d.replica for d in active if d.replica < wanted}
+        missing = [index for index in range(wanted) if index not in taken]
         if not missing:
             if extra:
                 refresh_status(processor)
             continue
-        name = strategies.get(processor.scheduler, settings.ELASTICCODE_PLACEMENT_STRATEGY)
         why = _place(processor, name, missing, deployments, nodes, used, done)
         if why:
             done.waiting[processor.name] = why
         refresh_status(processor, waiting=why)
+
+
+def _backlogs(processors: list[Processor]) -> dict[str, int]:
+    """Messages waiting in each processor's socket queues (one broker round trip for them all)."""
+    if not processors:
+        return {}
+    queues: dict[str, list[str]] = {}
+    for processor_id, queue_id in Socket.objects.filter(processor__in=processors).values_list(
+        "processor_id", "queue_id"
+    ):
+        queues.setdefault(str(processor_id), []).append(str(queue_id))
+    unique = sorted({q for ids in queues.values() for q in ids})
+    depth = dict(zip(unique, broker.depths(unique), strict=True))
+    return {str(p.pk): sum(depth[q] for q in queues.get(str(p.pk), [])) for p in processors}
+
+
+def _room(
+    processor: Processor, strategy_name: str, deployments: list[Deployment], nodes: list[Node], used: Counter[str]
+) -> bool:
+    """Whether the strategy would place one more replica of the processor now."""
+    try:
+        strategy = strategy_named(strategy_name)
+    except ValueError:
+        return False
+    usable, _ = allowed(processor, nodes)
+    mine = Counter(str(d.node_id) for d in deployments)
+    candidates = [Candidate(n, used[str(n.pk)], mine[str(n.pk)]) for n in usable]
+    return strategy.choose(processor, processor.concurrency, candidates) is not None
 
 
 def _place(
@@ -266,4 +313,5 @@ def _describe(done: Pass) -> list[str]:
     lines += [f"placed {what}" for what in done.placed]
     if done.removed:
         lines.append(f"removed {done.removed} replica(s) above their processors' replicas")
+    lines += [f"autoscale {what}" for what in done.scaled]
     return lines

@@ -29,7 +29,8 @@ def summary(processor: Processor, deployments: list[Deployment], waiting: str = 
         if processor.requested_status == RequestedStatus.STOPPED:
             return Status.STOPPED, STOPPED_MESSAGE
         return Status.STARTING, f"{WAITING}: {waiting}" if waiting else f"{WAITING}: placing it"
-    short = processor.replicas - len(active)
+    wanted = processor.replicas_wanted
+    short = wanted - len(active)
     if len(deployments) == 1 and not short:
         return deployments[0].status, deployments[0].status_message
     running = [d for d in active if d.status == Status.RUNNING]
@@ -38,7 +39,7 @@ def summary(processor: Processor, deployments: list[Deployment], waiting: str = 
         f"; {short} replica{'s' if short != 1 else ''} {WAITING}" + (f": {waiting}" if waiting else "") if short else ""
     )
     if running:
-        message = f"{len(running)} of {processor.replicas} replicas running ({where})"
+        message = f"{len(running)} of {wanted} replicas running ({where})"
         others = [f"{d.node.name}: {d.status_message or d.status}" for d in active if d.status != Status.RUNNING]
         return Status.RUNNING, message + "".join(f"; {o}" for o in others) + unplaced
     for status in (Status.PAUSED, Status.STARTING, Status.ERROR, Status.STOPPED):

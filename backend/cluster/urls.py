@@ -9,5 +9,6 @@ router.register("nodes", api.NodeViewSet, basename="node")
 router.register("agents", api.AgentViewSet, basename="agent")
 router.register("workers", api.WorkerViewSet, basename="worker")
 router.register("schedulers", api.SchedulerViewSet, basename="scheduler")
+router.register("scale-events", api.ScaleEventViewSet, basename="scale-event")
 
 urlpatterns = router.urls

@@ -145,6 +145,12 @@ ELASTICCODE_NODE_DOWN_AFTER = env_int("ELASTICCODE_NODE_DOWN_AFTER", 15)
 # to a class with the same `choose` method.
 ELASTICCODE_PLACEMENT_STRATEGY = env_str("ELASTICCODE_PLACEMENT_STRATEGY") or "least_loaded"
 
+# Placement's autoscaler (backend/cluster/autoscale.py): one replica more while a processor's queues hold more than
+# SCALE_DEPTH messages per replica for SCALE_AFTER seconds, one less after SCALE_IDLE seconds of empty queues.
+ELASTICCODE_SCALE_DEPTH = env_int("ELASTICCODE_SCALE_DEPTH", 100)
+ELASTICCODE_SCALE_AFTER = env_int("ELASTICCODE_SCALE_AFTER", 10)
+ELASTICCODE_SCALE_IDLE = env_int("ELASTICCODE_SCALE_IDLE", 60)
+
 # Git repositories processors may load code from: fnmatch patterns, plus the admin-editable list in the database.
 ELASTICCODE_TRUSTED_REPOS = env_list("ELASTICCODE_TRUSTED_REPOS", [])
 ELASTICCODE_ALLOW_FILE_REPOS = env_bool("ELASTICCODE_ALLOW_FILE_REPOS", False)

@@ -13,7 +13,14 @@ from backend.cluster.models import Scheduler
 from flows.models import Call, Flow, Plug, PlugKind, Processor, Queue, Socket
 from flows.runtime.schedules import ScheduleError, parse_cron
 from flows.selectors.calls import RUN_STATUSES
-from flows.validators import address_name, autoscale_problem, function_name, module_path, storable_json
+from flows.validators import (
+    address_name,
+    autoscale_problem,
+    function_name,
+    module_path,
+    replicas_problem,
+    storable_json,
+)
 
 
 def validate_schedule(value: Any) -> Any:
@@ -91,6 +98,13 @@ class ProcessorFieldsSerializer(StrictMixin, serializers.Serializer):
         default=1,
         help_text="Workers on different nodes (when there are enough) consuming the same socket queues.",
     )
+    replicas_max = serializers.IntegerField(
+        min_value=0,
+        max_value=64,
+        required=False,
+        default=0,
+        help_text="0 for a fixed number; above replicas, placement adds replicas up to this while messages pile up.",
+    )
     node = serializers.CharField(
         max_length=200,
         required=False,
@@ -140,6 +154,10 @@ class ProcessorFieldsSerializer(StrictMixin, serializers.Serializer):
             problem = autoscale_problem(attrs["concurrency"], attrs["autoscale_max"])
             if problem:
                 raise serializers.ValidationError({"autoscale_max": [problem]})
+        if "replicas_max" in attrs and "replicas" in attrs:
+            problem = replicas_problem(attrs["replicas"], attrs["replicas_max"])
+            if problem:
+                raise serializers.ValidationError({"replicas_max": [problem]})
         return attrs
 
     def validate_subdirectory(self, value: str) -> str:
@@ -198,6 +216,8 @@ class ProcessorSerializer(serializers.ModelSerializer):
             "concurrency",
             "autoscale_max",
             "replicas",
+            "replicas_max",
+            "scaled_replicas",
             "node",
             "scheduler",
             "placement",

@@ -45,6 +45,15 @@ class Processor(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(64)],
         help_text="Workers on different nodes (when there are enough) consuming the same socket queues.",
     )
+    replicas_max = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(64)],
+        help_text="0: a fixed number of replicas. Above `replicas`: placement adds replicas, up to this and to the "
+        "free CPU slots, while messages pile up in its queues, and takes them away again when idle.",
+    )
+    # Placement's autoscaler (backend/cluster/autoscale.py) keeps its current target here: `replicas` to
+    # `replicas_max`; 0 until it has scaled. Not editable: people set the bounds.
+    scaled_replicas = models.PositiveSmallIntegerField(default=0)
     node = models.CharField(
         max_length=200, blank=True, default="", help_text="Run only on this node (its name or host name); blank: any."
     )
@@ -90,6 +99,12 @@ class Processor(models.Model):
                 condition=models.Q(replicas__gte=1, replicas__lte=64), name="processor_replicas_range"
             ),
             models.CheckConstraint(
+                condition=models.Q(replicas_max=0)
+                | models.Q(replicas_max__gt=models.F("replicas"), replicas_max__lte=64),
+                name="processor_replicas_max_above_replicas",
+                violation_error_message="replicas_max is 0 (a fixed number) or more than replicas, at most 64.",
+            ),
+            models.CheckConstraint(
                 condition=models.Q(requested_status__in=RequestedStatus.values), name="processor_requested_status_valid"
             ),
             models.CheckConstraint(condition=models.Q(status__in=Status.values), name="processor_status_valid"),
@@ -105,6 +120,13 @@ class Processor(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def replicas_wanted(self) -> int:
+        """How many replicas placement keeps: `replicas`, or the autoscaler's target within the bounds."""
+        if not self.replicas_max:
+            return self.replicas
+        return min(max(self.replicas, self.scaled_replicas), self.replicas_max)
 
 
 class ProcessorUserObjectPermission(UserObjectPermissionBase):

@@ -309,6 +309,7 @@ class Housekeeper(threading.Thread):
             self._last_prune = time.monotonic()
             chores.append(("prune", rollups.prune_history))
             chores.append(("forget old workers", live.forget_old_workers))
+            chores.append(("prune scale decisions", _prune_scale_events))
         for name, chore in chores:
             # The minutes wait in Redis (rollups.PENDING) and are written when PostgreSQL is back.
             _guarded(f"metrics {name}", chore)
@@ -333,3 +334,9 @@ def _guarded(name: str, chore: Callable[[], int]) -> None:
     except Exception:
         log.exception("%s failed; it runs again at its next turn", name)
         close_old_connections()
+
+
+def _prune_scale_events() -> int:
+    from backend.cluster import autoscale  # the cluster app imports this module: imported when needed
+
+    return autoscale.prune()

@@ -24,6 +24,7 @@ PROCESSOR_COLUMNS = (
     "concurrency",
     "autoscale_max",
     "replicas",
+    "replicas_max",
     "node",
     "scheduler",
     "retries",

@@ -32,6 +32,7 @@ PROCESSOR_FIELDS = (
     "concurrency",
     "autoscale_max",
     "replicas",
+    "replicas_max",
     "node",
     "scheduler",
     "retries",

@@ -15,7 +15,7 @@ from flows.services.deletes import leaving, sockets_release
 from flows.services.graph import PROCESSOR_FIELDS
 from flows.services.queues import queues_delete_unused
 from flows.services.versioning import flow_lock, flow_version_bump, row_lock
-from flows.validators import autoscale_problem
+from flows.validators import autoscale_problem, replicas_problem
 
 
 def _name_taken(name: str) -> Conflict:
@@ -62,6 +62,10 @@ def processor_update(*, user: Any, processor: Processor, data: dict[str, Any]) -
                 f"({processor.autoscale_max}): raise autoscale_max with it, or set autoscale_max to 0 for a fixed pool."
             )
         field = "autoscale_max" if "autoscale_max" in data else "concurrency"
+        raise ApplicationError(problem, {"fields": {field: [problem]}})
+    problem = replicas_problem(processor.replicas, processor.replicas_max)
+    if problem:
+        field = "replicas_max" if "replicas_max" in data else "replicas"
         raise ApplicationError(problem, {"fields": {field: [problem]}})
     # Only the edited columns: run actions and agents write requested_status/status meanwhile (they lock the
     # processor row, not the flow), and a full save would write back the values this request read before.

@@ -1,6 +1,7 @@
 """Many nodes with real agents as separate processes (issue 17): replicas spread over three nodes, a node killed
 with SIGKILL (agent and workers) while 2,000 messages flow loses none and completes none twice at the sink, and a
-live move under load loses nothing. Nodes here are agents with distinct names on this machine's loopback; the
+live move under load loses nothing; replicas
+grow under a slow backlog and shrink when idle. Nodes here are agents with distinct names on this machine's loopback; the
 network-namespace variant is test_netns.py."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import psutil
 import pytest
 from django.db.models import Count
 
-from backend.cluster.models import Deployment, Node, Worker
+from backend.cluster.models import Deployment, Node, ScaleEvent, Worker
 from flows.models import Call, Processor, Socket
 from flows.runtime import broker, keys
 from flows.runtime.envelope import child_id, new_envelope
@@ -68,7 +69,7 @@ def running_on(runtime: Runtime, processor: Processor, nodes: set[str], timeout:
         rows = placed(processor)
         return (
             processor.status == "running"
-            and len(rows) == processor.replicas
+            and len(rows) == processor.replicas_wanted
             and {n for n, _ in rows} <= nodes
             and all(status == "running" for _, status in rows)
         )
@@ -157,3 +158,33 @@ def test_a_live_move_under_load_loses_nothing(runtime: Runtime, alice: Any, sink
     print(f"\nmove: relay n1 → n2 done in {time.monotonic() - started:.1f} s under load")
     runtime.wait_for(lambda: arrived(ids) == 1000, 300, "all 1,000 messages at the sink")
     assert Worker.objects.get(processor=relay, agent__node__name="n1").status == "stopped"
+
+
+def test_replicas_grow_under_a_slow_backlog_and_shrink_when_idle(runtime: Runtime, alice: Any, sink_repo: str) -> None:
+    scale = {"ELASTICCODE_SCALE_DEPTH": "20", "ELASTICCODE_SCALE_AFTER": "2", "ELASTICCODE_SCALE_IDLE": "3"}
+    for name in ("n1", "n2"):
+        runtime.start_agent(name, **NODES, **scale)
+    joined(runtime, 2)
+    flow = make_flow(alice, "backlog")
+    slow = ProcessorFactory(
+        flow=flow, name="slow", git_url=sink_repo, ref="main", module="ecsink", replicas=1, replicas_max=2
+    )
+    entry = SocketFactory(processor=slow, name="in", function="slower")  # 100 ms a call
+    start(slow)
+    running_on(runtime, slow, {"n1", "n2"}, timeout=180)
+    assert len(placed(slow)) == 1
+
+    envelopes = [new_envelope(flow_id=str(flow.pk), socket_id=str(entry.pk), payload=n) for n in range(300)]
+    broker.publish((str(entry.queue_id), envelope) for envelope in envelopes)
+    backlog_at = time.monotonic()
+    runtime.wait_for(lambda: len(placed(slow)) == 2, 60, "a second replica")
+    running_on(runtime, slow, {"n1", "n2"})
+    print(f"\nautoscale: backlog of 300 → a second replica running in {time.monotonic() - backlog_at:.1f} s")
+    assert sorted(n for n, _ in placed(slow)) == ["n1", "n2"]
+    grow = ScaleEvent.objects.get(processor=slow, action="grow")
+    assert grow.reason.endswith("for 2 s") or "above 20" in grow.reason
+
+    runtime.wait_for(lambda: broker.depth(str(entry.queue_id)) == 0, 120, "the backlog to drain")
+    runtime.wait_for(lambda: len(placed(slow)) == 1, 60, "the extra replica to go when idle")
+    assert ScaleEvent.objects.filter(processor=slow, action="shrink").count() == 1
+    running_on(runtime, slow, {"n1", "n2"})

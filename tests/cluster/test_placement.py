@@ -11,9 +11,11 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from backend.cluster import placement
+from backend.cluster import autoscale, placement
 from backend.cluster.models import Agent, Deployment, Node, Scheduler, Worker
 from flows.models import Processor
+from flows.runtime import broker
+from flows.runtime.envelope import new_envelope
 from tests.conftest import Demo
 
 
@@ -213,3 +215,65 @@ def test_the_default_strategy_is_a_setting(demo: Demo, settings: Any, setting: s
     placement.plan()
     nodes = sorted(Deployment.objects.values_list("node__name", flat=True))
     assert nodes == (["n1", "n2"] if setting == "least_loaded" else ["n1", "n1"])
+
+
+def backlog(socket: Any, count: int) -> None:
+    broker.publish(
+        (str(socket.queue_id), new_envelope(flow_id=str(socket.flow_id), socket_id=str(socket.pk), payload=n))
+        for n in range(count)
+    )
+
+
+def test_replicas_follow_the_backlog_and_every_decision_is_kept(
+    api: dict[str, APIClient], demo: Demo, settings: Any
+) -> None:
+    settings.ELASTICCODE_SCALE_DEPTH, settings.ELASTICCODE_SCALE_AFTER, settings.ELASTICCODE_SCALE_IDLE = 100, 0, 0
+    node("n1", 2)
+    node("n2", 1)
+    proc = want(demo.p1, replicas=1, replicas_max=4)
+    try:
+        backlog(demo.s1, 250)
+        placement.plan()  # 250 waiting for 1 replica: one more
+        placement.plan()  # 250 for 2: one more
+        placement.plan()  # 250 for 3 (not above 300): stays
+        assert [r for r, _ in where(proc)] == [1, 2, 3]
+        backlog(demo.s1, 200)
+        placement.plan()  # 450 for 3: wants a fourth, but n1 and n2 are full
+        placement.plan()  # still busy and blocked: said once per busy spell
+        assert len(where(proc)) == 3
+        broker.purge(str(demo.s1.queue_id))
+        placement.plan()  # idle: one less (the highest replica goes; its agent stops it warmly)
+        placement.plan()
+        placement.plan()  # at `replicas`: stays
+        assert where(proc) == [(1, "n1")]
+    finally:
+        broker.purge(str(demo.s1.queue_id))
+        autoscale.forget([str(proc.pk)])
+
+    events = api["bob"].get("/api/scale-events/", {"processor": str(proc.pk)}).json()["results"]
+    assert [(e["action"], e["replicas_from"], e["replicas_to"]) for e in reversed(events)] == [
+        ("grow", 1, 2),
+        ("grow", 2, 3),
+        ("blocked", 3, 3),
+        ("shrink", 3, 2),
+        ("shrink", 2, 1),
+    ]
+    assert events[2]["reason"].startswith("450 messages waiting (150 per replica, above 100)")
+    assert events[2]["reason"].endswith("but no allowed node has the CPU slots")
+    assert api["charlie"].get("/api/scale-events/").json()["results"] == []
+
+    # Stopped, it starts again from `replicas`.
+    want(proc, scaled_replicas=3)
+    Processor.objects.filter(pk=proc.pk).update(requested_status="stopped")
+    placement.plan()
+    proc.refresh_from_db()
+    assert proc.scaled_replicas == 0 and proc.replicas_wanted == 1
+
+
+def test_replicas_max_must_be_above_replicas(api: dict[str, APIClient], demo: Demo) -> None:
+    url = f"/api/processors/{demo.p1.pk}/"
+    bad = api["alice"].patch(url, {"replicas": 3, "replicas_max": 2}, format="json")
+    assert bad.status_code == 400 and "replicas_max" in bad.json()["error"]["fields"]
+    assert api["alice"].patch(url, {"replicas_max": 3}, format="json").status_code == 200
+    raised = api["alice"].patch(url, {"replicas": 3}, format="json")
+    assert raised.status_code == 400 and "replicas" in raised.json()["error"]["fields"]

@@ -81,6 +81,11 @@ def _add_socket(processor: dict[str, Any], name: str, function: str, **fields: A
     help="Workers on different nodes consuming the same queues (more throughput, and failover).",
 )
 @click.option(
+    "--replicas-max",
+    type=click.IntRange(0, 64),
+    help="Add replicas up to this while messages pile up (placement's autoscaler); 0: a fixed number.",
+)
+@click.option(
     "-h",
     "--host",
     "--node",
@@ -104,6 +109,7 @@ def add_processor(
     concurrency: int | None,
     autoscale_max: int | None,
     replicas: int | None,
+    replicas_max: int | None,
     node: str | None,
     scheduler: str | None,
     tasks: tuple[str, ...],
@@ -123,6 +129,7 @@ def add_processor(
         "concurrency": concurrency,
         "autoscale_max": autoscale_max,
         "replicas": replicas,
+        "replicas_max": replicas_max,
         "node": node,
         "scheduler": scheduler,
     }

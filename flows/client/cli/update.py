@@ -60,6 +60,7 @@ def new_name_option(fn: Any) -> Any:
     help="Grow the worker up to this many slots while messages wait (Celery's autoscaler); 0: a fixed pool.",
 )
 @click.option("--replicas", type=click.IntRange(1, 64), help="Workers on different nodes consuming its queues.")
+@click.option("--replicas-max", type=click.IntRange(0, 64), help="Autoscale replicas up to this; 0: fixed.")
 @click.option("-h", "--host", "--node", "node", help='Run only on this node (name or host name); "" for any.')
 @click.option("--scheduler", help='Run only on this scheduler\'s nodes; "" for any.')
 @click.option("--retries", type=click.IntRange(0, 100))
