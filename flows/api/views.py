@@ -132,8 +132,9 @@ class FlowViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["get"])
     def runs(self, request: Request, pk: str | None = None) -> Response:
         """The flow's latest runs, newest first: {"runs": [{trace_id, root_id, socket, socket_name, status
-        (succeeded | failed | running), started_at, finished_at, duration_ms, calls, failed_calls}]}. Open one with
-        GET /api/calls/{root_id}/graph. From lineage, so a run shows about a second after it starts."""
+        (succeeded | handled | failed | running), started_at, finished_at, duration_ms, calls, failed_calls,
+        handled_calls}]}. Open one with GET /api/calls/{root_id}/graph. From lineage, so a run shows about a second
+        after it starts."""
         flow = self.get_object()
         query = _validated(s.RunsQuerySerializer, request.query_params)
         return Response({"runs": flow_runs(flow_id=flow.pk, status=query.get("status"), limit=query["limit"])})

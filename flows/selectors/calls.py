@@ -46,19 +46,22 @@ def call_tree(*, call: Call, visible: QuerySet[Call]) -> dict[str, Any]:
     return {"trace_id": str(call.trace_id), "calls": len(nodes), "roots": roots}
 
 
-RUN_STATUSES = ("succeeded", "failed", "running")
+RUN_STATUSES = ("succeeded", "handled", "failed", "running")
 # A run failed when a message of it was dead-lettered. An error an error plug took is handled (the call is
-# "failed", and its error went on as a message): found by a designer, who read a handled error as a failed run.
+# "failed", and its error went on as a message): found by a designer, who read a handled error as a failed run;
+# the next one read it, listed as succeeded, as a success. So it is neither: `handled`.
 _FAILED = ("dead",)
+_HANDLED = ("failed",)
 _OPEN = ("received", "running", "retrying")
 
 
 def flow_runs(*, flow_id: Any, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """The flow's latest runs (traces), newest first, from lineage: one per message sent into the flow (a root call),
     with its entry socket, the message sent in (its kept preview), start, end (the last of its calls to finish),
-    duration in ms (from when the message was sent in), number of calls and of dead-lettered ones, and a status:
-    `failed` if any message of it was dead-lettered (an error an error plug took is handled, not a failure of the
-    run), `running` while any call is still in progress (a retry waiting included), else `succeeded`. `status` keeps only runs with that status. Lineage is written about a
+    duration in ms (from when the message was sent in), number of calls, of dead-lettered ones and of failed calls
+    whose error an error plug took, and a status: `failed` if any message of it was dead-lettered, `running` while
+    any call is still in progress (a retry waiting included), `handled` if a call failed and an error plug took its
+    error, else `succeeded`. `status` keeps only runs with that status. Lineage is written about a
     second after each call, so a run shows a moment after it starts. Two queries: the latest roots (at most 4 times
     `limit` of them are looked at when filtering by status), then their traces' calls counted in one GROUP BY."""
     scan = limit * 4 if status else limit
@@ -74,14 +77,25 @@ def flow_runs(*, flow_id: Any, status: str | None = None, limit: int = 50) -> li
         .annotate(
             calls=Count("id"),
             failed=Count("id", filter=Q(status__in=_FAILED)),
+            handled=Count("id", filter=Q(status__in=_HANDLED)),
             open=Count("id", filter=Q(status__in=_OPEN)),
             finished=Max("finished_at"),
         )
     }
     runs = []
     for root in roots:
-        total: dict[str, Any] = totals.get(root["trace_id"]) or {"calls": 1, "failed": 0, "open": 1, "finished": None}
-        state = "failed" if total["failed"] else "running" if total["open"] else "succeeded"
+        total: dict[str, Any] = totals.get(root["trace_id"]) or {
+            "calls": 1, "failed": 0, "handled": 0, "open": 1, "finished": None,
+        }  # fmt: skip
+        state = (
+            "failed"
+            if total["failed"]
+            else "running"
+            if total["open"]
+            else "handled"
+            if total["handled"]
+            else "succeeded"
+        )
         if status and state != status:
             continue
         # From when the message was sent in (a retried root's started_at is its last attempt's).
@@ -98,6 +112,7 @@ def flow_runs(*, flow_id: Any, status: str | None = None, limit: int = 50) -> li
                 "duration_ms": (finished - started).total_seconds() * 1000 if started and finished else None,
                 "calls": total["calls"],
                 "failed_calls": total["failed"],
+                "handled_calls": total["handled"],
                 # The message sent in, as kept with lineage (cut at the preview size: then it ends with "…").
                 "input": root["input"],
             }

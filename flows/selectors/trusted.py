@@ -21,8 +21,13 @@ class TrustedEntry(TypedDict):
 
 
 def trusted_repositories() -> list[TrustedEntry]:
-    """The settings' patterns, then the admin's, each once (the settings' note wins), in their own order."""
+    """The settings' patterns, then the admin's, each once (the settings' note wins), in their own order; first,
+    when local repositories are allowed (ELASTICCODE_ALLOW_FILE_REPOS, on under `make run`), `file://*`, so that a
+    newcomer browsing the demo's local repository sees why it is trusted."""
     entries: dict[str, TrustedEntry] = {}
+    if settings.ELASTICCODE_ALLOW_FILE_REPOS:
+        local = _entry("file://*", "any local path (ELASTICCODE_ALLOW_FILE_REPOS)", "settings")
+        entries[local["pattern"]] = local
     for pattern in settings.ELASTICCODE_TRUSTED_REPOS:
         entries.setdefault(pattern, _entry(pattern, "", "settings"))
     for pattern, note in TrustedRepository.objects.order_by("pattern").values_list("pattern", "note"):

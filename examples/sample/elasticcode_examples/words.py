@@ -28,7 +28,32 @@ def count(line: str) -> dict[str, int]:
 
 
 def aggregate(counts: dict[str, int]) -> dict[str, Any]:
-    totals: Counter[str] = Counter(json.loads(_TOTALS.read_text()) if _TOTALS.exists() else {})
+    """Add `counts` (word → a whole number) to the running total and return it. A message of any other shape is
+    refused before the total is touched, so one bad test message cannot spoil the count for the ones after it."""
+    if not isinstance(counts, dict) or not all(_is_count(n) for n in counts.values()):
+        raise ValueError(f"aggregate takes word counts such as {{'the': 2}}, not {json.dumps(counts)[:80]}")
+    totals = _load()
     totals.update(counts)
-    _TOTALS.write_text(json.dumps(totals))
-    return {"top": totals.most_common(5), "words": sum(totals.values())}
+    answer = {"top": totals.most_common(5), "words": sum(totals.values())}
+    _save(totals)
+    return answer
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _load() -> Counter[str]:
+    """The total so far; entries that are not counts (left by an older version of this code) are dropped."""
+    try:
+        stored = json.loads(_TOTALS.read_text()) if _TOTALS.exists() else {}
+    except ValueError:
+        stored = {}
+    return Counter({word: n for word, n in stored.items() if _is_count(n)} if isinstance(stored, dict) else {})
+
+
+def _save(totals: Counter[str]) -> None:
+    # Written beside and renamed over: a crash mid-write leaves the previous total, never half a file.
+    partial = _TOTALS.with_suffix(".partial")
+    partial.write_text(json.dumps(totals))
+    partial.replace(_TOTALS)

@@ -411,6 +411,7 @@ def test_the_trusted_list_is_read_for_the_palette(api: dict[str, APIClient], set
     settings.ELASTICCODE_TRUSTED_REPOS = ["https://git.example.com/acme/*", "https://git.example.com/tools.git"]
     TrustedRepository.objects.create(pattern="https://git.example.com/tools.git", note="twice: listed once")
     TrustedRepository.objects.create(pattern="https://git.example.org/lib.git", note="the shared library")
+    settings.ELASTICCODE_ALLOW_FILE_REPOS = False
     response = api["charlie"].get("/api/repositories/")
     assert response.status_code == 200
     assert response.json() == [
@@ -424,6 +425,13 @@ def test_the_trusted_list_is_read_for_the_palette(api: dict[str, APIClient], set
         },
     ]
     assert api["anonymous"].get("/api/repositories/").status_code == 401
+    # Local paths allowed (as under `make run`): said first, so the demo's local repository reads as trusted.
+    settings.ELASTICCODE_ALLOW_FILE_REPOS = True
+    first = api["alice"].get("/api/repositories/").json()[0]
+    assert first == {
+        "pattern": "file://*", "note": "any local path (ELASTICCODE_ALLOW_FILE_REPOS)", "origin": "settings",
+        "browsable": False,
+    }  # fmt: skip
 
 
 # -- a processor's code ----------------------------------------------------------------------------------------

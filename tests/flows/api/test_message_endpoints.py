@@ -109,7 +109,9 @@ def test_a_flows_runs_list_its_traces_with_their_status_newest_first(demo: Demo,
         )
         return str(root)
 
-    handled = run("failed", 4)  # its error went along an error plug: handled, the run did not fail
+    # Its error went along an error plug: handled, neither a failure of the run nor a plain success (two designers
+    # misread it, one way and then the other).
+    handled = run("failed", 4)
     ok, failed, running = run("succeeded", 3), run("dead", 2), run("retrying", 1)
     answer = api["bob"].get(f"/api/flows/{demo.flow.pk}/runs/")
     assert answer.status_code == 200, answer.content
@@ -118,11 +120,14 @@ def test_a_flows_runs_list_its_traces_with_their_status_newest_first(demo: Demo,
         (running, "running"),
         (failed, "failed"),
         (ok, "succeeded"),
-        (handled, "succeeded"),
+        (handled, "handled"),
     ]
+    assert runs[3]["handled_calls"] == 1 and runs[3]["failed_calls"] == 0
     assert runs[2]["calls"] == 2 and runs[2]["socket_name"] == demo.s1.name and round(runs[2]["duration_ms"]) == 40
     assert runs[1]["failed_calls"] == 1 and runs[1]["input"] == ""  # rows made here keep no preview
     only = api["bob"].get(f"/api/flows/{demo.flow.pk}/runs/?status=failed").json()["runs"]
     assert [r["trace_id"] for r in only] == [failed]
+    handled_only = api["bob"].get(f"/api/flows/{demo.flow.pk}/runs/?status=handled").json()["runs"]
+    assert [r["trace_id"] for r in handled_only] == [handled]
     assert api["bob"].get(f"/api/flows/{demo.flow.pk}/runs/?status=nope").status_code == 400
     assert api["charlie"].get(f"/api/flows/{demo.flow.pk}/runs/").status_code == 404
