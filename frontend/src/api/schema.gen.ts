@@ -343,8 +343,9 @@ export interface paths {
         };
         /**
          * @description The flow's latest runs, newest first: {"runs": [{trace_id, root_id, socket, socket_name, status
-         *     (succeeded | failed | running), started_at, finished_at, duration_ms, calls, failed_calls}]}. Open one with
-         *     GET /api/calls/{root_id}/graph. From lineage, so a run shows about a second after it starts.
+         *     (succeeded | handled | failed | running), started_at, finished_at, duration_ms, calls, failed_calls,
+         *     handled_calls}]}. Open one with GET /api/calls/{root_id}/graph. From lineage, so a run shows about a second
+         *     after it starts.
          */
         get: operations["flows_runs_retrieve"];
         put?: never;
@@ -706,6 +707,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/processors/{id}/move/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Move a running replica to another node with no message lost: the new worker consumes before the old
+         *     one stops warmly. `placement` shows the move (`moving_to`) until it is done.
+         */
+        post: operations["processors_move_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/processors/{id}/pause/": {
         parameters: {
             query?: never;
@@ -923,6 +944,23 @@ export interface paths {
         };
         /** @description The patterns of git URLs processors may load code from (any signed-in user: it is what they may use). */
         get: operations["repositories_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/scale-events/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The autoscaler's decisions (grow, shrink, blocked) for the processors the caller may see, newest first. */
+        get: operations["scale_events_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1182,7 +1220,7 @@ export interface components {
             readonly node: string;
             readonly pid: number | null;
             readonly version: string;
-            readonly status: components["schemas"]["Status601Enum"];
+            readonly status: components["schemas"]["Status202Enum"];
             /** Format: date-time */
             readonly last_heartbeat: string | null;
             /** Format: date-time */
@@ -1366,6 +1404,26 @@ export interface components {
              * @default 0
              */
             autoscale_max: number;
+            /**
+             * @description Workers on different nodes (when there are enough) consuming the same socket queues.
+             * @default 1
+             */
+            replicas: number;
+            /**
+             * @description 0 for a fixed number; above replicas, placement adds replicas up to this while messages pile up.
+             * @default 0
+             */
+            replicas_max: number;
+            /**
+             * @description Run only on this node (its name or host name; it need not have joined yet); blank: any node.
+             * @default
+             */
+            node: string;
+            /**
+             * @description Run only on this scheduler's nodes, placed by its strategy; blank: any node.
+             * @default
+             */
+            scheduler: string;
             /** @default 3 */
             retries: number;
             /** @default 300 */
@@ -1440,6 +1498,13 @@ export interface components {
             /** @description A branch, tag or commit; the repository's default branch when absent. */
             ref?: string;
         };
+        /** @description POST /api/processors/{id}/move. */
+        MoveInputRequest: {
+            /** @description The node to move to (its name). */
+            node: string;
+            /** @description Which replica (1, 2, …); needed with several. */
+            replica?: number;
+        };
         /**
          * @description Refuse keys the serializer does not know, so a typo ('concurency') is an error rather than ignored.
          *
@@ -1452,7 +1517,9 @@ export interface components {
             hostname: string;
             cpus?: number;
             memory_mb?: number;
-            readonly status: components["schemas"]["Status601Enum"];
+            /** @description Placement may give it more CPU slots than it has CPUs (set by its agent from ELASTICCODE_NODE_OVERSUBSCRIBE: on under `make run`, off in production). */
+            readonly oversubscribe: boolean;
+            readonly status: components["schemas"]["Status202Enum"];
             /** Format: date-time */
             readonly last_heartbeat: string | null;
             /** Format: date-time */
@@ -1616,6 +1683,21 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Queue"][];
         };
+        PaginatedScaleEventList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["ScaleEvent"][];
+        };
         PaginatedSchedulerList: {
             /** @example 123 */
             count: number;
@@ -1717,6 +1799,7 @@ export interface components {
         PatchedSchedulerRequest: {
             name?: string;
             nodes?: string[];
+            /** @description How placement picks among its nodes: least_loaded (most free CPU slots first) or packed (fill the busiest node that fits first). */
             strategy?: string;
         };
         /**
@@ -1823,6 +1906,17 @@ export interface components {
             readonly concurrency: number;
             /** @description 0: a fixed pool of `concurrency` slots. Above it: Celery's autoscaler grows the worker's slots up to this while messages wait and shrinks them back to `concurrency` when idle. */
             readonly autoscale_max: number;
+            /** @description Workers on different nodes (when there are enough) consuming the same socket queues. */
+            readonly replicas: number;
+            /** @description 0: a fixed number of replicas. Above `replicas`: placement adds replicas, up to this and to the free CPU slots, while messages pile up in its queues, and takes them away again when idle. */
+            readonly replicas_max: number;
+            readonly scaled_replicas: number;
+            /** @description Run only on this node (its name or host name); blank: any. */
+            readonly node: string;
+            /** @description Run only on this scheduler's nodes, placed by its strategy (its name); blank: any node. */
+            readonly scheduler: string;
+            /** @description Where each replica runs, from the agents' reports. */
+            readonly placement: components["schemas"]["Replica"][];
             readonly requested_status: components["schemas"]["RequestedStatusEnum"];
             readonly status: components["schemas"]["ProcessorStatusEnum"];
             readonly status_message: string;
@@ -1854,6 +1948,26 @@ export interface components {
              * @default 0
              */
             autoscale_max: number;
+            /**
+             * @description Workers on different nodes (when there are enough) consuming the same socket queues.
+             * @default 1
+             */
+            replicas: number;
+            /**
+             * @description 0 for a fixed number; above replicas, placement adds replicas up to this while messages pile up.
+             * @default 0
+             */
+            replicas_max: number;
+            /**
+             * @description Run only on this node (its name or host name; it need not have joined yet); blank: any node.
+             * @default
+             */
+            node: string;
+            /**
+             * @description Run only on this scheduler's nodes, placed by its strategy; blank: any node.
+             * @default
+             */
+            scheduler: string;
             /** @default 3 */
             retries: number;
             /** @default 300 */
@@ -1889,6 +2003,26 @@ export interface components {
              * @default 0
              */
             autoscale_max: number;
+            /**
+             * @description Workers on different nodes (when there are enough) consuming the same socket queues.
+             * @default 1
+             */
+            replicas: number;
+            /**
+             * @description 0 for a fixed number; above replicas, placement adds replicas up to this while messages pile up.
+             * @default 0
+             */
+            replicas_max: number;
+            /**
+             * @description Run only on this node (its name or host name; it need not have joined yet); blank: any node.
+             * @default
+             */
+            node: string;
+            /**
+             * @description Run only on this scheduler's nodes, placed by its strategy; blank: any node.
+             * @default
+             */
+            scheduler: string;
             /** @default 3 */
             retries: number;
             /** @default 300 */
@@ -1922,6 +2056,20 @@ export interface components {
             /** @description Dead letters to replay (their message ids); all of them when absent. */
             ids?: string[];
         };
+        /** @description Where one replica runs (backend/cluster/models.py Deployment). */
+        Replica: {
+            /** @description 1, 2, … */
+            replica: number;
+            node: string;
+            /** @description CPU slots it takes on the node (the processor's concurrency) */
+            cpus: number;
+            status: string;
+            status_message: string;
+            /** @description Its Celery worker's hostname, once started */
+            worker: string;
+            /** @description Being moved: the node taking over */
+            moving_to: string | null;
+        };
         /**
          * @description * `running` - running
          *     * `stopped` - stopped
@@ -1942,6 +2090,20 @@ export interface components {
             /** @description Why the flow is read-only for the caller; empty when it is not. */
             reason: string;
         };
+        ScaleEvent: {
+            readonly id: number;
+            /** Format: uuid */
+            readonly processor: string;
+            readonly processor_name: string;
+            /** Format: uuid */
+            readonly flow: string;
+            /** Format: date-time */
+            readonly at: string;
+            readonly action: string;
+            readonly replicas_from: number;
+            readonly replicas_to: number;
+            readonly reason: string;
+        };
         /**
          * @description Refuse keys the serializer does not know, so a typo ('concurency') is an error rather than ignored.
          *
@@ -1952,6 +2114,7 @@ export interface components {
             readonly id: string;
             name: string;
             nodes?: string[];
+            /** @description How placement picks among its nodes: least_loaded (most free CPU slots first) or packed (fill the busiest node that fits first). */
             strategy?: string;
             /** Format: date-time */
             readonly created_at: string;
@@ -1964,6 +2127,7 @@ export interface components {
         SchedulerRequest: {
             name: string;
             nodes?: string[];
+            /** @description How placement picks among its nodes: least_loaded (most free CPU slots first) or packed (fill the busiest node that fits first). */
             strategy?: string;
         };
         Socket: {
@@ -2016,9 +2180,10 @@ export interface components {
         /**
          * @description * `online` - online
          *     * `offline` - offline
+         *     * `down` - down
          * @enum {string}
          */
-        Status601Enum: "online" | "offline";
+        Status202Enum: "online" | "offline" | "down";
         Token: {
             token: string;
             username: string;
@@ -2148,8 +2313,9 @@ export interface operations {
                 /**
                  * @description * `online` - online
                  *     * `offline` - offline
+                 *     * `down` - down
                  */
-                status?: "offline" | "online";
+                status?: "down" | "offline" | "online";
             };
             header?: never;
             path?: never;
@@ -3735,10 +3901,11 @@ export interface operations {
                  * @description Only runs with this status.
                  *
                  *     * `succeeded` - succeeded
+                 *     * `handled` - handled
                  *     * `failed` - failed
                  *     * `running` - running
                  */
-                status?: "succeeded" | "failed" | "running";
+                status?: "succeeded" | "handled" | "failed" | "running";
             };
             header?: never;
             path: {
@@ -4628,8 +4795,9 @@ export interface operations {
                 /**
                  * @description * `online` - online
                  *     * `offline` - offline
+                 *     * `down` - down
                  */
-                status?: "offline" | "online";
+                status?: "down" | "offline" | "online";
             };
             header?: never;
             path?: never;
@@ -6275,6 +6443,95 @@ export interface operations {
             };
         };
     };
+    processors_move_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A UUID string identifying this processor. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MoveInputRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Processor"];
+                };
+            };
+            /** @description JSON error: {'error': {'code', 'message', 'fields'?}} */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credentials: send 'Authorization: Token <token>' (POST /api/auth/token/ gives one) or log in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description JSON error: {'error': {'code', 'message', 'fields'?}} */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object (in the path, or named by the body), or one you may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description JSON error: {'error': {'code', 'message', 'fields'?}} */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than ELASTICCODE_MAX_BODY_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is not JSON: send it with 'Content-Type: application/json'. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     processors_pause_create: {
         parameters: {
             query?: never;
@@ -7347,6 +7604,59 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TrustedRepository"][];
+                };
+            };
+            /** @description No valid credentials: send 'Authorization: Token <token>' (POST /api/auth/token/ gives one) or log in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: the message names the right that is missing. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    scale_events_list: {
+        parameters: {
+            query?: {
+                action?: string;
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+                processor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedScaleEventList"];
+                };
+            };
+            /** @description Bad input: the message says what to fix; fields names each bad input. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid credentials: send 'Authorization: Token <token>' (POST /api/auth/token/ gives one) or log in. */
