@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
@@ -114,12 +114,15 @@ class Runtime:
             **self.overrides,
         }
 
-    def start_agent(self, node: str | None = None, **env: str) -> subprocess.Popen[bytes]:
-        """An agent process on node `node` (this runtime's own node by default), with `env` on top of env()."""
+    def start_agent(
+        self, node: str | None = None, *, prefix: Sequence[str] = (), **env: str
+    ) -> subprocess.Popen[bytes]:
+        """An agent process on node `node` (this runtime's own node by default), with `env` on top of env(); its
+        command behind `prefix` (say, `ip netns exec NS`)."""
         named = {"ELASTICCODE_NODE_NAME": node} if node else {}
         with open(self.tmp / f"agent-{len(self.agents)}.log", "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "manage.py", "agent", "--interval", "0.2"],
+                [*prefix, sys.executable, "manage.py", "agent", "--interval", "0.2"],
                 cwd=BASE_DIR,
                 env={**self.env(), **named, **env},
                 stdout=log,
