@@ -198,7 +198,7 @@ class AgentLoop:
         self.node, _ = Node.objects.update_or_create(
             name=self.node_name,
             defaults={
-                "hostname": socketlib.gethostname(),
+                "hostname": settings.ELASTICCODE_NODE_HOSTNAME or socketlib.gethostname(),
                 "cpus": settings.ELASTICCODE_NODE_CPUS or os.cpu_count() or 1,
                 "oversubscribe": settings.ELASTICCODE_NODE_OVERSUBSCRIBE,
                 "memory_mb": memory_mb,

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from backend.api.serializers import StrictMixin
 from backend.cluster.models import Agent, Node, ScaleEvent, Scheduler, Worker
+from backend.cluster.placement import strategy_named
 from backend.errors import Conflict, Forbidden
 from flows.permissions import processors_for
 
@@ -51,6 +52,13 @@ class WorkerSerializer(serializers.ModelSerializer):
 
 class SchedulerSerializer(StrictMixin, serializers.ModelSerializer):
     nodes = serializers.SlugRelatedField(slug_field="name", queryset=Node.objects.all(), many=True, required=False)
+
+    def validate_strategy(self, value: str) -> str:
+        try:
+            strategy_named(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        return value
 
     class Meta:
         model = Scheduler

@@ -139,6 +139,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = ELASTICCODE_MAX_BODY_BYTES
 # its heartbeat for ELASTICCODE_NODE_DOWN_AFTER seconds is down and its replicas are placed elsewhere. Strict
 # slots-per-CPU is the production default; `make run` and the tests' single node allow oversubscription.
 ELASTICCODE_NODE_CPUS = env_int("ELASTICCODE_NODE_CPUS", 0)
+# The host name the node reports (what a processor's `node` pin may name, as the seed's `-h radiant`); empty: the
+# machine's. Set it where the machine's name means nothing (a container's).
+ELASTICCODE_NODE_HOSTNAME = env_str("ELASTICCODE_NODE_HOSTNAME")
 ELASTICCODE_NODE_OVERSUBSCRIBE = env_bool("ELASTICCODE_NODE_OVERSUBSCRIBE", False)
 ELASTICCODE_NODE_DOWN_AFTER = env_int("ELASTICCODE_NODE_DOWN_AFTER", 15)
 # The strategy of processors without a scheduler: a name of backend.cluster.placement.STRATEGIES or a dotted path

@@ -297,11 +297,11 @@ def test_the_seeds_cluster_script_builds_nodes_and_a_scheduler(ec: Ec, admin_use
     refused(ec("add", "node", "-n", "node1", "-h", "again", user=admin_user), 1, "already exists")
 
     ok(ec("update", "node", "-n", "node1", "--cpus", "4", "--memory-mb", "2048", user=admin_user))
-    ok(ec("update", "scheduler", "-n", "sched1", "--strategy", "round_robin", "--node", "node2", user=admin_user))
+    ok(ec("update", "scheduler", "-n", "sched1", "--strategy", "packed", "--node", "node2", user=admin_user))
     nodes = {item["name"]: item for item in data(ec("ls", "nodes", "--json", user=admin_user))}
     assert (nodes["node1"]["cpus"], nodes["node1"]["memory_mb"], nodes["node1"]["hostname"]) == (4, 2048, "phoenix")
     [sched] = data(ec("ls", "scheduler", "-n", "sched1", "--json", user=admin_user))
-    assert (sched["strategy"], sched["nodes"]) == ("round_robin", ["node2"])
+    assert (sched["strategy"], sched["nodes"]) == ("packed", ["node2"])
     assert "phoenix" in ok(ec("ls", "nodes", user=admin_user))
 
     agent = Agent.objects.create(name="agent-on-node1", node=Node.objects.get(name="node1"), pid=42)
@@ -574,3 +574,46 @@ def test_the_seeds_cli_script_and_shell_pipes_on_real_workers(
     assert ok(ec("proc", "restart", "-n", "proc1", "--wait", "--timeout", "120")).strip() == "proc1 is running"
     assert Worker.objects.get(processor__name="proc1", status="running").pid != pid  # waited for the new worker
     assert ok(ec("proc", "stop", "-n", "proc1", "--wait", "--timeout", "60")).strip() == "proc1 is stopped"
+
+
+@pytest.mark.runtime
+def test_the_seeds_distributed_flow_script_places_processors_on_their_hosts(
+    ec: Ec, runtime: Runtime, seed_repo: str, admin_user: Any
+) -> None:
+    """The seed's script that "builds a distributed flow using just the CLI": nodes named with their hosts, a
+    scheduler over them, processors pinned to a host with `-h`; then an agent joins as each node and the processors
+    run where the script said, and one is moved."""
+    hosts = {"node1": "phoenix", "node2": "radiant", "node3": "miko"}
+    for name, host in hosts.items():
+        ok(ec("add", "node", "-n", name, "-h", host, user=admin_user))
+    ok(ec("add", "scheduler", "--name", "sched1", user=admin_user))
+    for name in hosts:
+        ok(ec("scheduler", "-n", "sched1", "add", "--node", name, user=admin_user))
+    module = ["-g", seed_repo, "-m", "elasticcode_examples.sample"]
+    ok(ec("add", "processor", "-n", "proc1", *module, "-t", "do_something", "--scheduler", "sched1", user=admin_user))
+    ok(ec("add", "processor", "-n", "proc2", *module, "-t", "do_this", "-h", "radiant", user=admin_user))
+    ok(ec("add", "processor", "-n", "proc4", *module, "-h", "radiant", user=admin_user))
+    ok(ec("add", "socket", "-n", "proc4.do_something", "-pn", "proc4", "-t", "do_something", user=admin_user))
+    ok(ec("add", "processor", "-n", "proc3", *module, "-h", "miko", user=admin_user))
+    ok(ec("add", "socket", "-n", "proc3.do_this", "-pn", "proc3", "-t", "do_this", user=admin_user))
+    refused(ec("update", "scheduler", "-n", "sched1", "--strategy", "round_robin", user=admin_user), 1, "unknown")
+
+    for name, host in hosts.items():
+        runtime.start_agent(name, ELASTICCODE_NODE_HOSTNAME=host, ELASTICCODE_NODE_CPUS="2")
+    for name in ("proc1", "proc2", "proc3", "proc4"):
+        said = ec("proc", "start", "-n", name, "--wait", "--timeout", "240", user=admin_user)
+        assert ok(said).strip() == f"{name} is running", runtime.logs()
+    where = {
+        p["name"]: [r["node"] for r in p["placement"]] for p in data(ec("--json", "ls", "processors", user=admin_user))
+    }
+    assert where["proc2"] == where["proc4"] == ["node2"] and where["proc3"] == ["node3"]
+    assert where["proc1"][0] in hosts
+    table = ok(ec("ls", "processors", user=admin_user))
+    assert "1x on radiant node2" in table and "1x sched sched1" in table
+
+    answer = ok(ec("task", "run", "-s", "elasticcode_examples.sample.do_something", "-d", "hi", user=admin_user))
+    assert answer == "Something: hi\n"
+    target = next(name for name in hosts if name != where["proc1"][0])
+    moved = ec("proc", "move", "-n", "proc1", "--node", target, "--wait", user=admin_user)
+    assert f"proc1 runs on {target}" in ok(moved), runtime.logs()
+    refused(ec("proc", "move", "-n", "proc2", "--node", "node1", user=admin_user), 1, "pinned to node radiant")
