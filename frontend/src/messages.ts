@@ -10,6 +10,8 @@ export const MSG = {
   stale: (mine: number, theirs: number | undefined) =>
     `Someone else saved this flow (you edited version ${mine}${theirs ? `, it is now at version ${theirs}` : ""}). ` +
     "Your changes are still here and were not saved. Export them, or reload the flow to get theirs.",
+  // The server's refusal of a stale save names no one; `who` is the saver as the merge banner says it.
+  staleBy: (server: string, who: string) => server.replace(/^The flow was changed by someone else/, `${who} changed the flow`),
   remoteLoaded: (who: string, version: number) => `${who} saved this flow (version ${version}); you now see their version.`,
   remoteWhileEditing: (who: string, version: number) =>
     `${who} saved this flow (version ${version}) while you were editing. Your changes are still here: Save merges ` +
@@ -41,6 +43,8 @@ export const MSG = {
     `${module} is in ${where ? `the repository's ${where}/ directory` : "the top of the repository"}: ` +
     `the subdirectory is set to "${where}" (save to keep it).`,
   saveFirst: "Save the flow first: the server runs what is saved.",
+  // A test message that succeeded only because an error plug took a failure on its way.
+  handledFailure: (socket: string, error: string) => `Handled failure: ${socket} raised ${error} — an error plug took it`,
   invalidJson: (error: string) => `The message is not valid JSON (${error}). Example: {"n": 1} or "text".`,
   importNotJson: (error: string) => `That file is not a flow export (${error}). Export one from a flow's menu.`,
   live: {

@@ -96,6 +96,7 @@ def test_a_failing_test_message_shows_as_a_failure_with_its_retries_and_tracebac
         expect(runs.get_by_test_id("run")).to_have_count(1)
         runs.get_by_test_id("run").click()
         trace = page.get_by_role("dialog", name="Trace")
+        expect(trace).to_be_focused()  # keys go to it, not to the list behind it
         call = trace.get_by_test_id("trace-call")
         expect(call).to_contain_text("an order needs an amount")
         # The data of each step: what the failing call was given, open at once for a failure.
@@ -105,9 +106,13 @@ def test_a_failing_test_message_shows_as_a_failure_with_its_retries_and_tracebac
         page.screenshot(path=str(tmp_path / "runs.png"))
         if os.environ.get("UPDATE_SCREENSHOTS") == "1":  # the README's picture of debugging a run
             page.screenshot(path=str(Path(__file__).resolve().parents[2] / "docs" / "images" / "runs.png"))
-        trace.get_by_role("button", name="Close trace").click()
-        # A failed run is sent again from the list: its message was kept whole, so it can be.
+        # Escape closes the trace, whatever has the focus.
+        runs.get_by_role("button", name="failed", exact=True).focus()
+        page.keyboard.press("Escape")
+        expect(trace).to_have_count(0)
+        # A failed run is sent again from the list: its message was kept whole, so it can be; said at once.
         runs.get_by_test_id("run").get_by_role("button", name="replay").click()
+        page.get_by_text("Replaying the run's message to check…").wait_for()
         page.get_by_text("Sent the run's message to check again").wait_for()
         runs.get_by_role("button", name="all", exact=True).click()
         expect(runs.get_by_test_id("run")).to_have_count(3, timeout=30_000)
@@ -134,6 +139,9 @@ def test_a_failing_test_message_shows_as_a_failure_with_its_retries_and_tracebac
             page.get_by_test_id("canvas"), target_position={"x": 500, "y": 650}
         )
         page.get_by_test_id("node-square").wait_for()
+        page.get_by_test_id("socket-square").wait_for()  # named by its function alone: no socket has the name
+        # The palette never scrolls sideways, whatever it shows.
+        assert palette.evaluate("(el) => el.scrollWidth <= el.clientWidth")
         panel = page.get_by_test_id("processor-panel")
         expect(panel.get_by_label("Module", exact=True)).to_have_value("shapes.area")
         expect(panel.get_by_label("Subdirectory", exact=True)).to_have_value("tools")
@@ -146,3 +154,10 @@ def test_a_failing_test_message_shows_as_a_failure_with_its_retries_and_tracebac
         expect(row).to_contain_text("1 running", timeout=20_000)
         expect(row).to_contain_text("calls/h")
         expect(row).to_contain_text("failed/h", timeout=20_000)  # the failed message and its failed replay
+        # However much the row says, its buttons stay inside it and each figure on one line.
+        flow_row = page.get_by_test_id("flow-orders")
+        edge = flow_row.bounding_box()
+        delete = flow_row.get_by_role("button", name="Delete").bounding_box()
+        assert delete["x"] + delete["width"] <= edge["x"] + edge["width"], (delete, edge)
+        failed = row.get_by_text("failed/h")
+        assert failed.evaluate("(el) => el.getBoundingClientRect().height < 1.6 * parseFloat(getComputedStyle(el).fontSize)")

@@ -36,6 +36,23 @@ EDGE_GEOMETRY = """() => {
 }"""
 
 
+# Each edge's box in flow units (its aria-label names it), and whether every edge and card lies inside the canvas
+# on screen, clear of the Map/Grid switches over its top right corner.
+EDGE_BOXES = """() => Object.fromEntries([...document.querySelectorAll('.react-flow__edge')].map((edge) => {
+  const box = edge.querySelector('path.react-flow__edge-path').getBBox();
+  return [edge.getAttribute('aria-label'), { right: box.x + box.width, bottom: box.y + box.height, left: box.x }];
+}))"""
+ALL_IN_VIEW = """() => {
+  const canvas = document.querySelector('[data-testid=canvas]').getBoundingClientRect();
+  const switches = document.querySelector('.canvas-toggles').getBoundingClientRect();
+  const inside = (r) => r.left >= canvas.left && r.right <= canvas.right && r.top >= canvas.top && r.bottom <= canvas.bottom;
+  const overlaps = (r) => r.left < switches.right && switches.left < r.right && r.top < switches.bottom && switches.top < r.bottom;
+  const edges = [...document.querySelectorAll('.react-flow__edge path.react-flow__edge-path')].map((p) => p.getBoundingClientRect());
+  const cards = [...document.querySelectorAll('.react-flow__node')].map((n) => n.getBoundingClientRect());
+  return { outside: [...edges, ...cards].filter((r) => !inside(r)).length, underSwitches: cards.filter(overlaps).length };
+}"""
+
+
 def sockets_of(page: Any, processor: str) -> list[str]:
     return [
         name.removeprefix("socket-")
@@ -62,6 +79,12 @@ def test_the_demo_flow_shows_every_plug_and_draws_by_the_rules(
         for edge in page.evaluate(EDGE_GEOMETRY):
             assert edge["length"] > 40 and not edge["under"], edge
         assert sockets_of(page, "words") == ["split", "count", "aggregate"]
+        # Two plugs going round words side by side (split → count, count → aggregate) run clearly apart.
+        boxes = page.evaluate(EDGE_BOXES)
+        split_count = next(box for label, box in boxes.items() if label.endswith(": split → count"))
+        count_aggregate = next(box for label, box in boxes.items() if label.endswith(": count → aggregate"))
+        for side in ("right", "bottom", "left"):
+            assert abs(split_count[side] - count_aggregate[side]) >= 24, (side, split_count, count_aggregate)
 
         # A plug from a socket to itself can never be: refused as it is drawn, saying which socket.
         drag(
@@ -82,6 +105,8 @@ def test_the_demo_flow_shows_every_plug_and_draws_by_the_rules(
         page.get_by_text(re.compile(r"closes a loop \(aggregate → split → count → aggregate\)")).wait_for()
         expect(page.locator(".react-flow__edge")).to_have_count(5)
         expect(page.locator('[data-testid^="plug-loop-"]')).to_have_count(3)
+        # Read out by its sockets' names, as the saved plugs are.
+        expect(page.locator('.react-flow__edge[aria-label="result plug aggregate-to-split: aggregate → split"]')).to_have_count(1)
         settle(page)
         for edge in page.evaluate(EDGE_GEOMETRY):
             assert edge["length"] > 40 and not edge["under"], edge
@@ -94,6 +119,16 @@ def test_the_demo_flow_shows_every_plug_and_draws_by_the_rules(
         expect(page.locator('[data-testid^="plug-loop-"]')).to_have_count(3)
         assert sockets_of(page, "words") == ["split", "count", "aggregate"]
         assert Flow.objects.get(pk=flow.pk).version > 1
+
+        # A layout shows the whole flow, loops and plugs going round cards included; so does undoing it, with no
+        # card under the Map/Grid switches.
+        page.get_by_role("button", name="Layout").click()
+        expect(page.get_by_role("button", name="Layout")).to_be_enabled()
+        settle(page)
+        assert page.evaluate(ALL_IN_VIEW) == {"outside": 0, "underSwitches": 0}
+        page.get_by_role("button", name="Undo", exact=True).click()
+        settle(page)
+        assert page.evaluate(ALL_IN_VIEW) == {"outside": 0, "underSwitches": 0}
         page.keyboard.press("Escape")
         page.get_by_role("button", name="Fit", exact=True).click()
         settle(page)

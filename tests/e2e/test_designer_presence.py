@@ -30,6 +30,40 @@ def nudge(page: Any, name: str) -> None:
     page.mouse.up()
 
 
+# Where each toolbar button and the search box are, and whether the save state and the search's hint read whole.
+TOOLBAR = """() => {
+  const bar = document.querySelector('[role=toolbar]');
+  const buttons = [...bar.querySelectorAll('button')].map((b) => {
+    const r = b.getBoundingClientRect();
+    return { name: b.getAttribute('aria-label') || b.textContent, left: r.left, top: r.top, right: r.right, bottom: r.bottom };
+  });
+  const state = bar.querySelector('[data-testid=save-state]');
+  const search = bar.querySelector('input[type=search]');
+  const style = getComputedStyle(search);
+  const pen = document.createElement('canvas').getContext('2d');
+  pen.font = style.font;
+  const room = search.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  return {
+    buttons,
+    state: { text: state.textContent, scroll: state.scrollWidth, client: state.clientWidth },
+    hint: { text: search.placeholder, width: pen.measureText(search.placeholder).width, room },
+  };
+}"""
+
+
+def assert_toolbar_fits(page: Any) -> None:
+    """At 1440x900 every toolbar button is on screen and the labels read whole (found by a newcomer: with someone
+    else here, Runs and ? were off-screen, "unsaved changes" was cut behind Save and the search hint cut short)."""
+    assert page.viewport_size == {"width": 1440, "height": 900}
+    bar = page.evaluate(TOOLBAR)
+    assert len(bar["buttons"]) >= 10
+    for button in bar["buttons"]:
+        assert button["left"] >= 0 and button["right"] <= 1440, button
+        assert button["top"] >= 0 and button["bottom"] <= 900, button
+    assert bar["state"]["scroll"] <= bar["state"]["client"], bar["state"]
+    assert bar["hint"]["width"] <= bar["hint"]["room"], bar["hint"]
+
+
 def test_presence_and_a_save_reach_the_other_editor(transactional_db: Any, new_page: Any, tmp_path: Path) -> None:
     alice = user("alice", "CREATE")
     bob = user("bob")
@@ -49,6 +83,8 @@ def test_presence_and_a_save_reach_the_other_editor(transactional_db: Any, new_p
         theirs.get_by_test_id("node-words").wait_for()
         expect(mine.get_by_test_id("presence")).to_contain_text("bob")
         expect(theirs.get_by_test_id("presence")).to_contain_text("alice")
+        assert_toolbar_fits(mine)
+        assert_toolbar_fits(theirs)
 
         # bob saves; alice has changed nothing, so her canvas shows his version at once.
         version = Flow.objects.get(pk=flow.pk).version
@@ -62,6 +98,14 @@ def test_presence_and_a_save_reach_the_other_editor(transactional_db: Any, new_p
         # alice moves a card (unsaved) and bob saves again: she is told, and her change stays.
         nudge(mine, "greeter")
         expect(mine.get_by_test_id("save-state")).to_contain_text("unsaved")
+        # Unsaved, with bob and a second tab of hers here too: still all on screen.
+        second = new_page()
+        login(second, url, "alice", "pw-alice-e2e")
+        second.goto(f"{url}/flows/{flow.pk}/")
+        expect(mine.get_by_test_id("presence")).to_contain_text("alice (another tab)")
+        assert_toolbar_fits(mine)
+        second.close()
+        expect(mine.get_by_test_id("presence")).not_to_contain_text("alice (another tab)", timeout=10_000)
         nudge(theirs, "words")
         theirs.keyboard.press("Control+s")
         theirs.get_by_test_id("save-state").filter(has_text=f"saved · v{version + 2}").wait_for()

@@ -145,7 +145,18 @@ export interface ProcessorRow {
   ref?: string;
   module?: string;
   subdirectory?: string;
+  concurrency?: number;
+  replicas?: number;
+  replicas_max?: number;
+  scaled_replicas?: number;
+  node?: string;
+  scheduler?: string;
+  /** Where each replica runs (placement; backend/cluster). */
+  placement?: Replica[];
 }
+
+export type Replica = Schemas["Replica"];
+export type ScaleEvent = Schemas["ScaleEvent"];
 
 /** Why a message failed for good (flows/runtime/handler.py's failure document): `error` is one line that starts
  * with the exception's type ("ValueError: bad input"), `attempts` counts the processor's retries too. */
@@ -182,12 +193,14 @@ export interface RunRow {
   root_id: string;
   socket: string | null;
   socket_name: string;
-  status: "succeeded" | "failed" | "running";
+  /** `handled`: a call failed and an error plug took its error (neither a failure of the run nor a plain success). */
+  status: "succeeded" | "handled" | "failed" | "running";
   started_at: string | null;
   finished_at: string | null;
   duration_ms: number | null;
   calls: number;
   failed_calls: number;
+  handled_calls: number;
   /** The message sent in, JSON as kept with lineage; cut (ends with "…") when larger than the preview size. */
   input: string;
 }

@@ -5,6 +5,7 @@ import {
   MiniMap,
   ReactFlow,
   ReactFlowProvider,
+  useNodesInitialized,
   useReactFlow,
   type Connection,
   type Edge,
@@ -31,8 +32,10 @@ import { PlugEdgeComponent } from "./PlugEdge";
 import { PlugPanel } from "./PlugPanel";
 import { RunsPanel } from "./RunsPanel";
 import { PALETTE_TYPE, Palette, type PaletteItem } from "./Palette";
+import { Presence } from "./Presence";
 import { ProcessorNode } from "./ProcessorNode";
 import { ProcessorPanel } from "./ProcessorPanel";
+import { useViewport } from "./viewport";
 
 const NODE_TYPES: NodeTypes = { processor: ProcessorNode };
 const EDGE_TYPES: EdgeTypes = { plug: PlugEdgeComponent };
@@ -65,28 +68,15 @@ function KeepOrReload({ flowId }: { flowId: string }) {
   );
 }
 
-/** Who else has this flow open: a badge per person (a second tab of yours shows as you). */
-function Presence() {
-  const others = useDesigner((s) => s.others);
-  const you = useDesigner((s) => s.you);
-  if (others.length === 0) return null;
-  const names = [...new Set(others.map((name) => (name === you ? `${name} (another tab)` : name)))];
-  return (
-    <span className="presence" data-testid="presence" title={MSG.presence(others)}>
-      {names.map((name) => (
-        <span key={name} className="presence-user" aria-label={`${name} has this flow open`}>
-          {name.slice(0, 1).toUpperCase()}
-          <span className="presence-name">{name}</span>
-        </span>
-      ))}
-    </span>
-  );
-}
-
-function Toolbar({ onLayout, layingOut, onAdd, onHelp, onRuns, onPalette, searchRef }: {
+// The toolbar is two groups, editing on the left and the flow's run and side panels on the right: where they do
+// not fit side by side the right one wraps onto a second row whole, and no button is ever pushed off-screen (found
+// by a newcomer: at 1440 px with someone else here, Runs and ? were out of reach).
+function Toolbar({ onLayout, layingOut, onAdd, onFit, onHistory, onHelp, onRuns, onPalette, searchRef }: {
   onLayout: () => void;
   layingOut: boolean;
   onAdd: () => void;
+  onFit: () => void;
+  onHistory: (step: "undo" | "redo") => void;
   onHelp: () => void;
   onRuns: () => void;
   onPalette: () => void;
@@ -99,8 +89,8 @@ function Toolbar({ onLayout, layingOut, onAdd, onHelp, onRuns, onPalette, search
   const saving = useDesigner((s) => s.saving);
   const canUndo = useDesigner((s) => s.past.length > 0);
   const canRedo = useDesigner((s) => s.future.length > 0);
-  const { save, undo, redo } = useDesigner.getState();
-  const { fitView, setCenter, getNode } = useReactFlow();
+  const { save } = useDesigner.getState();
+  const { setCenter, getNode } = useReactFlow();
   const search = useSearch();
   const [acting, setActing] = useState("");
 
@@ -129,78 +119,86 @@ function Toolbar({ onLayout, layingOut, onAdd, onHelp, onRuns, onPalette, search
 
   return (
     <div className="toolbar" role="toolbar">
-      <button type="button" onClick={() => navigate("/")} title="All flows">
-        ← Flows
-      </button>
-      <strong className="flow-title">{base?.name}</strong>
-      <span className={`save-state ${dirty ? "dirty" : ""}`} data-testid="save-state">
-        {saving ? "saving…" : dirty ? "● unsaved changes" : `saved · v${base?.version ?? ""}`}
-      </span>
-      {!readOnly && (
-        <>
-          <button type="button" className="primary" disabled={!dirty || saving} onClick={() => void save()}>
-            Save
-          </button>
-          <button type="button" disabled={!canUndo} onClick={undo} title="Undo (Ctrl+Z)">↶</button>
-          <button type="button" disabled={!canRedo} onClick={redo} title="Redo (Ctrl+Shift+Z)">↷</button>
-          <button type="button" onClick={onAdd} title="Add a processor (N)">
-            + Processor
-          </button>
-          <button type="button" onClick={onLayout} disabled={layingOut} title="Auto-layout (L)">
-            {layingOut ? "Laying out…" : "Layout"}
-          </button>
-        </>
-      )}
-      <button type="button" onClick={() => void fitView({ duration: 300, padding: 0.2 })} title="Fit (F)">
-        Fit
-      </button>
-      <input
-        ref={searchRef}
-        className="search"
-        type="search"
-        placeholder="Search (Ctrl+F)"
-        aria-label="Search processors"
-        value={search.text}
-        onChange={(e) => {
-          const matches = searchNodes(useDesigner.getState().nodes, e.target.value);
-          search.set(e.target.value, matches);
-          goTo(matches[0] ?? null);
-        }}
-        onKeyDown={(e) => {
-          if (e.key === "Enter") goTo(search.step(e.shiftKey ? -1 : 1));
-          if (e.key === "Escape") {
-            search.set("", []);
-            (e.target as HTMLInputElement).blur();
-          }
-        }}
-      />
-      {search.text && (
-        <span className="muted">
-          {search.matches.length ? `${search.current + 1}/${search.matches.length}` : "no match"}
-        </span>
-      )}
-      <span className="spacer" />
-      <Presence />
-      {flowId && <LiveDot path={flowPath(flowId)} />}
-      <span className="flow-actions" aria-label="Run the whole flow">
-        {FLOW_ACTIONS.map((action) => (
-          <button key={action} type="button" disabled={!!acting} onClick={() => void flowAction(action)}
-            title={`${action} every processor of the flow`}>
-            {acting === action ? `${action}…` : `${action[0].toUpperCase()}${action.slice(1)} all`}
-          </button>
-        ))}
-      </span>
-      {!readOnly && (
-        <button type="button" onClick={onPalette} title="Functions of the code already in use, to drag onto the canvas">
-          Palette
+      <div className="toolbar-group">
+        <button type="button" onClick={() => navigate("/")} title="All flows">
+          ← Flows
         </button>
-      )}
-      <button type="button" onClick={onRuns} title="The flow's latest runs, their status and traces">
-        Runs
-      </button>
-      <button type="button" onClick={onHelp} title="Keyboard shortcuts (?)">
-        ?
-      </button>
+        <strong className="flow-title" title={base?.name}>{base?.name}</strong>
+        <span className={`save-state ${dirty ? "dirty" : ""}`} data-testid="save-state">
+          {saving ? "saving…" : dirty ? "● unsaved changes" : `saved · v${base?.version ?? ""}`}
+        </span>
+        {!readOnly && (
+          <>
+            <button type="button" className="primary" disabled={!dirty || saving} onClick={() => void save()}>
+              Save
+            </button>
+            <button type="button" disabled={!canUndo} onClick={() => onHistory("undo")} title="Undo (Ctrl+Z)"
+              aria-label="Undo">↶</button>
+            <button type="button" disabled={!canRedo} onClick={() => onHistory("redo")}
+              title="Redo (Ctrl+Shift+Z)" aria-label="Redo">↷</button>
+            <button type="button" onClick={onAdd} title="Add a processor (N)">
+              + Processor
+            </button>
+            <button type="button" onClick={onLayout} disabled={layingOut} title="Auto-layout (L)">
+              {layingOut ? "Laying out…" : "Layout"}
+            </button>
+          </>
+        )}
+        <button type="button" onClick={onFit} title="Fit (F)">
+          Fit
+        </button>
+        <input
+          ref={searchRef}
+          className="search"
+          type="search"
+          placeholder="Search (Ctrl+F)"
+          aria-label="Search processors"
+          value={search.text}
+          onChange={(e) => {
+            const matches = searchNodes(useDesigner.getState().nodes, e.target.value);
+            search.set(e.target.value, matches);
+            goTo(matches[0] ?? null);
+          }}
+          onKeyDown={(e) => {
+            if (e.key === "Enter") goTo(search.step(e.shiftKey ? -1 : 1));
+            if (e.key === "Escape") {
+              search.set("", []);
+              (e.target as HTMLInputElement).blur();
+            }
+          }}
+        />
+        {search.text && (
+          <span className="muted search-count">
+            {search.matches.length ? `${search.current + 1}/${search.matches.length}` : "no match"}
+          </span>
+        )}
+      </div>
+      <div className="toolbar-group toolbar-side">
+        <Presence />
+        {flowId && <LiveDot path={flowPath(flowId)} />}
+        {/* One joined group under "All", each button named "<Action> all" for screen readers: a row of "Start all",
+            "Stop all", … did not fit beside the rest at 1440 px. */}
+        <span className="flow-actions" role="group" aria-label="Run the whole flow">
+          <span className="flow-actions-label" aria-hidden="true">All</span>
+          {FLOW_ACTIONS.map((action) => (
+            <button key={action} type="button" disabled={!!acting} onClick={() => void flowAction(action)}
+              aria-label={`${action[0].toUpperCase()}${action.slice(1)} all`} title={`${action} every processor of the flow`}>
+              {acting === action ? `${action}…` : `${action[0].toUpperCase()}${action.slice(1)}`}
+            </button>
+          ))}
+        </span>
+        {!readOnly && (
+          <button type="button" onClick={onPalette} title="Functions of the code already in use, to drag onto the canvas">
+            Palette
+          </button>
+        )}
+        <button type="button" onClick={onRuns} title="The flow's latest runs, their status and traces">
+          Runs
+        </button>
+        <button type="button" onClick={onHelp} title="Keyboard shortcuts (?)">
+          ?
+        </button>
+      </div>
     </div>
   );
 }
@@ -229,13 +227,16 @@ function Canvas({ flowId }: { flowId: string }) {
   const loaded = useDesigner((s) => s.flowId === flowId && !s.loading && !s.loadError && s.base !== null);
   useFlowLive(flowId, loaded);
   const store = useDesigner.getState();
-  const { fitView, screenToFlowPosition, setCenter, getZoom } = useReactFlow();
+  const { screenToFlowPosition, setCenter, getZoom } = useReactFlow();
   const [help, setHelp] = useState(false);
   const [runs, setRuns] = useState(false);
   const [palette, setPalette] = useState(false);
   const [extras, setExtras] = useState({ map: true, grid: true });
   const searchRef = useRef<HTMLInputElement>(null);
   const wrapper = useRef<HTMLDivElement>(null);
+  const { fitAll, showCards } = useViewport(wrapper);
+  // Measured cards: the first fit uses their real heights, so no card starts cut off at the bottom.
+  const measured = useNodesInitialized();
   const fitted = useRef(false);
   const selectedEdge = edges.length && !panel ? edges.find((e) => e.selected) : undefined;
 
@@ -245,13 +246,13 @@ function Canvas({ flowId }: { flowId: string }) {
   }, [flowId]);
 
   useEffect(() => {
-    if (!loading && nodes.length && !fitted.current) {
+    if (!loading && nodes.length && measured && !fitted.current) {
       fitted.current = true;
       const small = nodes.length <= LARGE_FLOW;
       setExtras({ map: small, grid: small });
-      setTimeout(() => void fitView({ padding: 0.2 }), 50);
+      fitAll(0);
     }
-  }, [loading, nodes.length, fitView]);
+  }, [loading, nodes.length, measured, fitAll]);
 
   useEffect(() => {
     const beforeUnload = (e: BeforeUnloadEvent) => {
@@ -285,15 +286,29 @@ function Canvas({ flowId }: { flowId: string }) {
     setLayingOut(true);
     try {
       setPositions(await layout(nodes, edges));
-      // After React has rendered the new positions, or the fit uses the old ones.
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      await fitView({ duration: 300, padding: 0.2 });
+      // The cards moved: show them all, with the plugs that go round them (found by a newcomer: loops ran
+      // off-screen after a layout).
+      fitAll();
     } catch (error) {
       notifyError(error);
     } finally {
       setLayingOut(false);
     }
-  }, [fitView]);
+  }, [fitAll]);
+
+  const history = useCallback((step: "undo" | "redo") => {
+    const s = useDesigner.getState();
+    // Undoing a layout moves every card back: fit again, or cards sit off-screen or under the Map/Grid switches.
+    if ((step === "undo" ? s.undo() : s.redo()) === "layout") fitAll();
+  }, [fitAll]);
+
+  const paste = useCallback(() => {
+    const pasted = useDesigner.getState().paste();
+    if (pasted.length === 0) return;
+    // The copies land clear of every card, which may be out of sight (found by a newcomer): show them, say so.
+    showCards(pasted);
+    notifyInfo(`Pasted ${pasted.length} processor${pasted.length === 1 ? "" : "s"}.`);
+  }, [showCards]);
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
@@ -320,16 +335,15 @@ function Canvas({ flowId }: { flowId: string }) {
       }
       if (mod && key === "z") {
         e.preventDefault();
-        if (e.shiftKey) s.redo();
-        else s.undo();
+        history(e.shiftKey ? "redo" : "undo");
       } else if (mod && key === "y") {
         e.preventDefault();
-        s.redo();
+        history("redo");
       } else if (mod && key === "c") {
         const n = s.copy();
         if (n) notifyInfo(`Copied ${n} processor${n === 1 ? "" : "s"}.`);
       } else if (mod && key === "v") {
-        s.paste();
+        paste();
       } else if (mod && key === "a") {
         e.preventDefault();
         s.selectAll();
@@ -342,7 +356,7 @@ function Canvas({ flowId }: { flowId: string }) {
       } else if (!mod && key === "n") {
         addProcessor();
       } else if (!mod && key === "f") {
-        void fitView({ duration: 300 });
+        fitAll();
       } else if (!mod && key === "m") {
         setExtras((x) => ({ ...x, map: !x.map }));
       } else if (!mod && key === "l") {
@@ -356,7 +370,7 @@ function Canvas({ flowId }: { flowId: string }) {
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [addProcessor, autoLayout, fitView]);
+  }, [addProcessor, autoLayout, fitAll, history, paste]);
 
   // A connection that can never be a plug shows as refused while it is drawn (the line turns red over such an
   // input), and dropping it says why (found by a newcomer: the refusal came only at release, as a plain line).
@@ -404,7 +418,8 @@ function Canvas({ flowId }: { flowId: string }) {
 
   return (
     <div className="designer">
-      <Toolbar onLayout={() => void autoLayout()} layingOut={layingOut} onAdd={addProcessor} onHelp={() => setHelp(true)}
+      <Toolbar onLayout={() => void autoLayout()} layingOut={layingOut} onAdd={addProcessor} onFit={() => fitAll()}
+        onHistory={history} onHelp={() => setHelp(true)}
         onRuns={() => {
           setRuns((open) => !open);
           store.openPanel(null);

@@ -108,46 +108,52 @@ function FlowRow({ flow, activity }: { flow: FlowSummary; activity: Activity }) 
 
   return (
     <li className="flow-row" data-testid={`flow-${flow.name}`}>
-      {editing ? (
-        <form
-          className="inline-form"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void run(async () => {
-              await rename(flow, name.trim());
-              setEditing(false);
-            });
-          }}
-        >
-          <input aria-label="New name" value={name} autoFocus onChange={(e) => setName(e.target.value)} />
-          <button type="submit" disabled={busy}>
-            Rename
-          </button>
-          <button type="button" onClick={() => setEditing(false)}>
-            Cancel
-          </button>
-        </form>
-      ) : (
-        <a
-          className="flow-name"
-          href={`/flows/${flow.id}/`}
-          onClick={(e) => {
-            e.preventDefault();
-            navigate(`/flows/${flow.id}/`);
-          }}
-        >
-          {flow.name}
-        </a>
-      )}
-      <span className="muted">
-        owner {flow.owner} · version {flow.version}
-      </span>
-      <FlowActivity states={activity.states[flow.id]} hour={activity.hour[flow.id]} errors={activity.errors[flow.id]} />
-      {!canChange && (
-        <span className="badge badge-readonly" title={flow.rights?.reason}>
-          view only
-        </span>
-      )}
+      {/* The name and what the flow is doing take the room left beside the buttons, and wrap in it: the buttons
+          never move past the row's edge (found by a newcomer once "failed/h" showed). */}
+      <div className="flow-main">
+        {editing ? (
+          <form
+            className="inline-form"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void run(async () => {
+                await rename(flow, name.trim());
+                setEditing(false);
+              });
+            }}
+          >
+            <input aria-label="New name" value={name} autoFocus onChange={(e) => setName(e.target.value)} />
+            <button type="submit" disabled={busy}>
+              Rename
+            </button>
+            <button type="button" onClick={() => setEditing(false)}>
+              Cancel
+            </button>
+          </form>
+        ) : (
+          <a
+            className="flow-name"
+            href={`/flows/${flow.id}/`}
+            onClick={(e) => {
+              e.preventDefault();
+              navigate(`/flows/${flow.id}/`);
+            }}
+          >
+            {flow.name}
+          </a>
+        )}
+        <div className="flow-meta">
+          <span className="muted">
+            owner {flow.owner} · version {flow.version}
+          </span>
+          {!canChange && (
+            <span className="badge badge-readonly" title={flow.rights?.reason}>
+              view only
+            </span>
+          )}
+          <FlowActivity states={activity.states[flow.id]} hour={activity.hour[flow.id]} errors={activity.errors[flow.id]} />
+        </div>
+      </div>
       <span className="row-actions">
         <button type="button" disabled={!canChange || busy} title={canChange ? "" : flow.rights?.reason}
           onClick={() => setEditing(true)}>

@@ -35,7 +35,7 @@ function Entry({ source, flowId }: { source: Source; flowId: string }) {
   return (
     <li data-testid={`palette-${source.module}`}>
       <button type="button" className="link palette-source" aria-expanded={open} onClick={() => setOpen(!open)}
-        title={`${source.git_url} @ ${source.ref}${source.subdirectory ? ` (${source.subdirectory}/)` : ""}`}>
+        title={`${source.module} · ${source.git_url} @ ${source.ref}${source.subdirectory ? ` (${source.subdirectory}/)` : ""}`}>
         {open ? "▾" : "▸"} {source.module} <span className="muted">· {repo}@{source.ref}</span>
       </button>
       {open && !functions && !error && <div className="muted">Reading the code…</div>}
@@ -44,7 +44,7 @@ function Entry({ source, flowId }: { source: Source; flowId: string }) {
         <ul className="palette-functions">
           {functions.length === 0 && <li className="muted">No public functions.</li>}
           {functions.map((fn) => (
-            <li key={fn.name} draggable data-testid={`palette-fn-${fn.name}`} title={fn.doc || fn.signature}
+            <li key={fn.name} draggable data-testid={`palette-fn-${fn.name}`} title={`${fn.name}${fn.signature}${fn.doc ? `\n\n${fn.doc}` : ""}`}
               onDragStart={(e) => {
                 const item: PaletteItem = { ...source, function: fn.name };
                 e.dataTransfer.setData(PALETTE_TYPE, JSON.stringify(item));

@@ -17,6 +17,12 @@ function box(node: InternalNode | undefined): Box | null {
   return { x, y, width: node.measured.width, height: node.measured.height };
 }
 
+/** The y of each output handle of the card, where the canvas has measured them: a lane each (graph/route.ts). */
+function outputsOf(node: InternalNode | undefined): number[] {
+  const handles = node?.internals.handleBounds?.source ?? [];
+  return handles.map((h) => node!.internals.positionAbsolute.y + h.y + h.height / 2);
+}
+
 const DepthLabel = memo(function DepthLabel({ plugId, source, target, x, y }: {
   plugId: string;
   source: string;
@@ -45,7 +51,8 @@ const DepthLabel = memo(function DepthLabel({ plugId, source, target, x, y }: {
 
 function PlugEdgeView(props: EdgeProps<PlugEdge>) {
   const { id, source, target, sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition, data } = props;
-  const from = box(useInternalNode(source));
+  const sourceNode = useInternalNode(source);
+  const from = box(sourceNode);
   const to = box(useInternalNode(target));
   const start = { x: sourceX, y: sourceY };
   const end = { x: targetX, y: targetY };
@@ -53,7 +60,7 @@ function PlugEdgeView(props: EdgeProps<PlugEdge>) {
   let labelX: number;
   let labelY: number;
   if (from && to && needsDetour(start, end, source === target)) {
-    const route = detour(start, end, source === target ? [from] : [from, to], laneOf(start, from));
+    const route = detour(start, end, source === target ? [from] : [from, to], laneOf(start, from, outputsOf(sourceNode)));
     [path, labelX, labelY] = [route.path, route.middle.x, route.middle.y];
   } else {
     [path, labelX, labelY] = getBezierPath({ sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition });

@@ -35,7 +35,7 @@ function StatusMessage({ id }: { id: string }) {
 /** How many messages wait in this socket's queue, on every socket (an entry socket has no plug to carry it). */
 const SocketDepth = memo(function SocketDepth({ socketId }: { socketId: string }) {
   const depth = useMetrics(selectDepth(socketId));
-  if (!depth || depth.depth <= 0) return null;
+  if (!depth) return null;
   const level = pressure(depth);
   return (
     <span className={`socket-depth plug-depth-${level}`} title={depthTitle(depth)} data-testid={`socket-depth-${socketId}`}

@@ -3,12 +3,12 @@
 // refreshed every few seconds while open.
 import { useEffect, useState } from "react";
 import { api } from "../api/client";
-import type { RunRow } from "../api/types";
 import { notifyError, notifyInfo } from "../stores/toasts";
+import { RUN_FILTERS, runTime, type Run } from "./runs";
 import { TraceView } from "./TraceView";
 
 /** The message a run began with, if it was kept whole (a cut preview cannot be sent again). */
-function sentIn(run: RunRow): { ok: true; value: unknown } | { ok: false } {
+function sentIn(run: Run): { ok: true; value: unknown } | { ok: false } {
   try {
     return { ok: true, value: JSON.parse(run.input) };
   } catch {
@@ -16,34 +16,35 @@ function sentIn(run: RunRow): { ok: true; value: unknown } | { ok: false } {
   }
 }
 
-async function replay(run: RunRow) {
+/** Send the run's message in again; true once it is sent. Said at once, as the new run shows a few seconds later. */
+async function replay(run: Run): Promise<boolean> {
   const message = sentIn(run);
-  if (!run.socket || !message.ok) return;
+  if (!run.socket || !message.ok) return false;
+  notifyInfo(`Replaying the run's message to ${run.socket_name}…`);
   try {
     const { id } = await api.send(run.socket, message.value);
     notifyInfo(`Sent the run's message to ${run.socket_name} again (message ${id.slice(0, 8)}); it shows here as a new run.`);
+    return true;
   } catch (error) {
     notifyError(error);
+    return false;
   }
 }
 
-const FILTERS = ["all", "failed", "running", "succeeded"] as const;
 const REFRESH_MS = 3000;
+// Lineage is written about a second after a call: the replayed run is looked for then, not at the next refresh.
+const LINEAGE_MS = 1200;
 
 function when(iso: string | null): string {
   return iso ? new Date(iso).toLocaleTimeString() : "–";
 }
 
-function took(ms: number | null): string {
-  if (ms === null) return "–";
-  return ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(1)} s`;
-}
-
 export function RunsPanel({ flowId, onClose }: { flowId: string; onClose: () => void }) {
-  const [filter, setFilter] = useState<(typeof FILTERS)[number]>("all");
-  const [runs, setRuns] = useState<RunRow[] | null>(null);
+  const [filter, setFilter] = useState<(typeof RUN_FILTERS)[number]>("all");
+  const [runs, setRuns] = useState<Run[] | null>(null);
   const [error, setError] = useState("");
   const [open, setOpen] = useState<string | null>(null);
+  const [reloads, setReloads] = useState(0);
 
   useEffect(() => {
     let stopped = false;
@@ -51,7 +52,7 @@ export function RunsPanel({ flowId, onClose }: { flowId: string; onClose: () => 
       try {
         const answer = await api.runs(flowId, filter === "all" ? undefined : filter);
         if (!stopped) {
-          setRuns(answer.runs);
+          setRuns(answer.runs as Run[]);
           setError("");
         }
       } catch (e) {
@@ -64,7 +65,7 @@ export function RunsPanel({ flowId, onClose }: { flowId: string; onClose: () => 
       stopped = true;
       clearInterval(timer);
     };
-  }, [flowId, filter]);
+  }, [flowId, filter, reloads]);
 
   return (
     <aside className="panel" aria-label="Runs" data-testid="runs-panel">
@@ -75,7 +76,7 @@ export function RunsPanel({ flowId, onClose }: { flowId: string; onClose: () => 
         </button>
       </header>
       <div className="button-row" role="group" aria-label="Filter runs by status">
-        {FILTERS.map((f) => (
+        {RUN_FILTERS.map((f) => (
           <button key={f} type="button" className={f === filter ? "primary" : undefined} aria-pressed={f === filter}
             onClick={() => setFilter(f)}>
             {f}
@@ -97,7 +98,7 @@ export function RunsPanel({ flowId, onClose }: { flowId: string; onClose: () => 
               <th>status</th>
               <th>entry</th>
               <th>started</th>
-              <th>took</th>
+              <th>time</th>
               <th>calls</th>
               <th />
             </tr>
@@ -107,14 +108,19 @@ export function RunsPanel({ flowId, onClose }: { flowId: string; onClose: () => 
               <tr key={run.trace_id} data-testid="run" data-status={run.status} onClick={() => setOpen(run.root_id)}
                 title="Open this run's trace">
                 <td>
-                  <span className={`badge badge-call-${run.status === "failed" ? "dead" : run.status}`}>{run.status}</span>
+                  <span className={`badge badge-run-${run.status}`}>{run.status}</span>
                 </td>
                 <td>{run.socket_name}</td>
                 <td>{when(run.started_at)}</td>
-                <td>{took(run.duration_ms)}</td>
+                <td data-testid="run-time">{runTime(run)}</td>
                 <td>
                   {run.calls}
                   {run.failed_calls > 0 && <span className="field-error"> ({run.failed_calls} failed)</span>}
+                  {(run.handled_calls ?? 0) > 0 && (
+                    <span className="run-handled" title="Calls that failed and whose error an error plug took">
+                      {" "}({run.handled_calls} handled)
+                    </span>
+                  )}
                 </td>
                 <td>
                   {run.status === "failed" && (
@@ -123,7 +129,7 @@ export function RunsPanel({ flowId, onClose }: { flowId: string; onClose: () => 
                         : "Its message was larger than the preview kept with lineage: replay it from the dead letters"}
                       onClick={(e) => {
                         e.stopPropagation();
-                        void replay(run);
+                        void replay(run).then((sent) => sent && setTimeout(() => setReloads((n) => n + 1), LINEAGE_MS));
                       }}>
                       replay
                     </button>

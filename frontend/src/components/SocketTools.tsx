@@ -7,6 +7,7 @@ import { MSG } from "../messages";
 import { useDesigner } from "../stores/designer";
 import { notifyError, notifyInfo } from "../stores/toasts";
 import { JsonTree } from "./JsonTree";
+import { handledFailures } from "./runs";
 import { TraceView } from "./TraceView";
 
 /** The answer's failure, whatever shape it came in (a failure document, or a bare string from an older server). */
@@ -40,6 +41,62 @@ function useRetries(flowId: string | null, since: number | null): CallNode[] {
     };
   }, [flowId, since]);
   return retries;
+}
+
+// Lineage is written about a second after the calls: how long an answer's trace is looked for, and how often.
+const HANDLED_WAIT_MS = 5000;
+const HANDLED_POLL_MS = 700;
+
+/** The calls of a message's trace that failed and whose error an error plug took, once its answer came back as a
+ * success: such a message succeeded only because the plug took the error (found by a newcomer, who read a handled
+ * failure as a plain success). */
+function useHandledFailures(messageId: string | null): CallNode[] {
+  const [found, setFound] = useState<CallNode[]>([]);
+  useEffect(() => {
+    setFound([]);
+    if (!messageId) return;
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = Date.now() + HANDLED_WAIT_MS;
+    const look = async () => {
+      try {
+        const failures = handledFailures(await api.trace(messageId));
+        if (stopped) return;
+        if (failures.length) {
+          setFound(failures);
+          return;
+        }
+      } catch {
+        // Not written yet (404), or not readable now: only a hint, the answer itself stands.
+      }
+      if (!stopped && Date.now() < deadline) timer = setTimeout(() => void look(), HANDLED_POLL_MS);
+    };
+    void look();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }, [messageId]);
+  return found;
+}
+
+function HandledFailure({ call }: { call: CallNode }) {
+  const [open, setOpen] = useState(false);
+  return (
+    <div className="handled-failure" data-testid="answer-handled">
+      <div className="failure-line">
+        {MSG.handledFailure(call.socket_name, call.error)}
+      </div>
+      {call.traceback && (
+        <>
+          <button type="button" className="link" onClick={() => setOpen(!open)}>
+            {open ? "hide traceback" : "show traceback"}
+          </button>
+          {open && <pre className="traceback">{call.traceback}</pre>}
+        </>
+      )}
+    </div>
+  );
 }
 
 function Failure({ failure }: { failure: CallFailure }) {
@@ -123,6 +180,8 @@ export function SocketTools({ socket }: { socket: SocketDoc }) {
   }
 
   const failure = failureOf(answer);
+  const handled = useHandledFailures(answer && !failure ? answer.id : null);
+  const outcome = failure ? "failed" : handled.length ? "handled" : "succeeded";
 
   return (
     <div className="socket-tools" data-testid={`tools-${socket.name}`}>
@@ -156,12 +215,15 @@ export function SocketTools({ socket }: { socket: SocketDoc }) {
       )}
       {timedOut && <div className="muted">No answer within 20 s; the message is still queued or running.</div>}
       {answer && (
-        <div className={`answer ${failure ? "answer-failed" : "answer-ok"}`} data-testid="answer"
-          data-outcome={failure ? "failed" : "succeeded"}>
+        <div className={`answer answer-${outcome === "succeeded" ? "ok" : outcome}`} data-testid="answer"
+          data-outcome={outcome}>
           {failure ? (
             <Failure failure={failure} />
           ) : (
             <div>
+              {handled.map((call) => (
+                <HandledFailure key={call.id} call={call} />
+              ))}
               {answer.results?.length === 0 ? (
                 <span className="muted">Succeeded; no sink result (the flow's last sockets returned nothing).</span>
               ) : (

@@ -1,10 +1,11 @@
 // A message's trace: the tree of calls it caused. Lineage is written about a second after the calls, so the
 // view waits for it instead of showing an empty tree.
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { api, ApiError } from "../api/client";
 import type { CallNode, CallTree } from "../api/types";
 import { formatMs } from "../metrics/format";
 import { JsonTree } from "./JsonTree";
+import { callStatus } from "./runs";
 
 /** A kept payload preview: a tree when it is whole JSON, else the text as cut (it ends with "…"). */
 function Payload({ label, text, testId }: { label: string; text: string; testId: string }) {
@@ -26,11 +27,12 @@ function CallItem({ call }: { call: CallNode }) {
   const [open, setOpen] = useState(false);
   const [data, setData] = useState(call.status === "dead" || call.status === "failed");
   const hasData = Boolean(call.input || call.output);
+  const status = callStatus(call.status);
   return (
     <li className={`call call-${call.status}`} data-testid="trace-call">
       <div className="call-line">
-        <span className={`badge badge-call-${call.status}`}>
-          {call.status}
+        <span className={`badge badge-call-${call.status}`} title={status.title} data-testid="call-status">
+          {status.label}
         </span>
         <strong>{call.socket_name}</strong>
         {call.duration_ms !== null && (
@@ -67,11 +69,21 @@ function CallItem({ call }: { call: CallNode }) {
 export function TraceView({ callId, onClose }: { callId: string; onClose: () => void }) {
   const [tree, setTree] = useState<CallTree | null>(null);
   const [error, setError] = useState("");
+  const dialog = useRef<HTMLDivElement>(null);
+  // Escape closes the trace whatever has focus (found by a newcomer: after a click in the Runs list it did not, and
+  // the trace kept covering the list): caught on the way down, before any element can stop it, and not passed on
+  // to the designer's own Escape (which would close the panel the trace was opened from as well).
   useEffect(() => {
-    const onKey = (e: KeyboardEvent) => e.key === "Escape" && onClose();
-    window.addEventListener("keydown", onKey);
-    return () => window.removeEventListener("keydown", onKey);
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key !== "Escape") return;
+      e.stopPropagation();
+      onClose();
+    };
+    document.addEventListener("keydown", onKey, true);
+    return () => document.removeEventListener("keydown", onKey, true);
   }, [onClose]);
+  // The dialog takes focus as it opens, so keys go to it and not to the list or canvas behind it.
+  useEffect(() => dialog.current?.focus(), []);
   useEffect(() => {
     let cancelled = false;
     const deadline = Date.now() + 15000;
@@ -98,7 +110,8 @@ export function TraceView({ callId, onClose }: { callId: string; onClose: () => 
     };
   }, [callId]);
   return (
-    <div className="modal" role="dialog" aria-label="Trace">
+    <div className="modal" role="dialog" aria-modal="true" aria-label="Trace" tabIndex={-1} ref={dialog}
+      onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
       <div className="modal-body">
         <header>
           <h2>Trace {callId.slice(0, 8)}</h2>

@@ -129,6 +129,8 @@ describe("copy and paste", () => {
     expect(edge.data!.plug.source).toBe(pasted.nodes[0].data.processor.sockets[0].id);
     expect(edge.data!.plug.target).toBe(pasted.nodes[1].data.processor.sockets[0].id);
     expect(edge.sourceHandle).toBe(`result:${edge.data!.plug.source}`);
+    // Read out by the copies' names, not the originals'.
+    expect(edge.ariaLabel).toBe(`result plug ${edge.data!.plug.name}: first-2.do_something → second-2.do_this`);
   });
 
   it("leaves plugs to processors outside the selection behind", () => {

@@ -44,10 +44,13 @@ export function plugEdge(plug: PlugDoc, owner: Map<string, string>, names?: Map<
     className: plug.kind === "error" ? "plug-error" : "plug-result",
     label: plug.argument ? `→ ${plug.argument}` : undefined,
     markerEnd: { ...PLUG_ARROW, color: plug.kind === "error" ? "#c0262d" : "#475467" },
-    ariaLabel: names
-      ? `${plug.kind} plug ${plug.name}: ${names.get(plug.source) ?? plug.source} → ${names.get(plug.target) ?? plug.target}`
-      : undefined,
+    ariaLabel: names ? plugLabel(plug, names) : undefined,
   };
+}
+
+/** What a screen reader (and a test) calls the plug: its kind, name and the names of the sockets it joins. */
+export function plugLabel(plug: PlugDoc, names: Map<string, string>): string {
+  return `${plug.kind} plug ${plug.name}: ${names.get(plug.source) ?? plug.source} → ${names.get(plug.target) ?? plug.target}`;
 }
 
 /** Socket id -> id of the processor (node) that owns it. */
@@ -179,7 +182,8 @@ export function connectionProblem(
   return duplicate ? MSG.connect.duplicate(kind, a, b) : null;
 }
 
-function socketNameMap(nodes: ProcessorNode[]): Map<string, string> {
+/** Socket id -> its name. */
+export function socketNameMap(nodes: ProcessorNode[]): Map<string, string> {
   return new Map(nodes.flatMap((n) => n.data.processor.sockets.map((s) => [s.id, s.name] as const)));
 }
 
@@ -344,7 +348,8 @@ export function copySelection(nodes: ProcessorNode[], edges: PlugEdge[]): Clipbo
   return { nodes: picked, edges: edges.filter((e) => ids.has(e.source) && ids.has(e.target)) };
 }
 
-function cardBox(n: ProcessorNode): { x: number; y: number; width: number; height: number } {
+/** Where a card is on the canvas, with its size as measured (estimated from its sockets before it is). */
+export function cardBox(n: ProcessorNode): { x: number; y: number; width: number; height: number } {
   return {
     x: n.position.x,
     y: n.position.y,
@@ -413,6 +418,7 @@ export function pasteClipboard(
       },
     };
   });
+  const names = socketNameMap(pasted);
   const pastedEdges = clip.edges.map((edge) => {
     const plug = edge.data!.plug;
     const name = uniqueName(plug.name, plugNames);
@@ -433,6 +439,7 @@ export function pasteClipboard(
       targetHandle: inHandle(copy.target),
       selected: true,
       data: { plug: copy },
+      ariaLabel: plugLabel(copy, names),
     };
   });
   return { nodes: pasted, edges: pastedEdges };

@@ -16,7 +16,11 @@ export interface Box {
 
 /** Space between a card and a plug running round it, in px; each lane adds LANE. */
 export const MARGIN = 18;
-const LANE = 7;
+/** A lane per output: the plugs of neighbouring sockets (two outputs apart) run 24 px apart, far enough to follow
+ * each line (found by a newcomer: at 7 px a lane they ran 13 px apart and read as one). */
+export const LANE = 12;
+/** Lanes before they repeat: how far a detour may stray from its cards. */
+export const LANES = 12;
 const RADIUS = 8;
 
 /** Whether a plug from `source` (an output, on a card's right) to `target` (an input, on a card's left) must go
@@ -25,9 +29,37 @@ export function needsDetour(source: Point, target: Point, sameCard: boolean): bo
   return sameCard || target.x < source.x + 2 * MARGIN;
 }
 
-/** A lane per output row, so two plugs going round one card do not run on top of each other. */
-export function laneOf(source: Point, card: Box): number {
-  return Math.max(0, Math.round((source.y - card.y) / 14)) % 6;
+/** A lane per output of the card (`outputs`: the y of each of its output handles), so plugs going round one card
+ * each run on a line of their own; estimated from the height on the card when the outputs are not measured yet. */
+export function laneOf(source: Point, card: Box, outputs: number[] = []): number {
+  if (outputs.length === 0) return Math.max(0, Math.round((source.y - card.y) / 14)) % LANES;
+  const above = outputs.filter((y) => y < source.y - 1).length;
+  return above % LANES;
+}
+
+/** The cards' box grown by as far as a plug going round them may run (right, below and left of them), for a
+ * card with at most `outputs` outputs: fitting the view to it shows every detour whole. */
+export function withDetours(cards: Box[], outputs: number): Box {
+  const reach = MARGIN + Math.min(LANES - 1, Math.max(0, outputs - 1)) * LANE + 1;
+  const all = boundsOf(cards);
+  return { x: all.x - reach, y: all.y, width: all.width + 2 * reach, height: all.height + reach };
+}
+
+/** The smallest box holding every one of `boxes` (at least one). */
+export function boundsOf(boxes: Box[]): Box {
+  const left = Math.min(...boxes.map((b) => b.x));
+  const top = Math.min(...boxes.map((b) => b.y));
+  const right = Math.max(...boxes.map((b) => b.x + b.width));
+  const bottom = Math.max(...boxes.map((b) => b.y + b.height));
+  return { x: left, y: top, width: right - left, height: bottom - top };
+}
+
+/** Whether `inner` lies whole inside `outer`. */
+export function within(inner: Box, outer: Box): boolean {
+  return (
+    inner.x >= outer.x && inner.y >= outer.y &&
+    inner.x + inner.width <= outer.x + outer.width && inner.y + inner.height <= outer.y + outer.height
+  );
 }
 
 /** The detour: right of the source, below every card in `cards`, left of the target, in; with rounded corners.

@@ -6,7 +6,7 @@ import { selectDirty, useDesigner } from "./designer";
 const s = () => useDesigner.getState();
 
 beforeEach(() => {
-  useDesigner.setState({ flowId: "f1" });
+  useDesigner.setState({ flowId: "f1", remote: null });
   s().adopt(sampleDoc());
 });
 
@@ -88,6 +88,19 @@ describe("designer store", () => {
     expect(s().nodes[0].data.processor.concurrency).toBe(2);
   });
 
+  it("names you (in another tab) when your own other tab's save made this one stale", async () => {
+    s().setOthers(["alice"], "alice");
+    s().updateProcessor("p1", { concurrency: 2 });
+    s().remoteSaved(5, "alice", "another-tab");
+    const message = "The flow was changed by someone else (you edited version 3, it is now at version 5), and you both changed processor first concurrency.";
+    vi.stubGlobal("fetch", vi.fn(async () => new Response(JSON.stringify({ error: { code: "conflict", message, current_version: 5 } }), { status: 409 })));
+    expect(await s().save()).toBe(false);
+    expect(s().stale?.why).toBe(
+      "You (in another tab) changed the flow (you edited version 3, it is now at version 5), and you both changed processor first concurrency.",
+    );
+    expect(s().saveError).not.toMatch(/someone else/);
+  });
+
   it("saves one PUT of the graph at its version and adopts the new version", async () => {
     s().updateProcessor("p1", { concurrency: 2 });
     const fetch = vi.fn(async (_url: string, init: RequestInit) => {
@@ -137,7 +150,9 @@ describe("designer store", () => {
   it("pastes copies that do not clash and can be undone", () => {
     s().select(["p1"]);
     expect(s().copy()).toBe(1);
-    expect(s().paste()).toBe(1);
+    const pasted = s().paste();
+    expect(pasted).toHaveLength(1);
+    expect(s().nodes.find((n) => n.id === pasted[0])?.data.processor.name).toBe("first-2");
     expect(s().nodes.map((n) => n.data.processor.name)).toEqual(["first", "second", "first-2"]);
     expect(s().nodes.filter((n) => n.selected).map((n) => n.data.processor.name)).toEqual(["first-2"]);
     s().undo();
@@ -145,7 +160,40 @@ describe("designer store", () => {
   });
 });
 
+describe("history the canvas answers", () => {
+  it("says when the step undone or redone was a layout, so the view is fitted again", () => {
+    s().setPositions({ p1: { x: 500, y: 500 }, p2: { x: 900, y: 500 } });
+    s().updateProcessor("p1", { concurrency: 2 });
+    expect(s().undo()).toBeNull();
+    expect(s().undo()).toBe("layout");
+    expect(s().nodes[0].position).toEqual({ x: 10, y: 20 });
+    expect(s().redo()).toBe("layout");
+    expect(s().nodes[0].position).toEqual({ x: 500, y: 500 });
+    expect(s().redo()).toBeNull();
+  });
+});
+
+describe("a plug drawn on the canvas", () => {
+  it("is named by its sockets for screen readers, as a saved one is", () => {
+    s().connect({ source: "p1", target: "p2", sourceHandle: outHandle("error", "s1"), targetHandle: inHandle("s3") });
+    expect(s().edges[1].ariaLabel).toBe("error plug first.do_something-error-to-second.report: first.do_something → second.report");
+  });
+});
+
 describe("adding processors", () => {
+  const item = { git_url: "file:///repo", ref: "main", subdirectory: "", module: "sample.processors", function: "square" };
+  const socketOf = (id: string | null) => s().nodes.find((n) => n.id === id)!.data.processor.sockets[0].name;
+
+  it("names a dragged function's socket by the function when the processor is named after it and the name is free", () => {
+    const first = s().addFunction(item, { x: 1000, y: 0 });
+    expect(socketOf(first)).toBe("square");
+    // The processor name is taken now: square-2, whose socket keeps the processor's name before the function.
+    expect(socketOf(s().addFunction(item, { x: 1000, y: 0 }))).toBe("square-2.square");
+    // A processor called square again, but a socket already has the name: socket names are unique in a flow.
+    s().updateProcessor(first!, { name: "renamed" });
+    expect(socketOf(s().addFunction(item, { x: 1000, y: 0 }))).toBe("square.square");
+  });
+
   it("places a new processor where it covers no other", () => {
     const first = s().addProcessor({ x: 1000, y: 1000 })!;
     const second = s().addProcessor({ x: 1000, y: 1000 })!;

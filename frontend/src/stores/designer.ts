@@ -20,6 +20,7 @@ import {
   pasteClipboard,
   plugEdge,
   plugFromConnection,
+  socketNameMap,
   socketOwners,
   toCanvas,
   toDocument,
@@ -34,10 +35,15 @@ import { MSG } from "../messages";
 import { useStatus } from "./status";
 import { useToasts } from "./toasts";
 
+/** An edit the canvas answers when it is undone or redone: a layout moves every card, so the view is fitted again. */
+export type NamedEdit = "layout";
+
 interface Snapshot {
   nodes: ProcessorNode[];
   edges: PlugEdge[];
   revision: number;
+  // The edit between this snapshot and the next state, when it is one the canvas answers.
+  edit?: NamedEdit;
 }
 
 const HISTORY = 100;
@@ -85,9 +91,11 @@ export interface DesignerState {
   selectAll: () => void;
   select: (ids: string[]) => void;
   copy: () => number;
-  paste: () => number;
-  undo: () => void;
-  redo: () => void;
+  /** Ids of the pasted processors (none when there is nothing to paste). */
+  paste: () => string[];
+  /** Both return the edit undone or redone when it is a named one (a layout), so the canvas can answer it. */
+  undo: () => NamedEdit | null;
+  redo: () => NamedEdit | null;
   setPositions: (positions: Record<string, { x: number; y: number }>) => void;
   openPanel: (id: string | null, socketId?: string | null) => void;
   setOthers: (others: string[], you: string) => void;
@@ -120,10 +128,10 @@ const NO_RIGHTS: Rights = { change: false, delete: false, reason: "" };
 
 export const useDesigner = create<DesignerState>((set, get) => {
   /** Apply a change that the user can undo and that makes the flow unsaved. */
-  function commit(next: Partial<Pick<DesignerState, "nodes" | "edges">>): void {
+  function commit(next: Partial<Pick<DesignerState, "nodes" | "edges">>, edit?: NamedEdit): void {
     const { nodes, edges, revision, past } = get();
     set({
-      past: [...past, { nodes, edges, revision }].slice(-HISTORY),
+      past: [...past, { nodes, edges, revision, edit }].slice(-HISTORY),
       future: [],
       ...next,
       revision: revision + 1,
@@ -238,7 +246,8 @@ export const useDesigner = create<DesignerState>((set, get) => {
       const problem = connectionProblem(connection, nodes, edges, readOnly());
       if (problem) return problem;
       const plug = plugFromConnection(connection, nodes, edges);
-      const edge = plugEdge(plug, socketOwners(nodes));
+      // Named by its sockets for screen readers, as the saved plugs are (not "Edge from <uuid> to <uuid>").
+      const edge = plugEdge(plug, socketOwners(nodes), socketNameMap(nodes));
       if (edge) commit({ edges: [...edges, edge] });
       return null;
     },
@@ -257,7 +266,10 @@ export const useDesigner = create<DesignerState>((set, get) => {
       const node = blankProcessor(nodes, freeSpot(nodes, position));
       const name = uniqueName(item.function, new Set(nodes.map((n) => n.data.processor.name)));
       const taken = new Set(nodes.flatMap((n) => n.data.processor.sockets.map((s) => s.name)));
-      const socket = { id: newId(), name: uniqueName(`${name}.${item.function}`, taken), function: item.function };
+      // `square`, not `square.square`, when the processor is named after its function and no socket has the name
+      // (socket names are unique in a flow).
+      const wanted = name === item.function && !taken.has(item.function) ? item.function : `${name}.${item.function}`;
+      const socket = { id: newId(), name: uniqueName(wanted, taken), function: item.function };
       const { function: _fn, ...config } = item;
       node.data = { processor: { ...node.data.processor, ...config, name, sockets: [socket] } };
       commit({ nodes: [...nodes.map((n) => (n.selected ? { ...n, selected: false } : n)), node] });
@@ -285,10 +297,11 @@ export const useDesigner = create<DesignerState>((set, get) => {
     updatePlug: (id, patch) => {
       if (readOnly()) return;
       const owner = socketOwners(get().nodes);
+      const names = socketNameMap(get().nodes);
       commit({
         edges: get().edges.map((e) => {
           if (e.id !== id) return e;
-          const updated = plugEdge({ ...e.data!.plug, ...patch }, owner);
+          const updated = plugEdge({ ...e.data!.plug, ...patch }, owner, names);
           return updated ? { ...updated, selected: e.selected } : e;
         }),
       });
@@ -321,7 +334,7 @@ export const useDesigner = create<DesignerState>((set, get) => {
 
     paste: () => {
       const { clipboard, nodes, edges } = get();
-      if (!clipboard || readOnly()) return 0;
+      if (!clipboard || readOnly()) return [];
       const pasted = pasteClipboard(clipboard, nodes, edges);
       commit({
         nodes: [...nodes.map((n) => (n.selected ? { ...n, selected: false } : n)), ...pasted.nodes],
@@ -329,26 +342,30 @@ export const useDesigner = create<DesignerState>((set, get) => {
       });
       // A second paste lands beside the first, not on top of it.
       set({ clipboard: { nodes: pasted.nodes, edges: pasted.edges } });
-      return pasted.nodes.length;
+      return pasted.nodes.map((n) => n.id);
     },
 
     undo: () => {
       const { past, future, nodes, edges, revision } = get();
       const last = past[past.length - 1];
-      if (!last || readOnly()) return;
-      set({ ...last, past: past.slice(0, -1), future: [{ nodes, edges, revision }, ...future] });
+      if (!last || readOnly()) return null;
+      const { edit, ...state } = last;
+      set({ ...state, past: past.slice(0, -1), future: [{ nodes, edges, revision, edit }, ...future] });
+      return edit ?? null;
     },
 
     redo: () => {
       const { past, future, nodes, edges, revision } = get();
       const next = future[0];
-      if (!next || readOnly()) return;
-      set({ ...next, future: future.slice(1), past: [...past, { nodes, edges, revision }] });
+      if (!next || readOnly()) return null;
+      const { edit, ...state } = next;
+      set({ ...state, future: future.slice(1), past: [...past, { nodes, edges, revision, edit }] });
+      return edit ?? null;
     },
 
     setPositions: (positions) => {
       if (readOnly()) return;
-      commit({ nodes: get().nodes.map((n) => (positions[n.id] ? { ...n, position: positions[n.id] } : n)) });
+      commit({ nodes: get().nodes.map((n) => (positions[n.id] ? { ...n, position: positions[n.id] } : n)) }, "layout");
     },
 
     openPanel: (id, socketId = null) => set({ panel: id, panelSocket: id ? socketId : null }),
@@ -405,8 +422,13 @@ export const useDesigner = create<DesignerState>((set, get) => {
           set({ saveError: error.message });
         } else if (error instanceof ApiError && error.status === 409) {
           const theirs = error.extra.current_version as number | undefined;
-          // The server's words name what both changed when the two saves overlap (flows/services/merge.py).
-          set({ saving: false, stale: { mine: base.version, theirs, why: error.message }, saveError: error.message });
+          // The server's words name what both changed when the two saves overlap (flows/services/merge.py); who
+          // saved is known here when that save's notice came (the same user in another tab is not "someone else").
+          const remote = get().remote;
+          const why = remote && (theirs === undefined || remote.version === theirs)
+            ? MSG.staleBy(error.message, remote.by)
+            : error.message;
+          set({ saving: false, stale: { mine: base.version, theirs, why }, saveError: why });
         } else {
           const fields = error instanceof ApiError ? error.fields : {};
           set({ saving: false, saveError: (error as Error).message, fieldErrors: fields });

@@ -1,0 +1,34 @@
+import { describe, expect, it } from "vitest";
+import type { CallNode } from "../api/types";
+import { callStatus, handledFailures, runTime } from "./runs";
+
+const call = (id: string, status: string, children: CallNode[] = []) =>
+  ({ id, status, socket_name: `s.${id}`, error: "", traceback: "", children }) as unknown as CallNode;
+
+describe("how runs and calls read", () => {
+  it("calls a dead-lettered call failed, as the Runs list does, and a failure an error plug took handled", () => {
+    expect(callStatus("dead").label).toBe("failed (dead-lettered)");
+    expect(callStatus("failed").label).toBe("failed (handled)");
+    expect(callStatus("succeeded").label).toBe("succeeded");
+  });
+
+  it("says how long a running run has been running, never what it took", () => {
+    const started = "2026-11-30T10:00:00Z";
+    const now = Date.parse(started) + 2500;
+    expect(runTime({ status: "running", started_at: started, duration_ms: 1000 }, now)).toBe("running for 2.5 s");
+    expect(runTime({ status: "running", started_at: null, duration_ms: 1000 }, now)).toBe("running");
+    // Our clock behind the server's: no negative time.
+    expect(runTime({ status: "running", started_at: started, duration_ms: null }, now - 5000)).toBe("running");
+    expect(runTime({ status: "succeeded", started_at: started, duration_ms: 1000 }, now)).toBe("took 1.0 s");
+    expect(runTime({ status: "handled", started_at: started, duration_ms: 80 }, now)).toBe("took 80 ms");
+  });
+
+  it("finds the failures an error plug took anywhere in a trace", () => {
+    const tree = {
+      trace_id: "t",
+      calls: 4,
+      roots: [call("a", "succeeded", [call("b", "failed", [call("c", "succeeded")]), call("d", "dead")])],
+    };
+    expect(handledFailures(tree).map((c) => c.id)).toEqual(["b"]);
+  });
+});

@@ -1,0 +1,48 @@
+// How runs and their calls read, the same in the Runs panel, a trace and a test message's answer: a message that
+// failed for good is "failed" everywhere (a dead-lettered call), and an error an error plug took is "handled",
+// neither a failure nor a plain success (flows/selectors/calls.py).
+import type { CallNode, CallTree, RunRow } from "../api/types";
+
+/** A row of GET /api/flows/{id}/runs/. */
+export type Run = RunRow;
+
+export const RUN_FILTERS = ["all", "failed", "handled", "running", "succeeded"] as const;
+
+/** A call's status as a badge says it, and what it means. */
+export function callStatus(status: string): { label: string; title: string } {
+  switch (status) {
+    case "dead":
+      return { label: "failed (dead-lettered)", title: "Failed for good: the message is in the socket's dead letters." };
+    case "failed":
+      return { label: "failed (handled)", title: "Failed, and an error plug took its error on as a message." };
+    default:
+      return { label: status, title: "" };
+  }
+}
+
+function seconds(ms: number): string {
+  return ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** How long a run took, or while it runs how long it has been running (its duration so far is only up to the last
+ * call that finished, found by a newcomer reading "took 1.0 s" on a run still going). */
+export function runTime(run: Pick<Run, "status" | "started_at" | "duration_ms">, now = Date.now()): string {
+  if (run.status === "running") {
+    const since = run.started_at ? now - Date.parse(run.started_at) : NaN;
+    return since >= 0 ? `running for ${seconds(since)}` : "running";
+  }
+  return run.duration_ms === null ? "–" : `took ${seconds(run.duration_ms)}`;
+}
+
+/** The calls of a trace that failed and whose error an error plug took (status "failed"), in tree order. */
+export function handledFailures(tree: CallTree): CallNode[] {
+  const found: CallNode[] = [];
+  const walk = (calls: CallNode[]) => {
+    for (const call of calls) {
+      if (call.status === "failed") found.push(call);
+      walk(call.children);
+    }
+  };
+  walk(tree.roots);
+  return found;
+}
