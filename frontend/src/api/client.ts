@@ -20,6 +20,7 @@ import type {
   QueueRow,
   RepositoryModules,
   RunRow,
+  ScaleEvent,
   SendAnswer,
   SocketRankRow,
   TrustedRepository,
@@ -140,6 +141,8 @@ export const api = {
   allProcessors: () => request<Page<ProcessorRow>>("GET", "/api/processors/?limit=1000"),
   nodes: () => request<Page<NodeRow>>("GET", "/api/nodes/?limit=1000"),
   agents: () => request<Page<AgentRow>>("GET", "/api/agents/?limit=1000"),
+  // The autoscaler's latest decisions, newest first (of the processors you may see).
+  scaleEvents: (limit = 20) => request<Page<ScaleEvent>>("GET", `/api/scale-events/?limit=${limit}`),
   workers: () => request<Page<WorkerRow>>("GET", "/api/workers/?limit=1000"),
   // Metrics history: per-minute rollups summed into `step`-second points.
   flowMetrics: (id: string, r: MetricsRange) => request<MetricsSeries>("GET", `/api/flows/${id}/metrics?${range(r)}`),

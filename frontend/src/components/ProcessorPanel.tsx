@@ -13,8 +13,9 @@ import { StatusBadge } from "./ProcessorNode";
 import { RecentErrors } from "./RecentErrors";
 import { SocketTools } from "./SocketTools";
 
-type TextField = "name" | "git_url" | "ref" | "module" | "subdirectory" | "requirements" | "rate_limit";
-type NumberField = "concurrency" | "autoscale_max" | "retries" | "time_limit";
+type TextField =
+  | "name" | "git_url" | "ref" | "module" | "subdirectory" | "requirements" | "rate_limit" | "node" | "scheduler";
+type NumberField = "concurrency" | "autoscale_max" | "replicas" | "replicas_max" | "retries" | "time_limit";
 
 const TEXT_FIELDS: [TextField, string, string][] = [
   ["name", "Name", "Letters, digits, _ . : - ; unique in the flow"],
@@ -23,10 +24,14 @@ const TEXT_FIELDS: [TextField, string, string][] = [
   ["module", "Module", "Dotted module path, e.g. sample.processors"],
   ["subdirectory", "Subdirectory", "Where the package lives in the repository (optional)"],
   ["rate_limit", "Rate limit", "e.g. 10/s, 100/m (optional)"],
+  ["node", "Node", "Run only on this node (its name or host name); empty: any node"],
+  ["scheduler", "Scheduler", "Run only on this scheduler's nodes; empty: any node"],
 ];
 const NUMBER_FIELDS: [NumberField, string, number, number, string?][] = [
   ["concurrency", "Concurrency", 1, 64],
   ["autoscale_max", "Autoscale to", 0, 64, "0: a fixed pool; above concurrency, slots grow up to this while messages wait"],
+  ["replicas", "Replicas", 1, 64, "Workers on different nodes consuming the same queues (throughput, failover)"],
+  ["replicas_max", "Replicas up to", 0, 64, "0: a fixed number; above replicas, replicas are added while messages pile up"],
   ["retries", "Retries", 0, 100],
   ["time_limit", "Time limit (s)", 1, 86400],
 ];
@@ -187,6 +192,17 @@ export function ProcessorPanel({ id }: { id: string }) {
       )}
       {status && status.status !== "error" && status.status_message && (
         <div className="muted">{status.status_message}</div>
+      )}
+      {status?.placement && status.placement.length > 0 && (
+        <ul className="placement" data-testid="placement" aria-label="Where its replicas run">
+          {status.placement.map((r) => (
+            <li key={`${r.replica}-${r.node}`} title={r.status_message}>
+              replica {r.replica} on <strong>{r.node}</strong> ({r.cpus} slot{r.cpus === 1 ? "" : "s"}):{" "}
+              <span className={`badge badge-${r.status}`}>{r.status}</span>
+              {r.moving_to && <> moving to <strong>{r.moving_to}</strong></>}
+            </li>
+          ))}
+        </ul>
       )}
 
       {focused && (

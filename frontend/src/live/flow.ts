@@ -37,10 +37,14 @@ export function followFlow(flowId: string): () => void {
     if ("flow_id" in frame && frame.flow_id && frame.flow_id !== flowId) return;
     if (frame.type === "status" || frame.type === "snapshot") {
       const status = useStatus.getState();
-      const moved = status.applyStates(frame.processors ?? []);
-      // Live states carry no commit; the one pinned when a processor starts shows in its panel, so read the rows
-      // once when a processor has come up (what the 2 s poll used to pick up).
-      if (moved.some((id) => useStatus.getState().byId[id]?.status === "running")) {
+      const before = status.byId;
+      const states = frame.processors ?? [];
+      const moved = status.applyStates(states);
+      // Live states carry no commit and no placement; the commit pinned when a processor starts, and where its
+      // replicas run, show in its panel, so read the rows once when a processor has come up or its message says
+      // something new (a replica placed, moving, or lost with its node).
+      const told = states.some((s) => before[s.id] && before[s.id].status_message !== s.status_message);
+      if (told || moved.some((id) => useStatus.getState().byId[id]?.status === "running")) {
         clearTimeout(refresh);
         refresh = setTimeout(() => void useStatus.getState().refresh(flowId), 300);
       }

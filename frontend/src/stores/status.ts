@@ -38,7 +38,7 @@ export const useStatus = create<StatusState>((set, get) => ({
         old.status_message === state.status_message
       ) continue;
       next ??= { ...current };
-      next[state.id] = { name: old?.name ?? "", commit: old?.commit ?? "", ...state };
+      next[state.id] = { ...old, name: old?.name ?? "", commit: old?.commit ?? "", ...state };
       if (old?.status !== state.status) moved.push(state.id);
     }
     if (next) set({ byId: next });
@@ -59,7 +59,8 @@ export const useStatus = create<StatusState>((set, get) => ({
             old.status !== r.status ||
             old.requested_status !== r.requested_status ||
             old.status_message !== r.status_message ||
-            old.commit !== r.commit
+            old.commit !== r.commit ||
+            JSON.stringify(old.placement ?? []) !== JSON.stringify(r.placement ?? [])
           );
         });
       if (changed) get().set(page.results);

@@ -10,6 +10,7 @@ import { historyChart, liveChart, RANGES, rangeQuery, type ChartData, type Range
 import { MSG } from "../../messages";
 import { applyClusterFrame, CLUSTER_PATH, resetCluster, useCluster } from "../../stores/cluster";
 import { LiveClosedBanner, LiveDot } from "../LiveState";
+import { PlacementTable, ScaleEventsTable, slotsByNode, usePlacement } from "./Placement";
 import { AgentsTable, NodesTable, SocketTable, WorkersTable } from "./Tables";
 import { COLORS, TimeChart, type Line } from "./TimeChart";
 
@@ -102,6 +103,7 @@ const rate = (v: number) => `${formatCount(Math.round(v * 10) / 10)}/s`;
 export default function Dashboard() {
   useClusterFeed();
   const { agents, agentsError, processorNames } = useNames();
+  const placement = usePlacement();
   const cluster = useCluster();
   const [history, setHistory] = useState<History | null>(null);
 
@@ -199,8 +201,18 @@ export default function Dashboard() {
       </section>
       <div className="dashboard-grid">
         <section className="card">
+          <h2>Placement <span className="muted">where each processor's replicas run</span></h2>
+          <PlacementTable placement={placement} />
+        </section>
+        <section className="card">
+          <h2>Autoscale decisions</h2>
+          <ScaleEventsTable events={placement.events} />
+        </section>
+      </div>
+      <div className="dashboard-grid">
+        <section className="card">
           <h2>Nodes</h2>
-          <NodesTable nodes={cluster.nodes} />
+          <NodesTable nodes={cluster.nodes} slots={slotsByNode(placement.processors)} />
         </section>
         <section className="card">
           <h2>Agents</h2>

@@ -36,18 +36,22 @@ export function ago(iso: string | null, now = Date.now()): string {
 
 const pct = (v: number | null) => (v === null ? "–" : `${Math.round(v)} %`);
 
-export function NodesTable({ nodes }: { nodes: NodeState[] }) {
+/** Nodes, live; `slots`: the CPU slots placed replicas take on each (from the placement table's data). */
+export function NodesTable({ nodes, slots = {} }: { nodes: NodeState[]; slots?: Record<string, number> }) {
   if (!nodes.length) return <p className="empty">{MSG.dashboard.noNodes}</p>;
   return (
     <table className="grid" data-testid="dashboard-nodes">
       <thead>
-        <tr><th>Node</th><th>Status</th><th>CPU</th><th>Memory</th><th>Load</th><th>Agents</th></tr>
+        <tr><th>Node</th><th>Status</th><th>Slots</th><th>CPU</th><th>Memory</th><th>Load</th><th>Agents</th></tr>
       </thead>
       <tbody>
         {nodes.map((n) => (
           <tr key={n.name}>
             <td>{n.name}</td>
             <td><span className={`badge badge-${n.status === "online" ? "running" : "error"}`}>{n.status}</span></td>
+            <td title="CPU slots taken by the replicas placed here (a replica takes its processor's concurrency)">
+              <Bar ratio={(slots[n.name] ?? 0) / Math.max(1, n.cpus)} text={`${slots[n.name] ?? 0} of ${n.cpus}`} />
+            </td>
             <td>
               <Bar ratio={n.cpu_percent === null ? null : n.cpu_percent / 100}
                 text={`${pct(n.cpu_percent)} of ${n.cpus} CPU${n.cpus === 1 ? "" : "s"}`} />
