@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from flows.runtime import broker, keys, kombu_broker, traces, workflows
+from flows.runtime import broker, keys, kombu_broker, redis_transport, traces, workflows
 
 TOMBSTONE_SECONDS = 3600
 BATCH = 500
@@ -348,7 +348,8 @@ def purge(owner_id: int) -> int:
 
 
 _MOVE_ENTRIES = """
--- KEYS: old queue, new queue; ARGV: entries, newest first; each goes to the taking end of the new queue
+-- KEYS: old queue, new queue, its wake list; ARGV: entries, newest first; each goes to the taking end of the new
+-- queue, and a wake token to the workers waiting on it
 local moved = 0
 for i = 1, #ARGV do
   if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 1 then
@@ -356,8 +357,12 @@ for i = 1, #ARGV do
     moved = moved + 1
   end
 end
+if moved > 0 then
+  redis.call('LPUSH', KEYS[3], '1')
+  redis.call('LTRIM', KEYS[3], 0, __LAST__)
+end
 return moved
-"""
+""".replace("__LAST__", str(redis_transport.WAKE_TOKENS - 1))
 
 
 def move_queue(socket_id: str, old_queue_id: str, new_queue_id: str) -> int:
@@ -377,5 +382,5 @@ def move_queue(socket_id: str, old_queue_id: str, new_queue_id: str) -> int:
     mine = [raw for raw in _list(old) if str((_decode_entry(raw) or {}).get("socket_id")) == socket_id]
     moved = 0
     for start in range(0, len(mine), BATCH):
-        moved += _run(_MOVE_ENTRIES, [old, new], list(mine[start : start + BATCH]))
+        moved += _run(_MOVE_ENTRIES, [old, new, redis_transport.wake(new)], list(mine[start : start + BATCH]))
     return moved

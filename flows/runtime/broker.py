@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import redis
 from django.conf import settings
 
-from flows.runtime import keys, kombu_broker
+from flows.runtime import keys, kombu_broker, redis_transport
 from flows.runtime.envelope import TASK_NAME, Envelope
 
 log = logging.getLogger(__name__)
@@ -151,10 +151,15 @@ def encode(queue_id: str, envelope: Envelope) -> tuple[str, str]:
 
 
 def queue_messages(pipe: redis.client.Pipeline, messages: Iterable[tuple[str, Envelope]]) -> None:
-    """Add the LPUSHes of `messages` to `pipe` (kombu pushes left and pops right: first in, first out)."""
+    """Add the LPUSHes of `messages` to `pipe` (kombu pushes left and pops right: first in, first out), and a wake
+    token for each queue's waiting workers (flows/runtime/redis_transport.py)."""
+    woken: set[str] = set()
     for queue_id, envelope in messages:
         name, entry = encode(queue_id, envelope)
         pipe.lpush(name, entry)
+        if name not in woken:
+            woken.add(name)
+            redis_transport.add_wake(pipe, name)
 
 
 def publish(messages: Iterable[tuple[str, Envelope]]) -> int:

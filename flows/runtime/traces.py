@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flows.runtime import broker, keys
+from flows.runtime import broker, keys, redis_transport
 from flows.runtime.broker import client, patient
 from flows.runtime.envelope import Envelope
 
@@ -37,6 +37,9 @@ end
 for i = 1, children do
   if ARGV[6] == '1' then redis.call('SADD', KEYS[2], ARGV[8 + 2 * i]) end
   redis.call('LPUSH', KEYS[9 + i], ARGV[7 + 2 * i])
+  -- A wake token for the child queue's waiting workers (flows/runtime/redis_transport.py).
+  redis.call('LPUSH', '__WAKE__' .. KEYS[9 + i], '1')
+  redis.call('LTRIM', '__WAKE__' .. KEYS[9 + i], 0, __LAST__)
 end
 if ARGV[6] == '1' and children > 0 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
 if ARGV[7] ~= '' then redis.call('RPUSH', KEYS[7], ARGV[7]) end
@@ -61,7 +64,7 @@ if ARGV[6] == '1' then
   end
 end
 return 1
-"""
+""".replace("__WAKE__", redis_transport.WAKE_PREFIX).replace("__LAST__", str(redis_transport.WAKE_TOKENS - 1))
 
 
 def is_done(message_id: str) -> bool:
