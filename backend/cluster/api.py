@@ -6,11 +6,15 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Model, QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from backend.api.serializers import StrictMixin
+from backend.cluster import services as cluster_services
 from backend.cluster.models import Agent, Node, ScaleEvent, Scheduler, Worker
 from backend.cluster.placement import strategy_named
 from backend.errors import Conflict, Forbidden
@@ -120,6 +124,13 @@ class NodeViewSet(_GlobalCrud):
     model = Node
     serializer_class = NodeSerializer
     filterset_fields = ["name", "status"]
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT})
+    @action(detail=False, methods=["post"])
+    def rebalance(self, request: Request) -> Response:
+        """Spread the replicas that failover or a late-joining node left crowded on one node, by live moves, as
+        placement never does by itself: {"moves": ["relay#2: n2 → n3", …]} (UPDATE_NODE)."""
+        return Response({"moves": cluster_services.cluster_rebalance(user=request.user)})
 
 
 class SchedulerViewSet(_GlobalCrud):

@@ -1,4 +1,4 @@
-"""Writes of placement asked for by people: a live move of a replica to another node."""
+"""Writes of placement asked for by people: a live move of a replica to another node, and a rebalance."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.db.models import Sum
 from backend.cluster import placement
 from backend.cluster.models import Deployment, Health, Node
 from backend.cluster.status import refresh_status
-from backend.errors import ApplicationError, Conflict
+from backend.errors import ApplicationError, Conflict, Forbidden
 from flows.models import Processor
 from flows.models.processor import RequestedStatus
 from flows.permissions import require_processor_perm
@@ -62,6 +62,12 @@ def processor_move(*, user: Any, processor: Processor, node: str, replica: int |
             f"node {node} has {max(target.cpus - used, 0)} free CPU slot(s); the replica needs "
             f"{processor.concurrency} (its concurrency)"
         )
+    _start_move(processor, chosen, target)
+    return refresh_status(processor)
+
+
+def _start_move(processor: Processor, chosen: Deployment, target: Node) -> Deployment:
+    """The new half of a move: its agent starts it; the old one's stops once it runs (backend/cluster/agent.py)."""
     moved = Deployment.objects.create(
         processor=processor,
         replica=chosen.replica,
@@ -72,4 +78,53 @@ def processor_move(*, user: Any, processor: Processor, node: str, replica: int |
     )
     chosen.replaced_by = moved
     chosen.save(update_fields=["replaced_by"])
-    return refresh_status(processor)
+    return moved
+
+
+@transaction.atomic
+def cluster_rebalance(*, user: Any) -> list[str]:
+    """Spread what failover or a late-joining node left crowded, as asked (placement never moves a running replica
+    by itself): a replica sharing its node with another replica of its processor moves, live, to an allowed online
+    node that has none of them and the free CPU slots. Returns the moves made ("relay#2: n2 → n3")."""
+    if not (user.is_superuser or user.has_perm("cluster.change_node")):
+        raise Forbidden("You may not rebalance the cluster: ask an administrator for UPDATE_NODE.")
+    nodes = placement.live_nodes()
+    used: dict[Any, int] = {n.pk: 0 for n in nodes}
+    for node_id, cpus in Deployment.objects.values_list("node_id", "cpus"):
+        if node_id in used:
+            used[node_id] += cpus
+    moves: list[str] = []
+    moving = set(Deployment.objects.filter(replaced_by__isnull=False).values_list("processor_id", flat=True))
+    active = (
+        Deployment.objects.select_for_update()
+        .filter(replaced_by__isnull=True, processor__requested_status=RequestedStatus.RUNNING, status="running")
+        .exclude(processor_id__in=moving)
+        .select_related("processor", "node")
+        .order_by("processor__name", "replica")
+    )
+    by_processor: dict[Any, list[Deployment]] = {}
+    for deployment in active:
+        by_processor.setdefault(deployment.processor_id, []).append(deployment)
+    for replicas in by_processor.values():
+        processor = replicas[0].processor
+        usable, _ = placement.allowed(processor, nodes)
+        here = {d.node_id for d in replicas}
+        per_node: dict[Any, list[Deployment]] = {}
+        for deployment in replicas:
+            per_node.setdefault(deployment.node_id, []).append(deployment)
+        # On each crowded node, all but its first replica are candidates to move, the highest first.
+        extra = sorted((d for group in per_node.values() for d in group[1:]), key=lambda d: -d.replica)
+        for deployment in extra:
+            free = [
+                n for n in usable if n.pk not in here and (n.oversubscribe or n.cpus - used[n.pk] >= deployment.cpus)
+            ]
+            if not free:
+                break
+            target = max(free, key=lambda n: (n.cpus - used[n.pk], [-ord(c) for c in n.name]))
+            _start_move(processor, deployment, target)
+            used[target.pk] += deployment.cpus
+            here.add(target.pk)
+            moves.append(f"{processor.name}#{deployment.replica + 1}: {deployment.node.name} → {target.name}")
+        if moves:
+            refresh_status(processor)
+    return moves

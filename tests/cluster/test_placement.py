@@ -277,3 +277,24 @@ def test_replicas_max_must_be_above_replicas(api: dict[str, APIClient], demo: De
     assert api["alice"].patch(url, {"replicas_max": 3}, format="json").status_code == 200
     raised = api["alice"].patch(url, {"replicas": 3}, format="json")
     assert raised.status_code == 400 and "replicas" in raised.json()["error"]["fields"]
+
+
+def test_a_rebalance_spreads_what_a_late_node_left_crowded_only_when_asked(
+    api: dict[str, APIClient], demo: Demo
+) -> None:
+    node("n1", 4)
+    proc = want(demo.p1, replicas=2)
+    placement.plan()
+    assert where(proc) == [(1, "n1"), (2, "n1")]  # one node then: both replicas on it
+    Deployment.objects.filter(processor=proc).update(status="running")
+    node("n2", 4)
+    placement.plan()
+    assert where(proc) == [(1, "n1"), (2, "n1")]  # a node joining moves nothing by itself
+
+    assert api["bob"].post("/api/nodes/rebalance/").status_code == 403
+    answer = api["admin"].post("/api/nodes/rebalance/")
+    assert answer.status_code == 200, answer.content
+    assert answer.json() == {"moves": ["proc1#2: n1 → n2"]}
+    moving = Deployment.objects.get(processor=proc, replica=1, replaced_by__isnull=False)
+    assert (moving.node.name, moving.replaced_by.node.name) == ("n1", "n2")  # its agent stops it once n2's runs
+    assert api["admin"].post("/api/nodes/rebalance/").json() == {"moves": []}  # a move under way is left alone

@@ -119,3 +119,13 @@ def move(name: str, node: str, replica: int | None, flow: str | None, wait: bool
                 raise OutOfTime(f"{name} has not finished moving to {node} after {timeout:g} s: `ec ls processors`")
             tell(f"{name}: {answer['status_message']}")
             time.sleep(POLL)
+
+
+@proc.command("rebalance")
+@json_option
+def rebalance() -> None:
+    """Spread replicas that a node's failure or a late-joining node left crowded on one node (live moves;
+    placement never moves a running replica by itself). Needs UPDATE_NODE."""
+    answer = state().api.post("/api/nodes/rebalance/")
+    moves = answer.get("moves") or []
+    output.say("\n".join(f"Moving {m}" for m in moves) if moves else "Nothing to rebalance", answer)
