@@ -160,4 +160,6 @@ def test_a_failing_test_message_shows_as_a_failure_with_its_retries_and_tracebac
         delete = flow_row.get_by_role("button", name="Delete").bounding_box()
         assert delete["x"] + delete["width"] <= edge["x"] + edge["width"], (delete, edge)
         failed = row.get_by_text("failed/h")
-        assert failed.evaluate("(el) => el.getBoundingClientRect().height < 1.6 * parseFloat(getComputedStyle(el).fontSize)")
+        assert failed.evaluate(
+            "(el) => el.getBoundingClientRect().height < 1.6 * parseFloat(getComputedStyle(el).fontSize)"
+        )

@@ -106,7 +106,9 @@ def test_the_demo_flow_shows_every_plug_and_draws_by_the_rules(
         expect(page.locator(".react-flow__edge")).to_have_count(5)
         expect(page.locator('[data-testid^="plug-loop-"]')).to_have_count(3)
         # Read out by its sockets' names, as the saved plugs are.
-        expect(page.locator('.react-flow__edge[aria-label="result plug aggregate-to-split: aggregate → split"]')).to_have_count(1)
+        expect(
+            page.locator('.react-flow__edge[aria-label="result plug aggregate-to-split: aggregate → split"]')
+        ).to_have_count(1)
         settle(page)
         for edge in page.evaluate(EDGE_GEOMETRY):
             assert edge["length"] > 40 and not edge["under"], edge
