@@ -543,6 +543,26 @@ export interface paths {
         patch: operations["nodes_partial_update"];
         trace?: never;
     };
+    "/api/nodes/rebalance/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Spread the replicas that failover or a late-joining node left crowded on one node, by live moves, as
+         *     placement never does by itself: {"moves": ["relay#2: n2 → n3", …]} (UPDATE_NODE).
+         */
+        post: operations["nodes_rebalance_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/plugs/": {
         parameters: {
             query?: never;
@@ -5203,6 +5223,55 @@ export interface operations {
             };
             /** @description The request body is not JSON: send it with 'Content-Type: application/json'. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    nodes_rebalance_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No valid credentials: send 'Authorization: Token <token>' (POST /api/auth/token/ gives one) or log in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Conflicts with the current state: a name already taken, a newer version, an object still in use. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
