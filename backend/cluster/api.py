@@ -7,7 +7,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Model, QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -125,7 +125,13 @@ class NodeViewSet(_GlobalCrud):
     serializer_class = NodeSerializer
     filterset_fields = ["name", "status"]
 
-    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=None,
+        responses={
+            200: OpenApiTypes.OBJECT,
+            403: OpenApiResponse(description="JSON error: {'error': {'code', 'message', 'fields'?}}"),
+        },
+    )
     @action(detail=False, methods=["post"])
     def rebalance(self, request: Request) -> Response:
         """Spread the replicas that failover or a late-joining node left crowded on one node, by live moves, as

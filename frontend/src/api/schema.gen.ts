@@ -5260,14 +5260,13 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description JSON error: {'error': {'code', 'message', 'fields'?}} */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Conflicts with the current state: a name already taken, a newer version, an object still in use. */
