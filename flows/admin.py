@@ -89,7 +89,8 @@ class ProcessorAdmin(GraphChangeAdmin, GuardedModelAdmin):  # type: ignore[misc]
     list_display = ["name", "flow", "requested_status", "status", "commit", "concurrency"]
     list_filter = ["status", "requested_status"]
     search_fields = ["name", "module", "git_url"]
-    readonly_fields = ["commit", "status", "status_message", "created_at", "updated_at"]
+    # scaled_replicas is placement's autoscaler's own (backend/cluster/autoscale.py): shown, not edited.
+    readonly_fields = ["commit", "status", "status_message", "scaled_replicas", "created_at", "updated_at"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Processor]:
         return processors_for(request.user).select_related("flow")

@@ -220,6 +220,8 @@ def _archive_one(gone: Gone, reason: str) -> int:
         _fail_traces([record for _raw, record in pairs])
         if count == 0:
             break
+    if gone.private:  # the queue goes with it, and so do the wake tokens of its workers
+        client.delete(redis_transport.wake(queue))
     if not gone.socket_id:  # a queue no socket reads (flows/services/queues.py): nothing more is its
         return moved
     retries = [
@@ -348,8 +350,8 @@ def purge(owner_id: int) -> int:
 
 
 _MOVE_ENTRIES = """
--- KEYS: old queue, new queue, its wake list; ARGV: entries, newest first; each goes to the taking end of the new
--- queue, and a wake token to the workers waiting on it
+-- KEYS: old queue, new queue, its wake list, the old queue's; ARGV: entries, newest first; each goes to the taking
+-- end of the new queue, and a wake token to the workers waiting on it (the old queue's, emptied, is spent)
 local moved = 0
 for i = 1, #ARGV do
   if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 1 then
@@ -357,6 +359,7 @@ for i = 1, #ARGV do
     moved = moved + 1
   end
 end
+if redis.call('LLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[4]) end
 if moved > 0 then
   redis.call('LPUSH', KEYS[3], '1')
   redis.call('LTRIM', KEYS[3], 0, __LAST__)
@@ -382,5 +385,6 @@ def move_queue(socket_id: str, old_queue_id: str, new_queue_id: str) -> int:
     mine = [raw for raw in _list(old) if str((_decode_entry(raw) or {}).get("socket_id")) == socket_id]
     moved = 0
     for start in range(0, len(mine), BATCH):
-        moved += _run(_MOVE_ENTRIES, [old, new, redis_transport.wake(new)], list(mine[start : start + BATCH]))
+        wakes = [redis_transport.wake(new), redis_transport.wake(old)]
+        moved += _run(_MOVE_ENTRIES, [old, new, *wakes], list(mine[start : start + BATCH]))
     return moved

@@ -217,13 +217,19 @@ def peek(queue_id: str, limit: int) -> list[Any]:
     return out
 
 
+def forget_wakes(queue_ids: Sequence[str]) -> None:
+    """Delete the wake lists of queues that are gone (flows/runtime/redis_transport.py); nothing on other brokers."""
+    if queue_ids and on_redis():
+        patient(lambda: client().delete(*(redis_transport.wake(keys.queue(q)) for q in queue_ids)))
+
+
 def purge(queue_id: str) -> int:
     """Remove every waiting message; how many there were."""
     if not on_redis():
         return kombu_broker.purge(queue_id)
     pipe = client().pipeline(transaction=True)
     pipe.llen(keys.queue(queue_id))
-    pipe.delete(keys.queue(queue_id))
+    pipe.delete(keys.queue(queue_id), redis_transport.wake(keys.queue(queue_id)))
     return int(pipe.execute()[0])
 
 

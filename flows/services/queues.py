@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from backend.errors import ApplicationError, Conflict, Forbidden
 from flows.models import Flow, Queue
 from flows.permissions import has_flow_perm
+from flows.runtime import broker
 from flows.runtime.archive import Gone
 from flows.services.deletes import sockets_release
 from flows.services.versioning import flow_version_bump
@@ -22,8 +23,13 @@ def auto_queue_name(socket_id: object) -> str:
 
 
 def queues_delete_unused(*, queue_ids: Iterable[object]) -> None:
-    """Drop the automatic queues of removed sockets; named queues stay (others may mean to reuse them)."""
-    Queue.objects.filter(pk__in=list(queue_ids), sockets__isnull=True, name__startswith=AUTO_PREFIX).delete()
+    """Drop the automatic queues of removed sockets; named queues stay (others may mean to reuse them). Their wake
+    lists on a Redis broker go too, once the delete is committed."""
+    unused = Queue.objects.filter(pk__in=list(queue_ids), sockets__isnull=True, name__startswith=AUTO_PREFIX)
+    gone = [str(pk) for pk in unused.values_list("pk", flat=True)]
+    unused.delete()
+    if gone:
+        transaction.on_commit(lambda: broker.forget_wakes(gone))
 
 
 @transaction.atomic

@@ -57,7 +57,7 @@ def sockets_of(page: Any, processor: str) -> list[str]:
     return [
         name.removeprefix("socket-")
         for name in page.get_by_test_id(f"node-{processor}")
-        .locator('[data-testid^="socket-"]')
+        .locator('.socket-row[data-testid^="socket-"]')
         .evaluate_all("(rows) => rows.map((r) => r.getAttribute('data-testid'))")
     ]
 
