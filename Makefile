@@ -58,12 +58,15 @@ celery: $(STAMP)
 	$(PY) -m celery -A backend $(ARGS)
 
 # Another node on this machine, joining the stack `make run` started (its database and broker, from
-# .data/run/stack.json): `make agent NODE=n2 CPUS=2`. CPUS=0 reports the machine's CPU count.
+# .data/run/stack.json): `make agent NODE=n2 CPUS=2`. CPUS=0 reports the machine's CPU count. Its slots are strict,
+# as a production node's (OVERSUBSCRIBE=1 allows more, as `make run`'s own node does).
 NODE ?=
 CPUS ?= 0
+OVERSUBSCRIBE ?= 0
 agent: $(STAMP)
 	@test -n "$(NODE)" || { echo "name the node: make agent NODE=n2 [CPUS=2]" >&2; exit 2; }
-	ELASTICCODE_NODE_NAME=$(NODE) ELASTICCODE_NODE_CPUS=$(CPUS) $(PY) manage.py agent
+	ELASTICCODE_NODE_NAME=$(NODE) ELASTICCODE_NODE_CPUS=$(CPUS) ELASTICCODE_NODE_OVERSUBSCRIBE=$(OVERSUBSCRIBE) \
+		$(PY) manage.py agent
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache frontend/node_modules static/app

@@ -48,6 +48,7 @@ from flows.runtime.repos import CodeError, check_trusted, checkout, resolve
 from flows.runtime.sandbox import SandboxError
 from flows.runtime.venvs import ensure_venv
 from flows.runtime.worker import hostname, ready_key
+from flows.selectors.code import find_subdirectory
 
 log = logging.getLogger("elasticcode.agent")
 HEARTBEAT_EVERY = 5.0  # at most; a third of ELASTICCODE_NODE_DOWN_AFTER when that is shorter
@@ -373,7 +374,14 @@ class AgentLoop:
                 executor.start()
                 described = executor.describe()
             except ExecutorError as exc:
-                raise ExecutorError(f"{exc} at commit {commit[:7]}") from exc
+                # Found by a newcomer: the module was in a subdirectory of the repository, and the error said
+                # only "not found". Say where it is, as discovery does.
+                hint = ""
+                if "not found" in str(exc):
+                    found = find_subdirectory(Path(tree), processor.module)
+                    if found is not None and found != processor.subdirectory.strip("/"):
+                        hint = f"; it is in subdirectory {found!r} of the repository: set the processor's subdirectory"
+                raise ExecutorError(f"{exc} at commit {commit[:7]}{hint}") from exc
             finally:
                 executor.close()
             functions = {f["name"]: f.get("parameters", []) for f in described}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Model, QuerySet
+from django.db.models import Model, QuerySet, Sum
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -26,12 +26,18 @@ def _global(request: Request, codename: str) -> bool:
 
 
 class NodeSerializer(StrictMixin, serializers.ModelSerializer):
+    slots_used = serializers.SerializerMethodField(help_text="CPU slots the replicas placed on it take")
+
+    def get_slots_used(self, node: Node) -> int:
+        return int(getattr(node, "slots", None) or 0)
+
     class Meta:
         model = Node
         fields = [
-            "id", "name", "hostname", "cpus", "memory_mb", "oversubscribe", "status", "last_heartbeat", "created_at",
+            "id", "name", "hostname", "cpus", "slots_used", "memory_mb", "oversubscribe", "status", "last_heartbeat",
+            "created_at",
         ]  # fmt: skip
-        read_only_fields = ["id", "oversubscribe", "status", "last_heartbeat", "created_at"]
+        read_only_fields = ["id", "slots_used", "oversubscribe", "status", "last_heartbeat", "created_at"]
         # No uniqueness pre-check (a 400): the database finds a taken name and _save answers 409.
         extra_kwargs: dict[str, dict[str, Any]] = {"name": {"validators": []}}
 
@@ -124,6 +130,9 @@ class NodeViewSet(_GlobalCrud):
     model = Node
     serializer_class = NodeSerializer
     filterset_fields = ["name", "status"]
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return super().get_queryset().annotate(slots=Sum("deployments__cpus"))
 
     @extend_schema(
         request=None,

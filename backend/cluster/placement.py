@@ -206,6 +206,7 @@ def _place_all(done: Pass) -> None:
             if decision is not None:
                 autoscale.apply(processor, decision)
                 done.scaled.append(f"{processor.name}: {decision.action} to {decision.target} ({decision.reason})")
+        deployments = _restrict(processor, name, deployments, nodes, used, done)
         wanted = processor.replicas_wanted
         active = [d for d in deployments if d.replaced_by_id is None]
         extra = [d for d in active if d.replica >= wanted]
@@ -226,15 +227,80 @@ def _place_all(done: Pass) -> None:
         refresh_status(processor, waiting=why)
 
 
+def _restrict(
+    processor: Processor,
+    strategy_name: str,
+    deployments: list[Deployment],
+    nodes: list[Node],
+    used: Counter[str],
+    done: Pass,
+) -> list[Deployment]:
+    """A replica running where its processor may no longer run (its `node` pin or `scheduler` changed) moves, live,
+    to a node it may use; with none that has room, it goes (its agent stops it warmly) and the replica waits for
+    one, saying why. Returns the deployments as they are now."""
+    usable, _ = allowed(processor, nodes)
+    allowed_ids = {n.pk for n in usable}
+    online = {n.pk for n in nodes}
+    replacing = {d.replaced_by_id for d in deployments if d.replaced_by_id}
+    wrong = [
+        d
+        for d in deployments
+        if d.replaced_by_id is None and d.pk not in replacing and d.node_id in online and d.node_id not in allowed_ids
+    ]
+    if not wrong:
+        return deployments
+    try:
+        strategy = strategy_named(strategy_name)
+    except ValueError:
+        strategy = LeastLoaded()
+    by_pk = {n.pk: n for n in nodes}
+    for deployment in wrong:
+        mine = Counter(str(d.node_id) for d in deployments if d.replaced_by_id is None and d.pk != deployment.pk)
+        candidates = [Candidate(n, used[str(n.pk)], mine[str(n.pk)]) for n in usable]
+        chosen = strategy.choose(processor, deployment.cpus, candidates)
+        source = by_pk[deployment.node_id].name
+        if chosen is None:
+            Deployment.objects.filter(pk=deployment.pk).delete()
+            used[str(deployment.node_id)] -= deployment.cpus
+            deployments = [d for d in deployments if d.pk != deployment.pk]
+            done.removed += 1
+            done.placed.append(f"{processor.name}#{deployment.replica + 1} off {source}: it may not run there")
+            continue
+        moved = start_move(processor, deployment, chosen.node, source=source)
+        used[str(chosen.node.pk)] += deployment.cpus
+        deployments.append(moved)
+        done.placed.append(f"{processor.name}#{deployment.replica + 1}: {source} → {chosen.node.name} (restricted)")
+    refresh_status(processor)
+    return deployments
+
+
+def start_move(processor: Processor, old: Deployment, target: Node, *, source: str | None = None) -> Deployment:
+    """The new half of a live move: its agent starts it, and the old one's agent stops the old once it runs
+    (backend/cluster/agent.py)."""
+    moved = Deployment.objects.create(
+        processor=processor,
+        replica=old.replica,
+        node=target,
+        cpus=processor.concurrency,
+        status="starting",
+        status_message=f"moving here from {source or old.node.name}",
+    )
+    Deployment.objects.filter(pk=old.pk).update(replaced_by=moved)
+    old.replaced_by_id = moved.pk
+    return moved
+
+
 def _backlogs(processors: list[Processor]) -> dict[str, int]:
     """Messages waiting in each processor's socket queues (one broker round trip for them all)."""
     if not processors:
         return {}
-    queues: dict[str, list[str]] = {}
+    # A queue is counted once per processor, however many of its sockets share it (found by a newcomer: two
+    # sockets on one queue doubled the backlog the autoscaler saw).
+    queues: dict[str, set[str]] = {}
     for processor_id, queue_id in Socket.objects.filter(processor__in=processors).values_list(
         "processor_id", "queue_id"
     ):
-        queues.setdefault(str(processor_id), []).append(str(queue_id))
+        queues.setdefault(str(processor_id), set()).add(str(queue_id))
     unique = sorted({q for ids in queues.values() for q in ids})
     depth = dict(zip(unique, broker.depths(unique), strict=True))
     return {str(p.pk): sum(depth[q] for q in queues.get(str(p.pk), [])) for p in processors}

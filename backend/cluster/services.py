@@ -62,23 +62,8 @@ def processor_move(*, user: Any, processor: Processor, node: str, replica: int |
             f"node {node} has {max(target.cpus - used, 0)} free CPU slot(s); the replica needs "
             f"{processor.concurrency} (its concurrency)"
         )
-    _start_move(processor, chosen, target)
+    placement.start_move(processor, chosen, target)
     return refresh_status(processor)
-
-
-def _start_move(processor: Processor, chosen: Deployment, target: Node) -> Deployment:
-    """The new half of a move: its agent starts it; the old one's stops once it runs (backend/cluster/agent.py)."""
-    moved = Deployment.objects.create(
-        processor=processor,
-        replica=chosen.replica,
-        node=target,
-        cpus=processor.concurrency,
-        status="starting",
-        status_message=f"moving here from {chosen.node.name}",
-    )
-    chosen.replaced_by = moved
-    chosen.save(update_fields=["replaced_by"])
-    return moved
 
 
 @transaction.atomic
@@ -121,7 +106,7 @@ def cluster_rebalance(*, user: Any) -> list[str]:
             if not free:
                 break
             target = max(free, key=lambda n: (n.cpus - used[n.pk], [-ord(c) for c in n.name]))
-            _start_move(processor, deployment, target)
+            placement.start_move(processor, deployment, target)
             used[target.pk] += deployment.cpus
             here.add(target.pk)
             moves.append(f"{processor.name}#{deployment.replica + 1}: {deployment.node.name} → {target.name}")

@@ -89,7 +89,7 @@ def module_functions(
     except ApplicationError:
         # Found by a newcomer: the subdirectory was learnt from this error. Look for the module in the checkout and
         # use the directory it is in, saying so, instead of failing; fail as before when it is nowhere.
-        elsewhere = _find_subdirectory(tree, module)
+        elsewhere = find_subdirectory(tree, module)
         if elsewhere is None or elsewhere == subdirectory:
             raise
         subdirectory, found = elsewhere, True
@@ -221,7 +221,7 @@ SEARCH_DEPTH = 4
 _SKIP = {"node_modules", "venv", ".venv", "__pycache__", "site-packages", "build", "dist"}
 
 
-def _find_subdirectory(tree: Path, module: str) -> str | None:
+def find_subdirectory(tree: Path, module: str) -> str | None:
     """The shallowest directory of the checkout (at most SEARCH_DEPTH levels down, hidden and build directories
     skipped) from which `module` imports, as a subdirectory ("" for the top, whose src/ layout _module_file already
     tries); None when there is none."""

@@ -232,6 +232,14 @@ def test_names_resolve_in_flows_and_ambiguity_says_to_pass_the_flow(ec: Ec, alic
     assert Processor.objects.get(flow__name="b", name="proc1").requested_status == "stopped"
     # No agent runs here: waiting runs out of time, with the exit code of timeout(1).
     refused(ec("proc", "start", "-n", "proc1", "--flow", "a", "--wait", "--timeout", "1"), 124, "is still stopped")
+    # Found by a newcomer: why it does not run is the processor's to say (here placement's words), not a guess.
+    waiting = "waiting for a node: replica 1 needs 4 free CPU slots; the most any allowed node has is 1 (n2)"
+    Processor.objects.filter(flow__name="a", name="proc1").update(status="starting", status_message=waiting)
+    refused(
+        ec("proc", "start", "-n", "proc1", "--flow", "a", "--wait", "--timeout", "1"),
+        124,
+        f"starting after 1 s (asked to be running): {waiting}",
+    )
     refused(ec("proc", "resume", "-n", "proc1", "--flow", "b"), 1, "proc1 is not paused")
     for action, requested in (("pause", "paused"), ("resume", "running"), ("restart", "running"), ("stop", "stopped")):
         answer = data(ec("proc", action, "-n", "proc1", "--flow", "b", "--json"))
@@ -480,6 +488,11 @@ def test_task_run_sends_json_or_else_the_text_never_evaluated(ec: Ec, alice: Any
         ec("task", "run", "-s", socket, "-d", "1", "--timeout", "0.5"), 124, "no answer from", "within 0.5 s"
     )
     assert "`ec ls call --id " in timeout
+    # The processor that is not running, and why, as the server says in its 504.
+    why = "waiting for a node: it is pinned to node n9, which is not online"
+    Processor.objects.filter(sockets__name=socket).update(status="starting", status_message=why)
+    late = refused(ec("task", "run", "-s", socket, "-d", "1", "--timeout", "0.5"), 124, "no answer from")
+    assert f"is starting ({why})" in late
     refused(ec("task", "run", "-s", socket, "-d", "1", user=bob), 1, "You may not")
     queue_purge(user=alice, queue=queue)
 

@@ -12,11 +12,12 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from backend.cluster import autoscale, placement
-from backend.cluster.models import Agent, Deployment, Node, Scheduler, Worker
+from backend.cluster.models import Agent, Deployment, Node, ScaleEvent, Scheduler, Worker
 from flows.models import Processor
 from flows.runtime import broker
 from flows.runtime.envelope import new_envelope
 from tests.conftest import Demo
+from tests.factories import SocketFactory
 
 
 def node(name: str, cpus: int = 2, *, oversubscribe: bool = False, ago: float = 0, host: str = "") -> Node:
@@ -298,3 +299,52 @@ def test_a_rebalance_spreads_what_a_late_node_left_crowded_only_when_asked(
     moving = Deployment.objects.get(processor=proc, replica=1, replaced_by__isnull=False)
     assert (moving.node.name, moving.replaced_by.node.name) == ("n1", "n2")  # its agent stops it once n2's runs
     assert api["admin"].post("/api/nodes/rebalance/").json() == {"moves": []}  # a move under way is left alone
+
+
+def test_a_new_pin_or_scheduler_moves_the_replicas_already_running(demo: Demo) -> None:
+    """Found by a newcomer: `ec update processor -n proc1 -h n3` answered "Updated" and proc1 ran on where it was,
+    through a restart and a stop and start."""
+    n1, n2, n3 = node("n1", 4), node("n2", 4), node("n3", 4)
+    proc = want(demo.p1, replicas=1)
+    placement.plan()
+    assert where(proc) == [(1, "n1")]
+    Deployment.objects.filter(processor=proc).update(status="running")
+
+    want(proc, node="n3")
+    placement.plan()
+    # A live move: the new replica on n3 first; the one on n1 stops once it runs (its agent's part).
+    old = Deployment.objects.get(processor=proc, node=n1)
+    assert old.replaced_by is not None and old.replaced_by.node == n3
+    Deployment.objects.filter(pk=old.pk).delete()  # what n1's agent does once n3's replica runs
+    Deployment.objects.filter(processor=proc).update(status="running")
+
+    Scheduler.objects.create(name="s1").nodes.set([n1, n2])
+    want(proc, node="", scheduler="s1")
+    placement.plan()
+    moving = Deployment.objects.get(processor=proc, node=n3)
+    assert moving.replaced_by is not None and moving.replaced_by.node in (n1, n2)
+
+    # Pinned to a node that is not there: the replica goes (stopped warmly by its agent) and the processor says why.
+    Deployment.objects.filter(processor=proc).delete()
+    Deployment.objects.create(processor=proc, replica=0, node=n2, cpus=1, status="running")
+    want(proc, node="n9", scheduler="")
+    placement.plan()
+    assert where(proc) == []
+    proc.refresh_from_db()
+    assert proc.status_message == "waiting for a node: it is pinned to node n9, which is not online"
+
+
+def test_a_queue_two_sockets_share_is_one_backlog(demo: Demo, settings: Any) -> None:
+    """Found by a newcomer: 500 messages on a queue two of the processor's sockets share read as 946 waiting."""
+    settings.ELASTICCODE_SCALE_DEPTH, settings.ELASTICCODE_SCALE_AFTER = 100, 0
+    node("n1", 8)
+    proc = want(demo.p1, replicas=1, replicas_max=3)
+    SocketFactory(processor=proc, name="second", function="other", queue=demo.s1.queue)
+    try:
+        backlog(demo.s1, 150)
+        placement.plan()
+        [event] = ScaleEvent.objects.filter(processor=proc)
+        assert event.reason.startswith("150 messages waiting")
+    finally:
+        broker.purge(str(demo.s1.queue_id))
+        autoscale.forget([str(proc.pk)])

@@ -223,3 +223,19 @@ def test_demo_rejects_payload_over_the_limit(runtime: Runtime, alice: Any, examp
     response = send(alice, flow, "do_something", "x" * 200, wait=None)
     assert response.status_code == 413
     assert "ELASTICCODE_MAX_MESSAGE_BYTES" in response.json()["error"]["message"]
+
+
+def test_a_module_in_a_subdirectory_is_found_and_said(runtime: Runtime, alice: Any, examples_repo: str) -> None:
+    """Found by a newcomer following the README's CLI recipe with `make run`'s repository: the module is under
+    sample/, and the processor's error said only that it was not found."""
+    flow = make_flow(alice, "sub")
+    proc = ProcessorFactory(
+        flow=flow, name="p", git_url=examples_repo, ref="main", module="elasticcode_examples.sample"
+    )
+    SocketFactory(processor=proc, name="s", function="do_something")
+    start(proc)
+    runtime.start_agent()
+    processor = runtime.wait_status(proc, "error")
+    assert "it is in subdirectory 'sample' of the repository: set the processor's subdirectory" in (
+        processor.status_message
+    )

@@ -173,6 +173,12 @@ def ls_nodes(name: str | None) -> None:
         ("Name", field("name")),
         ("Hostname", field("hostname")),
         ("CPUs", field("cpus")),
+        (
+            "Slots used",
+            lambda n: (
+                f"{n.get('slots_used', 0)}/{n.get('cpus')}" + (" (oversubscribe)" if n.get("oversubscribe") else "")
+            ),
+        ),
         ("Memory (MB)", field("memory_mb")),
         ("Status", field("status")),
         ("Last heartbeat", field("last_heartbeat")),

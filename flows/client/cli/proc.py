@@ -53,12 +53,13 @@ def wait_for(
                 return dict(current)
             if status == "error" and goal != "stopped":
                 raise Failure(f"{name} is in error: {current.get('status_message') or 'no reason given'}")
+            message = current.get("status_message") or ""
             if time.monotonic() >= deadline:
-                raise OutOfTime(
-                    f"{name} is still {status} after {timeout:g} s (asked to be {goal}); is an agent running on its "
-                    "node? `ec ls agents` and `ec ls processors` say more"
-                )
-            tell(f"{name}: {status}, waiting to be {goal}…")
+                # The processor's own words first (found by a newcomer: "waiting for a node: replica 1 needs 4
+                # free CPU slots…" was left out, and the guess about agents was all one read).
+                why = f": {message}" if message else "; is an agent running on its node? `ec ls agents` says more"
+                raise OutOfTime(f"{name} is still {status} after {timeout:g} s (asked to be {goal}){why}")
+            tell(f"{name}: {status}{f' ({message})' if message else ''}, waiting to be {goal}…")
             time.sleep(POLL)
 
 

@@ -96,9 +96,16 @@ def run(socket: str, data: str | None, args: tuple[str, ...], flow: str | None, 
     elif state().verbose:
         click.echo(f"ec: message {answer['id']} (`ec ls call --id {answer['id']} -g` draws its calls)", err=True)
     if status == 504:
+        # Found by a newcomer: the server says which processor is not running and why ("waiting for a node: …");
+        # the command line said only that no answer came.
+        stalled = (answer.get("error") or {}).get("processors") or []
+        why = "".join(
+            f"; {p['name']} is {p['status']}" + (f" ({p['status_message']})" if p.get("status_message") else "")
+            for p in stalled
+        )
         raise CallTimeout(
             f"no answer from {target['name']} within {timeout:g} s; the message goes on: follow it with "
-            f"`ec ls call --id {answer['id']}`"
+            f"`ec ls call --id {answer['id']}`{why}"
         )
     if answer.get("error"):
         error = answer["error"]
