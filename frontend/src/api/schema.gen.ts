@@ -1536,6 +1536,8 @@ export interface components {
             name: string;
             hostname: string;
             cpus?: number;
+            /** @description CPU slots the replicas placed on it take */
+            readonly slots_used: number;
             memory_mb?: number;
             /** @description Placement may give it more CPU slots than it has CPUs (set by its agent from ELASTICCODE_NODE_OVERSUBSCRIBE: on under `make run`, off in production). */
             readonly oversubscribe: boolean;
