@@ -114,7 +114,8 @@ def move(name: str, node: str, replica: int | None, flow: str | None, wait: bool
             moving = [p for p in places if p.get("moving_to")]
             arrived = [p for p in places if p["node"] == node and p["status"] == "running"]
             if arrived and not moving:
-                output.say(f"{answer['name']} runs on {node}", answer)
+                which = f"replica {replica} of " if replica is not None else ""
+                output.say(f"{which}{answer['name']} runs on {node}", answer)
                 return
             if time.monotonic() >= deadline:
                 raise OutOfTime(f"{name} has not finished moving to {node} after {timeout:g} s: `ec ls processors`")

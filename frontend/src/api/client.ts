@@ -140,6 +140,7 @@ export const api = {
     request<{ replayed: string[] }>("POST", `/api/queues/${queueId}/dead-letters/replay/`, ids ? { ids } : {}),
   allProcessors: () => request<Page<ProcessorRow>>("GET", "/api/processors/?limit=1000"),
   nodes: () => request<Page<NodeRow>>("GET", "/api/nodes/?limit=1000"),
+  schedulers: () => request<Page<{ id: string; name: string; nodes: string[] }>>("GET", "/api/schedulers/?limit=1000"),
   agents: () => request<Page<AgentRow>>("GET", "/api/agents/?limit=1000"),
   // The autoscaler's latest decisions, newest first (of the processors you may see).
   scaleEvents: (limit = 20) => request<Page<ScaleEvent>>("GET", `/api/scale-events/?limit=${limit}`),

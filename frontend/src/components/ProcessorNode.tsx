@@ -19,9 +19,14 @@ export function StatusBadge({ id }: { id: string }) {
   const row = useStatus((s) => s.byId[id]);
   if (!row) return <span className="badge badge-new" title="Not saved yet: save the flow to run it.">new</span>;
   const label = row.status === row.requested_status || row.status === "error" ? row.status : `${row.status} → ${row.requested_status}`;
+  // Several replicas: how many, and where, on the card (the panel lists each one).
+  const replicas = (row.placement ?? []).filter((r) => !r.moving_to);
+  const where = replicas.length > 1 ? ` ×${replicas.length}` : "";
+  const title = replicas.length > 1 ? `${row.status_message}\nreplicas on ${replicas.map((r) => r.node).join(", ")}` : row.status_message;
   return (
-    <span className={`badge badge-${row.status}`} title={row.status_message} data-testid="status-badge">
+    <span className={`badge badge-${row.status}`} title={title} data-testid="status-badge">
       {label}
+      {where && <span data-testid="replica-count">{where}</span>}
     </span>
   );
 }

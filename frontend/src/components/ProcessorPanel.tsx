@@ -37,7 +37,7 @@ const NUMBER_FIELDS: [NumberField, string, number, number, string?][] = [
 ];
 const ACTIONS = ["start", "stop", "pause", "resume", "restart"] as const;
 
-function Field({ label, hint, value, error, disabled, onCommit, multiline, type = "text" }: {
+function Field({ label, hint, value, error, disabled, onCommit, multiline, type = "text", suggestions }: {
   label: string;
   hint?: string;
   value: string;
@@ -46,6 +46,8 @@ function Field({ label, hint, value, error, disabled, onCommit, multiline, type 
   onCommit: (value: string) => void;
   multiline?: boolean;
   type?: string;
+  /** Values to offer (a datalist): typing anything else stays allowed. */
+  suggestions?: string[];
 }) {
   const [draft, setDraft] = useState(value);
   useEffect(() => setDraft(value), [value]);
@@ -66,7 +68,13 @@ function Field({ label, hint, value, error, disabled, onCommit, multiline, type 
       {multiline ? (
         <textarea rows={2} {...props} />
       ) : (
-        <input type={type} {...props} onKeyDown={(e) => e.key === "Enter" && commit()} />
+        <input type={type} {...props} list={suggestions?.length ? `${label}-options` : undefined}
+          onKeyDown={(e) => e.key === "Enter" && commit()} />
+      )}
+      {suggestions && suggestions.length > 0 && (
+        <datalist id={`${label}-options`}>
+          {suggestions.map((option) => <option key={option} value={option} />)}
+        </datalist>
       )}
       {error?.map((e) => (
         <span key={e} className="field-error">
@@ -75,6 +83,25 @@ function Field({ label, hint, value, error, disabled, onCommit, multiline, type 
       ))}
     </label>
   );
+}
+
+/** The nodes and schedulers a pin may name (empty without the rights to list them: the fields stay free text). */
+function useClusterNames(): { nodes: string[]; schedulers: string[] } {
+  const [names, setNames] = useState<{ nodes: string[]; schedulers: string[] }>({ nodes: [], schedulers: [] });
+  useEffect(() => {
+    let live = true;
+    Promise.allSettled([api.nodes(), api.schedulers()]).then(([nodes, schedulers]) => {
+      if (!live) return;
+      setNames({
+        nodes: nodes.status === "fulfilled" ? nodes.value.results.map((n) => n.name) : [],
+        schedulers: schedulers.status === "fulfilled" ? schedulers.value.results.map((s) => s.name) : [],
+      });
+    });
+    return () => {
+      live = false;
+    };
+  }, []);
+  return names;
 }
 
 function FunctionRow({ fn, socket, readOnly, onToggle }: {
@@ -116,6 +143,7 @@ export function ProcessorPanel({ id }: { id: string }) {
   const focusId = useDesigner((s) => s.panelSocket);
   const { updateProcessor, setSockets, openPanel } = useDesigner.getState();
   const status = useStatus((s) => s.byId[id]);
+  const cluster = useClusterNames();
   const [code, setCode] = useState<ModuleCode | null>(null);
   const [discovering, setDiscovering] = useState(false);
   const [discoverError, setDiscoverError] = useState("");
@@ -241,7 +269,8 @@ export function ProcessorPanel({ id }: { id: string }) {
         <h3>Settings</h3>
         {TEXT_FIELDS.map(([field, label, hint]) => (
           <Field key={field} label={label} hint={hint} value={String(p[field] ?? "")} error={errorsOf(field)}
-            disabled={readOnly} onCommit={(v) => commitField(field, v.trim())} />
+            disabled={readOnly} onCommit={(v) => commitField(field, v.trim())}
+            suggestions={field === "node" ? cluster.nodes : field === "scheduler" ? cluster.schedulers : undefined} />
         ))}
         {NUMBER_FIELDS.map(([field, label, min, max, hint]) => (
           <Field key={field} label={label} type="number" value={String(p[field] ?? 0)} error={errorsOf(field)}
