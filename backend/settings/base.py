@@ -218,6 +218,17 @@ ELASTICCODE_MAX_MESSAGE_BYTES = env_int("ELASTICCODE_MAX_MESSAGE_BYTES", 1024 * 
 # Most socket calls one SDK composition (pipeline/parallel/funnel) may hold: its calls travel in the messages.
 ELASTICCODE_MAX_WORKFLOW_CALLS = env_int("ELASTICCODE_MAX_WORKFLOW_CALLS", 1000)
 
+# Calls from inside a function (`elasticcode.call`, flows/runtime/calls.py). A chain of calls deeper than
+# CALL_MAX_DEPTH fails with CallDepthExceeded (runaway recursion, not a hang); a call waits at most CALL_TIMEOUT
+# seconds for its answer; a slot waiting on its calls serves its worker's other messages, nested on its own stack,
+# at most CALL_NESTING deep; answers are kept CALL_ANSWER_TTL seconds for a caller that is slow to read them.
+ELASTICCODE_CALL_MAX_DEPTH = env_int("ELASTICCODE_CALL_MAX_DEPTH", 20)
+ELASTICCODE_CALL_TIMEOUT = env_int("ELASTICCODE_CALL_TIMEOUT", 600)
+ELASTICCODE_CALL_NESTING = env_int("ELASTICCODE_CALL_NESTING", 64)
+ELASTICCODE_CALL_ANSWER_TTL = env_int("ELASTICCODE_CALL_ANSWER_TTL", 3600)
+# A pure socket's results are kept this many seconds (its `memo_ttl` overrides it).
+ELASTICCODE_MEMO_TTL = env_int("ELASTICCODE_MEMO_TTL", 3600)
+
 # Token logins (POST /api/auth/token/) allowed per client address and, separately, per username: "N/s|min|hour|day".
 ELASTICCODE_LOGIN_RATE = env_str("ELASTICCODE_LOGIN_RATE") or "10/min"
 _login_count, _, _login_period = ELASTICCODE_LOGIN_RATE.partition("/")

@@ -55,7 +55,18 @@ class FlowSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Flow
-        fields = ["id", "name", "description", "owner", "layout", "version", "created_at", "updated_at", "rights"]
+        fields = [
+            "id",
+            "name",
+            "description",
+            "owner",
+            "layout",
+            "chaos",
+            "version",
+            "created_at",
+            "updated_at",
+            "rights",
+        ]
         read_only_fields = ["id", "owner", "version", "created_at", "updated_at"]
 
     @extend_schema_field(RightsSerializer)
@@ -69,6 +80,13 @@ class FlowInputSerializer(StrictMixin, serializers.Serializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(allow_blank=True, required=False, default="")
     layout = serializers.DictField(required=False, validators=[storable_json])
+    chaos = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=45,
+        help_text="A chaos drill: percent of calls (0 to 45) failed with an injected ChaosError before their "
+        "function runs, as ElasticFlow's chaos_spirits. 0 is off. Only the flow's owner may set it.",
+    )
     version = serializers.IntegerField(
         required=False, min_value=1, help_text="The version you edited; a stale one answers 409."
     )
@@ -268,6 +286,19 @@ class SocketFieldsSerializer(StrictMixin, serializers.Serializer):
     max_queue_length = serializers.IntegerField(
         min_value=1, max_value=2**31 - 1, required=False, allow_null=True, default=None
     )
+    pure = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Same arguments, same result, no side effects: results are memoized by (socket, commit, arguments).",
+    )
+    memo_ttl = serializers.IntegerField(
+        min_value=1,
+        max_value=30 * 24 * 3600,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Seconds a pure socket's result is kept; null: ELASTICCODE_MEMO_TTL.",
+    )
 
 
 class SocketSerializer(serializers.ModelSerializer):
@@ -285,6 +316,8 @@ class SocketSerializer(serializers.ModelSerializer):
             "arguments",
             "schedule",
             "max_queue_length",
+            "pure",
+            "memo_ttl",
             "created_at",
         ]
         read_only_fields = fields

@@ -37,6 +37,10 @@ class CallFailed(ClientError):
     `socket` names the socket whose function raised, `path` where that call sits in the composition
     (e.g. "funnel[1] > parallel[0] > pipeline[2]"), `error_type` the exception's class, `remote_traceback` the
     traceback from the worker. The same exception reaches the caller through any depth of nesting.
+
+    A failure that came up through calls made from inside functions (`elasticcode.call`) also has `chain`, the
+    calls it came through, innermost first (`[{"socket": "divide", "call": "divide(1, 0)"}, {"socket": "ratio",
+    "call": "ratio(1)"}]`), and `origin`, the socket where it first failed; its message names them all.
     """
 
     def __init__(self, error: dict[str, Any]) -> None:
@@ -45,7 +49,9 @@ class CallFailed(ClientError):
         self.path = str(error.get("path") or "")
         self.error_type = str(error.get("error_type") or "")
         self.remote_traceback = str(error.get("traceback") or "")
-        where = f" at {self.path}" if self.path else ""
+        self.chain: list[dict[str, str]] = [link for link in error.get("chain") or [] if isinstance(link, dict)]
+        self.origin = str(error.get("origin") or (self.chain[0].get("socket") if self.chain else "") or self.socket)
+        where = f" at {self.path}" if self.path and not self.chain else ""
         super().__init__(f"socket {self.socket}{where} failed: {error.get('error') or self.error_type}")
 
     def __str__(self) -> str:

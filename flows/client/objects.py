@@ -108,7 +108,11 @@ class Socket:
         queue: Queue | dict[str, Any] | str | None = None,
         flow: str | None = None,
         client: Client | None = None,
+        pure: bool = False,
+        memo_ttl: int | None = None,
     ) -> None:
+        """`pure=True` (with `memo_ttl` seconds) makes a new socket memoize its results; an existing one keeps its
+        settings."""
         self.client = processor.client if processor is not None else (client or default_client())
         self.name = name
         flow_id = processor.flow if processor is not None else (self.client.flow_id(flow) if flow else None)
@@ -121,6 +125,8 @@ class Socket:
                     else f"no socket {name} yet: give task= (the function) to create it"
                 )
             body: dict[str, Any] = {"processor": processor.id, "name": name, "function": task or function}
+            if pure:
+                body.update(pure=True, memo_ttl=memo_ttl)
             queue_name = (
                 queue.name if isinstance(queue, Queue) else queue.get("name") if isinstance(queue, dict) else queue
             )

@@ -12,6 +12,8 @@ class CallStatus(models.TextChoices):
     FAILED = "failed", "failed"
     RETRYING = "retrying", "retrying"
     DEAD = "dead", "dead-lettered"
+    # A pure socket's result taken from its memo (flows/runtime/memo.py): the function did not run.
+    CACHED = "cached", "cached"
 
 
 class Call(models.Model):

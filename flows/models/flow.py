@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
@@ -20,6 +21,13 @@ class Flow(models.Model):
     layout = models.JSONField(default=dict, blank=True, validators=[storable_json])
     # Bumped by every graph change; a client saving an older version gets 409 instead of overwriting.
     version = models.PositiveIntegerField(default=1)
+    # A chaos drill (ElasticFlow's chaos_spirits): this percentage of calls fails with an injected ChaosError before
+    # the function runs, so that retries, error plugs and dead letters can be seen working. Only the owner sets it.
+    chaos = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(45)],
+        help_text="Percent of calls (0 to 45) failed on purpose before their function runs; 0 is off.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -24,6 +24,10 @@ class Socket(models.Model):
     # {"interval": seconds} or {"cron": "*/5 * * * *"}, for source sockets; null for none.
     schedule = models.JSONField(null=True, blank=True, validators=[storable_json])
     max_queue_length = models.PositiveIntegerField(null=True, blank=True)
+    # A pure function (same arguments, same result, no effects): its results are memoized (flows/runtime/memo.py)
+    # by (socket, commit, arguments) for memo_ttl seconds (ELASTICCODE_MEMO_TTL when null).
+    pure = models.BooleanField(default=False)
+    memo_ttl = models.PositiveIntegerField(null=True, blank=True)
     # Where it sits among its processor's sockets, as the user put them (the graph document's order); ties (rows
     # from before this field) fall back to the name.
     order = models.PositiveIntegerField(default=0)

@@ -178,6 +178,7 @@ def _fail_traces(records: list[dict[str, Any]]) -> None:
             tracked=True,
             error=error,
             answer=workflows.failed(envelope, error) if workflows.is_workflow_call(envelope) else None,  # type: ignore[arg-type]
+            answer_to=workflows.answer_to(envelope) if workflows.is_workflow_call(envelope) else None,  # type: ignore[arg-type]
         )
 
 

@@ -119,6 +119,8 @@ def _headers(envelope: Envelope) -> dict[str, Any]:
         "kwargsrepr": "",
         "origin": _ORIGIN,
         "ignore_result": True,
+        # A call made from inside a function (calls.py): a slot waiting on its own calls serves these first.
+        "ec_call": bool(envelope.get("stack")),
     }
 
 

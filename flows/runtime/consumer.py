@@ -31,6 +31,7 @@ from celery.worker.consumer import Consumer as CeleryConsumer
 
 EVENT_FLUSH_SECONDS = 0.1
 _hub: Any = None
+_consumer: Any = None
 
 
 def full(message: Any) -> bool:
@@ -50,6 +51,20 @@ def wake() -> None:
         _hub.call_soon(_turn)
 
 
+def lend(change: int) -> None:
+    """Widen (or narrow back) the prefetch window by `change`: a message whose function waits on its calls
+    (calls.py) still counts as unacknowledged, and would otherwise keep out the very messages it waits for. Celery
+    widens it the same way for the ETA tasks a worker holds (QoS.increment_eventually; the loop applies it)."""
+    consumer = _consumer
+    if consumer is None or getattr(consumer, "qos", None) is None:
+        return
+    if change > 0:
+        consumer.qos.increment_eventually(change)
+    else:
+        consumer.qos.decrement_eventually(-change)
+    wake()
+
+
 class Consumer(CeleryConsumer):  # type: ignore[misc]
     """Celery's consumer with the module docstring's changes."""
 
@@ -62,8 +77,9 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
         self._flush_due = False
 
     def loop_args(self) -> tuple[Any, ...]:
-        global _hub
+        global _hub, _consumer
         _hub = self.hub  # the loop is about to run: wake() may reach it from now on
+        _consumer = self
         return tuple(super().loop_args())
 
     # 3. task events in batches ---------------------------------------------------------------------------------

@@ -35,6 +35,9 @@ class Envelope(TypedDict):
     # socket's plugs, and where the call sits in the composition (for the error a caller sees).
     next: NotRequired[list[dict[str, Any]]]
     path: NotRequired[str]
+    # A call made from inside a function (flows/runtime/calls.py): the names of the calling sockets, outermost first
+    # (the depth limit counts them).
+    stack: NotRequired[list[str]]
 
 
 def new_envelope(

@@ -25,7 +25,7 @@ import select
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,15 @@ class Outcome:
     duration_ms: float = 0.0
     # The payload as it was sent to the function, JSON (encoded once for the call; lineage keeps a preview of it).
     payload_json: bytes = b""
+    # The error document of a call this function made (elasticcode.call) whose failure it did not handle: the
+    # handler chains it (flows/runtime/calls.py).
+    remote: dict[str, Any] | None = None
+    cached: bool = False  # taken from a pure socket's memo (flows/runtime/memo.py): the function did not run
+
+
+# What the executor's host does with the calls a function makes (flows/runtime/calls.py): the requests in, the
+# answers out, in order.
+CallsHandler = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 
 
 class ExecutorError(Exception):
@@ -229,6 +238,7 @@ class Executor:
         self._proc: subprocess.Popen[bytes] | None = None
         self._frames: _Frames | None = None
         self._recycle = False
+        self._generation = 0  # counts starts: a call that waited on its calls checks its process is still the same
 
     @property
     def pid(self) -> int | None:
@@ -322,6 +332,7 @@ class Executor:
         except (OSError, subprocess.SubprocessError) as exc:
             raise ExecutorError(f"cannot start {self.python}: {getattr(exc, 'strerror', None) or exc}") from exc
         self._proc = proc
+        self._generation += 1
         assert proc.stdout is not None
         self._frames = _Frames(proc.stdout.fileno())
         try:
@@ -409,16 +420,50 @@ class Executor:
         if self._recycle or self._proc is None or not self._running(self._proc):
             self.start()
 
-    def _exchange(self, body: bytes, what: str, timeout: float) -> dict[str, Any] | Outcome:
-        """Send one request body, wait for its reply; a dead or hung child becomes a crash/timeout Outcome."""
+    def _exchange(
+        self, body: bytes, what: str, timeout: float, on_calls: CallsHandler | None = None
+    ) -> dict[str, Any] | Outcome:
+        """Send one request body, wait for its reply; a dead or hung child becomes a crash/timeout Outcome.
+
+        Calls the function makes meanwhile go to `on_calls`; the time spent waiting for them does not count
+        against `timeout` (the callees have time limits of their own)."""
         self._ensure_started()
         proc, frames = self._proc, self._frames
         assert proc is not None and proc.stdin is not None and frames is not None
+        generation = self._generation
         started = time.perf_counter()
+        deadline = time.monotonic() + timeout
         try:
             frames.write(proc.stdin.fileno(), body)
-            reply = frames.read(time.monotonic() + timeout)
+            while True:
+                reply = frames.read(deadline)
+                if reply is None or reply.get("op") != "calls":
+                    break
+                waited = time.monotonic()
+                requests = reply.get("calls")
+                answers = on_calls(requests) if on_calls is not None and isinstance(requests, list) else None
+                if self._generation != generation or self._proc is not proc:
+                    # A call run nested while this one waited killed the process (its timeout, a crash): this call
+                    # died with it and is reported as a crash, so that it is retried.
+                    return self._failure(
+                        "crash", f"the executor was restarted while {what} waited on its calls", started
+                    )
+                if answers is None:
+                    answers = [
+                        {
+                            "ok": False,
+                            "error": {
+                                "error": "calls are possible only inside a flow's socket call",
+                                "error_type": "RuntimeError",
+                            },
+                        }
+                        for _ in requests or []
+                    ]
+                deadline += time.monotonic() - waited
+                frames.write(proc.stdin.fileno(), _encode({"op": "answers", "answers": answers}).encode())
         except (EOFError, BrokenPipeError, ValueError):
+            if self._proc is not proc:
+                return self._failure("crash", f"the executor was restarted while {what} waited on its calls", started)
             return self._crashed(what, started)
         if reply is None:
             self._kill()
@@ -462,7 +507,14 @@ class Executor:
     # -- API ---------------------------------------------------------------------------------------------------
 
     def call(
-        self, function: str, payload: Any, args: Sequence[Any] = (), *, timeout: float, argument: str = ""
+        self,
+        function: str,
+        payload: Any,
+        args: Sequence[Any] = (),
+        *,
+        timeout: float,
+        argument: str = "",
+        on_calls: CallsHandler | None = None,
     ) -> Outcome:
         """Run function(payload, *args), or function(*args, <argument>=payload), in the warm process (started if
         needed: may raise ExecutorError)."""
@@ -492,7 +544,7 @@ class Executor:
             data,
             b',"argument":%s' % _encode(argument).encode() if argument else b"",
         )
-        reply = self._exchange(body, function, timeout)
+        reply = self._exchange(body, function, timeout, on_calls)
         if isinstance(reply, Outcome):
             reply.payload_json = data
             return reply
@@ -538,6 +590,7 @@ class Executor:
             stderr=_text(reply, "stderr"),
             duration_ms=reply.get("duration_ms", 0.0),
             payload_json=data,
+            remote=reply["remote"] if isinstance(reply.get("remote"), dict) else None,
         )
 
     def _inspect(self, request: dict[str, Any], what: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 import traceback
 from dataclasses import dataclass, replace
@@ -23,7 +24,7 @@ from django.conf import settings
 
 from backend.db.safe import storable_text
 from backend.metrics.events import CallError
-from flows.runtime import archive, traces, workflows
+from flows.runtime import archive, calls, memo, traces, workflows
 from flows.runtime.context import WorkerContext
 from flows.runtime.envelope import Envelope, child
 from flows.runtime.executor import Outcome
@@ -87,13 +88,7 @@ def handle(context: WorkerContext, delivery: Delivery) -> None:
         metrics.busy(1)
     try:
         started = time.time()
-        outcome = context.executor().call(
-            info.function,
-            envelope["payload"],
-            envelope.get("args") or [],
-            timeout=float(info.time_limit),
-            argument=envelope.get("argument") or "",
-        )
+        outcome = _run(context, info, envelope)
         if outcome.ok:
             _succeeded(context, info, delivery, outcome, started)
         else:
@@ -101,6 +96,46 @@ def handle(context: WorkerContext, delivery: Delivery) -> None:
     finally:
         if metrics is not None:
             metrics.busy(-1)
+
+
+def _run(context: WorkerContext, info: SocketInfo, envelope: Envelope) -> Outcome:
+    """The function's outcome for this message: injected by a chaos drill, from a pure socket's memo, or run."""
+    if info.chaos and random.random() * 100 < info.chaos:  # a drill, not cryptography
+        return Outcome(
+            False,
+            [],
+            {},
+            "error",
+            error=f"ChaosError: failure injected by the flow's chaos drill ({info.chaos} % of calls)",
+            error_type="ChaosError",
+        )
+    if not info.pure:
+        return _execute(context, info, envelope)
+    while True:
+        state, stored, leader = memo.join(info, envelope)
+        if state == "hit" and stored is not None:
+            return Outcome(True, stored.get("values") or [], stored.get("named") or {}, "ok", cached=True)
+        if state == "lead" or calls.on_this_stack(leader):
+            # Leading; or the leader is suspended below on this very slot's stack (it waits on calls, and this runs
+            # nested on top of it): waiting for it would wait for ever, so this runs too.
+            break
+        # The same call runs elsewhere right now: wait for its result (serving other messages meanwhile).
+        calls.wait_serving(context, keys_notify=envelope["id"], seconds=float(info.time_limit))
+    outcome = _execute(context, info, envelope)
+    memo.done(info, envelope, outcome.values if outcome.ok else None, outcome.named if outcome.ok else None)
+    return outcome
+
+
+def _execute(context: WorkerContext, info: SocketInfo, envelope: Envelope) -> Outcome:
+    with calls.running(envelope["id"]):
+        return context.executor().call(
+            info.function,
+            envelope["payload"],
+            envelope.get("args") or [],
+            timeout=float(info.time_limit),
+            argument=envelope.get("argument") or "",
+            on_calls=calls.Caller(context, info, envelope),
+        )
 
 
 def _record(
@@ -200,7 +235,8 @@ def _succeeded(context: WorkerContext, info: SocketInfo, delivery: Delivery, out
 def _failed(context: WorkerContext, info: SocketInfo, delivery: Delivery, outcome: Outcome, started: float) -> None:
     envelope = delivery.envelope
     attempt = int(envelope.get("attempt") or 1)
-    if outcome.kind != "invalid_result" and attempt <= info.retries:
+    # A call this function made failed after the callee's own retries: retrying here would only multiply them.
+    if outcome.kind != "invalid_result" and outcome.remote is None and attempt <= info.retries:
         retry = Envelope(**{**envelope, "attempt": attempt + 1})  # type: ignore[typeddict-item]
         _record(context, info, delivery, outcome, 0, 0, retrying=True)
         lineage = _lineage(context, info, envelope, outcome, started, status="retrying") if context.lineage else None
@@ -214,6 +250,8 @@ def _failed(context: WorkerContext, info: SocketInfo, delivery: Delivery, outcom
         "traceback": outcome.traceback,
         "attempts": attempt,
     }
+    if outcome.remote is not None:
+        failure = calls.chain_failure(failure, outcome.remote, info, envelope)
     if workflows.is_workflow_call(envelope):
         # The composition ends here: its caller gets the error (not the dead-letter list or the error plugs).
         answer = workflows.failed(envelope, failure)
@@ -268,6 +306,7 @@ def _finish(
         lineage=lineage,
         dead_letter=dead_letter,
         answer=answer,
+        answer_to=workflows.answer_to(envelope) if answer is not None else None,
     )
     if completion and info.bounded:  # back pressure watches these queues: count this push until the next LLEN
         for queue_id, _ in children:
@@ -285,7 +324,7 @@ def _lineage(
         "flow_id": info.flow_id,
         "socket_id": info.id,
         "socket_name": info.name,
-        "status": status,
+        "status": "cached" if outcome.cached and status == "succeeded" else status,
         "received_at": envelope.get("sent_at"),
         "started_at": started,
         "finished_at": time.time(),
@@ -361,6 +400,7 @@ def _dead_letter_unrun(delivery: Delivery, error: dict[str, Any]) -> None:
         error=error,
         dead_letter=(envelope["socket_id"], {**error, "envelope": envelope, "failed_at": time.time()}),
         answer=workflows.failed(envelope, error) if workflows.is_workflow_call(envelope) else None,
+        answer_to=workflows.answer_to(envelope) if workflows.is_workflow_call(envelope) else None,
     )
 
 

@@ -128,3 +128,24 @@ def schedule_due(socket_id: object) -> str:
 
 def schedule_slot(socket_id: object, due: float) -> str:
     return f"{PREFIX}:schedule:{socket_id}:{int(due)}"
+
+
+# Calls from inside a function (flows/runtime/calls.py): one answer per call, and one notify list per calling
+# message, which every answer to it wakes; a worker's poke list wakes its slots waiting on calls when a message
+# arrives they could serve.
+def call_answer(call_id: str) -> str:
+    return f"{PREFIX}:call:{call_id}:answer"
+
+
+def call_notify(caller_id: str) -> str:
+    return f"{PREFIX}:call:{caller_id}:notify"
+
+
+def worker_poke(worker: str) -> str:
+    return f"{PREFIX}:poke:{worker}"
+
+
+# Pure sockets' results (flows/runtime/memo.py), by socket, commit and the hash of the call's arguments: the value,
+# the message computing it now (a lock), the notify lists of those waiting for it, and a failure kept briefly.
+def memo(socket_id: str, commit: str, digest: str) -> str:
+    return f"{PREFIX}:memo:{socket_id}:{commit[:12]}:{digest}"

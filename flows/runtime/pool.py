@@ -8,6 +8,10 @@ to leave once idle (a slot finishing a call leaves before taking another), and a
 executor, so the memory of an idle processor falls back with its slots. Celery's `Autoscaler` drives both (it counts
 `num_processes`, what is asked for, not what has left yet). A worker without autoscale uses it at a fixed size.
 
+A slot whose function waits on calls it made (calls.py) serves the pool's other calls meanwhile, on its own thread
+and stack (`serve_one`, Girder's way), so a processor that calls itself never starves however few its slots; a
+message arriving while slots wait pokes them (a Redis list they block on with their answers).
+
 Stopping is Celery's warm shutdown: the consumer stops first; calls waiting in the queue are dropped unacknowledged
 (the broker gives them back, as Celery's thread pool does with `cancel_futures`); running calls finish.
 """
@@ -30,6 +34,22 @@ from flows.runtime import context as runtime_context
 
 log = logging.getLogger(__name__)
 _LEAVE = object()  # a slot that takes this from the queue leaves
+POKE_TOKENS = 16  # a poke list never holds more: waiting slots only need to know that something came
+_current: SlotPool | None = None
+_local = threading.local()  # per slot thread: how many calls it is serving nested
+
+
+def _is_call(item: Any) -> bool:
+    """Whether a call handed to the pool carries a message sent by `elasticcode.call` (broker.py's `ec_call` header,
+    in the request dict Celery passes to its tracer)."""
+    args: tuple[Any, ...] = tuple(item[2] or ())
+    request = args[2] if len(args) > 2 else None
+    return isinstance(request, dict) and bool(request.get("ec_call"))
+
+
+def current() -> SlotPool | None:
+    """This process's pool, once Celery started it (None elsewhere)."""
+    return _current
 
 
 class ApplyResult:
@@ -56,10 +76,13 @@ class SlotPool(BasePool):  # type: ignore[misc]
         self._threads: set[threading.Thread] = set()
         self._size = 0  # slots asked for: live threads less those told to leave
         self._started = 0
+        self._waiting = 0  # slots waiting on calls (calls.py): a new call pokes them
 
     # Celery's pool interface ------------------------------------------------------------------------------------
 
     def on_start(self) -> None:
+        global _current
+        _current = self
         self.grow(int(self.limit or 1))
 
     def on_apply(  # type: ignore[override]
@@ -73,6 +96,8 @@ class SlotPool(BasePool):  # type: ignore[misc]
     ) -> ApplyResult:
         future: Future[Any] = Future()
         self._calls.put((future, target, args, kwargs, callback, accept_callback))
+        if self._waiting:
+            self._poke()
         return ApplyResult(future)
 
     def grow(self, n: int = 1) -> None:
@@ -125,7 +150,73 @@ class SlotPool(BasePool):  # type: ignore[misc]
                 "threads": len(self._threads),
             }
 
+    # slots waiting on calls (calls.py) ---------------------------------------------------------------------------
+
+    def waiting(self, change: int) -> None:
+        with self._lock:
+            self._waiting += change
+
+    def serve_one(self) -> bool:
+        """Run one message the pool holds on this (waiting) slot's thread, a call made from inside a function first
+        (what waiting functions wait for: the stack then grows with the depth of the calls, not with the backlog);
+        False when there is none, or this slot already serves ELASTICCODE_CALL_NESTING on its stack."""
+        depth = getattr(_local, "depth", 0)
+        if depth >= settings.ELASTICCODE_CALL_NESTING:
+            return False
+        held: list[Any] = []
+        item: Any = None
+        while True:
+            try:
+                taken = self._calls.get_nowait()
+            except queue.Empty:
+                break
+            if taken is not _LEAVE and _is_call(taken):
+                item = taken
+                break
+            held.append(taken)
+        if item is None:  # no call: the oldest message, if any (never a slot's leave: this one is deep in a call)
+            item = next((taken for taken in held if taken is not _LEAVE), None)
+            if item is not None:
+                held.remove(item)
+        for taken in held:  # back, in their order, behind what arrived meanwhile
+            self._calls.put(taken)
+        if item is None:
+            return False
+        _local.depth = depth + 1
+        try:
+            self._run(item)
+        finally:
+            _local.depth = depth
+        return True
+
+    def _poke(self) -> None:
+        from flows.runtime import broker, keys  # late: broker imports Django settings and Redis
+
+        context = runtime_context.current()
+        if context is None:
+            return
+        name = keys.worker_poke(context.name)
+        try:
+            pipe = broker.client().pipeline(transaction=False)
+            pipe.lpush(name, "1")
+            pipe.ltrim(name, 0, POKE_TOKENS - 1)
+            pipe.expire(name, 3600)
+            pipe.execute()
+        except Exception as exc:  # a waiting slot still looks again within a second
+            log.warning("could not poke the slots waiting on calls: %s", exc)
+
     # the slots --------------------------------------------------------------------------------------------------
+
+    def _run(self, item: Any) -> None:
+        future, target, args, kwargs, callback, accept_callback = item
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            apply_target(target, args, kwargs, callback, accept_callback)
+        except BaseException as exc:  # what Celery's trace did not catch; the future holds it, as in its pool
+            future.set_exception(exc)
+        else:
+            future.set_result(None)
 
     def _slot(self) -> None:
         try:
@@ -133,15 +224,7 @@ class SlotPool(BasePool):  # type: ignore[misc]
                 item = self._calls.get()
                 if item is _LEAVE:
                     return
-                future, target, args, kwargs, callback, accept_callback = item
-                if not future.set_running_or_notify_cancel():
-                    continue
-                try:
-                    apply_target(target, args, kwargs, callback, accept_callback)
-                except BaseException as exc:  # what Celery's trace did not catch; the future holds it, as in its pool
-                    future.set_exception(exc)
-                else:
-                    future.set_result(None)
+                self._run(item)
         finally:
             context = runtime_context.current()
             if context is not None:

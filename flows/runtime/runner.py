@@ -31,6 +31,16 @@ Requests and replies:
 
 `recycle` asks the host to replace this process before the next call: it has used so much CPU in total that the
 hard RLIMIT_CPU would cut the next call's budget short.
+
+Calls from inside a function (`from elasticcode import call, calls`, a module this runner provides): during a call,
+the child may send, instead of its reply,
+    {"op": "calls", "calls": [{"socket": "divide", "payload": <json>, "args": [<json>, ...]}, ...]}
+and then reads frames until
+    {"op": "answers", "answers": [{"ok": true, "value": <json>} | {"ok": false, "error": {...}}, ...]}
+(in order) comes back. Meanwhile the host may send more `call` requests: the waiting slot serves its worker's other
+messages (flows/runtime/calls.py), and they run here nested, on top of the waiting function, each with its own
+capture; the waiting function's own output is kept aside and put back. A function that fails because a call it made
+failed (an uncaught `CallFailed`) replies with the callee's error document in "remote", so the host can chain it.
 """
 
 from __future__ import annotations
@@ -47,6 +57,7 @@ import struct
 import sys
 import time
 import traceback
+import types
 from typing import Any
 
 HEADER = struct.Struct(">I")
@@ -114,6 +125,18 @@ class Capture:
                 os.ftruncate(fd, 0)
             os.lseek(fd, 0, os.SEEK_SET)
 
+    def stash(self) -> list[bytes]:
+        """What the running call printed so far, kept aside while a nested call uses the capture files."""
+        _flush()
+        return [os.pread(fd, os.fstat(fd).st_size, 0) for fd in self.fds]
+
+    def restore(self, kept: list[bytes]) -> None:
+        self.reset()
+        for fd, data in zip(self.fds, kept, strict=True):
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+
     def collect(self) -> tuple[str, str]:
         _flush()
         out = []
@@ -127,6 +150,24 @@ class Capture:
                 text += f"\n{TRUNCATED} {size - self.limit} more bytes"
             out.append(text)
         return out[0], out[1]
+
+
+class CallFailed(Exception):
+    """A call made with `elasticcode.call`/`calls` failed on its socket (after that socket's retries).
+
+    `socket` is the socket whose function raised, `error_type` its exception's class name, `chain` the calls it
+    came through, innermost first (`[{"socket": "divide", "call": "divide(1, 0)"}, ...]`), `remote_traceback` the
+    original traceback, and `error` the whole error document."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        self.error = error
+        self.socket = str(error.get("socket") or "")
+        self.error_type = str(error.get("error_type") or "")
+        self.chain = list(error.get("chain") or [])
+        self.remote_traceback = str(error.get("traceback") or "")
+        where = " called from ".join(str(link.get("call") or link.get("socket")) for link in self.chain)
+        message = str(error.get("error") or self.error_type or "failed")
+        super().__init__(f"{message} (in {where or self.socket})")
 
 
 def _flush() -> None:
@@ -158,8 +199,17 @@ def _json_default(value: Any) -> Any:
 
 
 class Runner:
-    def __init__(self, module: Any, capture: Capture, cpu_seconds: int, max_result_bytes: int = 0) -> None:
+    def __init__(
+        self,
+        module: Any,
+        capture: Capture,
+        cpu_seconds: int,
+        max_result_bytes: int = 0,
+        channel: Channel | None = None,
+    ) -> None:
         self.max_result_bytes = max_result_bytes
+        self.channel = channel
+        self.depth = 0  # calls running on this stack: the waiting ones and the one on top
         self.module = module
         self.capture = capture
         self.cpu_seconds = cpu_seconds
@@ -204,8 +254,55 @@ class Runner:
         hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
         return hard != resource.RLIM_INFINITY and self._cpu_used() + 1 + self.cpu_seconds > hard
 
+    def request_calls(self, requests: list[Any]) -> list[Any]:
+        """Send `requests` (socket, payload, *args) to the host and wait for their values in order, running the
+        nested calls the host sends meanwhile. Raises CallFailed for the first that failed."""
+        if self.channel is None or self.depth == 0:
+            raise RuntimeError("elasticcode.call works only while the platform runs a function (not at import)")
+        calls = []
+        for index, item in enumerate(requests):
+            if isinstance(item, str):
+                item = (item,)
+            if not isinstance(item, tuple | list) or not item or not isinstance(item[0], str):
+                raise TypeError(f"calls()[{index}]: give (socket name, payload, *args), not {item!r}")
+            calls.append({"socket": item[0], "payload": item[1] if len(item) > 1 else None, "args": list(item[2:])})
+        if not calls:
+            return []
+        try:
+            body = _encode({"op": "calls", "calls": calls}).encode()
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"the arguments of a call must be JSON: {exc}") from None
+        self.channel.send_body(body)
+        while True:
+            message = self.channel.receive()
+            op = message.get("op") if isinstance(message, dict) else None
+            if op == "answers":
+                break
+            if op == "call":  # the host serves another message while this one waits: run it on top of this one
+                kept = self.capture.stash()
+                try:
+                    self.channel.send_body(self.call(message))
+                finally:
+                    self.capture.restore(kept)
+                    self._limit_cpu()
+                continue
+            self.channel.send({"ok": False, "kind": "error", "error": f"unexpected op {op!r} during a call"})
+        values = []
+        for answer in message.get("answers") or []:
+            if not answer.get("ok"):
+                raise CallFailed(answer.get("error") or {})
+            values.append(answer.get("value"))
+        return values
+
     def call(self, request: dict[str, Any]) -> bytes:
         """The reply frame's body, encoded once (the JSON check of the result is that same encoding)."""
+        self.depth += 1
+        try:
+            return self._call(request)
+        finally:
+            self.depth -= 1
+
+    def _call(self, request: dict[str, Any]) -> bytes:
         name = request.get("function")
         found = self._function(name)
         if found is None:
@@ -240,18 +337,19 @@ class Runner:
         except BaseException as exc:  # SystemExit and KeyboardInterrupt from user code are its errors, not ours
             duration = (time.perf_counter() - started) * 1000
             stdout, stderr = self.capture.collect()
-            return _frame(
-                {
-                    "ok": False,
-                    "kind": "error",
-                    "error": _one_line(exc),
-                    "error_type": type(exc).__name__,
-                    "traceback": _user_traceback(exc),
-                    "stdout": stdout,
-                    "stderr": stderr,
-                    "duration_ms": duration,
-                }
-            )
+            failure = {
+                "ok": False,
+                "kind": "error",
+                "error": _one_line(exc),
+                "error_type": type(exc).__name__,
+                "traceback": _user_traceback(exc),
+                "stdout": stdout,
+                "stderr": stderr,
+                "duration_ms": duration,
+            }
+            if isinstance(exc, CallFailed):  # not handled by the caller: the callee's error goes on up the chain
+                failure["remote"] = exc.error
+            return _frame(failure)
         duration = (time.perf_counter() - started) * 1000
         stdout, stderr = self.capture.collect()
         reply = {
@@ -388,6 +486,27 @@ def _load(module_name: str) -> tuple[Any, dict[str, Any] | None]:
         return None, {"error": _one_line(exc), "error_type": type(exc).__name__, "traceback": _user_traceback(exc)}
 
 
+def _api_module(runner: Runner) -> types.ModuleType:
+    """`elasticcode` as user code sees it in the executor: call, calls and CallFailed, Girder's requests."""
+    api = types.ModuleType("elasticcode", "Calls to other sockets of the same flow, from inside a function.")
+
+    def call(socket: str, payload: Any = None, *args: Any) -> Any:
+        """Run socket `socket` of this flow with `payload` (and `args`) and return its result; raises CallFailed
+        when it fails (after its retries). The call is a durable message like any other; this waits for it."""
+        return runner.request_calls([(socket, payload, *args)])[0]
+
+    def calls(requests: Any) -> list[Any]:
+        """Run several calls at once, `[("f", 1), ("g", 2, "x")]` (socket, payload, *args), and return their
+        results in order; raises CallFailed for the first (in order) that failed."""
+        return runner.request_calls(list(requests))
+
+    api.call = call  # type: ignore[attr-defined]
+    api.calls = calls  # type: ignore[attr-defined]
+    api.CallFailed = CallFailed  # type: ignore[attr-defined]
+    api.__all__ = ["call", "calls", "CallFailed"]  # type: ignore[attr-defined]
+    return api
+
+
 def main() -> int:
     here = os.path.dirname(RUNNER_FILE)
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
@@ -411,12 +530,14 @@ def main() -> int:
             stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     faulthandler.enable()  # a segfault in an extension leaves a Python traceback in the call's stderr
     sys.path[:0] = options.path
+    runner = Runner(None, capture, options.cpu_seconds, options.max_result_bytes, channel)
+    sys.modules["elasticcode"] = _api_module(runner)
 
     module, failure = _load(options.module)
     if failure is not None:
         channel.send({"ok": False, "kind": "load", **failure})
         return 1
-    runner = Runner(module, capture, options.cpu_seconds, options.max_result_bytes)
+    runner.module = module
     channel.send({"ok": True, "kind": "ready", "pid": os.getpid()})
     while True:
         try:

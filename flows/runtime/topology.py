@@ -45,6 +45,10 @@ class SocketInfo:
     errors: tuple[Route, ...] = ()
     max_length: int | None = None  # this socket's queue bound: its max_queue_length, else its queue's max_length
     message_ttl: int | None = None  # seconds a message may wait in this socket's queue before it expires
+    pure: bool = False  # results memoized (flows/runtime/memo.py)
+    memo_ttl: int | None = None
+    commit: str = ""  # its processor's pinned commit: part of a memo entry's key
+    chaos: int = 0  # the flow's chaos drill, percent of calls failed on purpose
 
     @cached_property
     def bounded(self) -> tuple[Route, ...]:
@@ -61,17 +65,19 @@ class SocketInfo:
 class Topology:
     version: int
     sockets: dict[str, SocketInfo] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)  # socket name → id (calls address sockets by name)
 
 
 def load(flow_id: str) -> Topology:
     """The flow's sockets and routes; empty when the flow is gone (its messages are then of unknown sockets)."""
-    version = Flow.objects.filter(pk=flow_id).values_list("version", flat=True).first()
-    if version is None:
+    found = Flow.objects.filter(pk=flow_id).values_list("version", "chaos").first()
+    if found is None:
         return Topology(version=-1)
+    version, chaos = found
     processors = {
-        str(pk): (retries, time_limit)
-        for pk, retries, time_limit in Processor.objects.filter(flow_id=flow_id).values_list(
-            "id", "retries", "time_limit"
+        str(pk): (retries, time_limit, commit)
+        for pk, retries, time_limit, commit in Processor.objects.filter(flow_id=flow_id).values_list(
+            "id", "retries", "time_limit", "commit"
         )
     }
     rows = list(
@@ -84,6 +90,8 @@ def load(flow_id: str) -> Topology:
             "max_queue_length",
             "queue__max_length",
             "queue__message_ttl",
+            "pure",
+            "memo_ttl",
         )
     )
     queue_of = {str(r[0]): str(r[4]) for r in rows}
@@ -105,8 +113,9 @@ def load(flow_id: str) -> Topology:
             )
         )
     topology = Topology(version=version)
-    for socket_id, name, function, processor_id, queue_id, _own, _queue, message_ttl in rows:
-        retries, time_limit = processors[str(processor_id)]
+    for socket_id, name, function, processor_id, queue_id, _own, _queue, message_ttl, pure, memo_ttl in rows:
+        retries, time_limit, commit = processors[str(processor_id)]
+        topology.names[name] = str(socket_id)
         topology.sockets[str(socket_id)] = SocketInfo(
             id=str(socket_id),
             name=name,
@@ -120,6 +129,10 @@ def load(flow_id: str) -> Topology:
             errors=tuple(routes.get((str(socket_id), PlugKind.ERROR), ())),
             max_length=bound_of[str(socket_id)],
             message_ttl=message_ttl or None,
+            pure=pure,
+            memo_ttl=memo_ttl or None,
+            commit=commit,
+            chaos=chaos,
         )
     return topology
 
@@ -139,6 +152,13 @@ class TopologyCache:
             topology = self._get(flow_id, force=True)
             info = topology.sockets.get(socket_id)
         return info
+
+    def socket_named(self, flow_id: str, name: str) -> SocketInfo | None:
+        """The socket of that name in the flow (a call's target), reloading once for one added since."""
+        socket_id = self._get(flow_id).names.get(name)
+        if socket_id is None:
+            socket_id = self._get(flow_id, force=True).names.get(name)
+        return self.socket(flow_id, socket_id) if socket_id else None
 
     def _get(self, flow_id: str, *, force: bool = False) -> Topology:
         now = time.monotonic()

@@ -25,18 +25,23 @@ _COMPLETE = """
 -- KEYS: done, open, results, error, notify, lineage, dead letters, composition answer, its latch,
 --       then one queue key per child
 -- ARGV: message id, ttl, result ('' when not a sink), error ('' when none), lineage record ('' when off),
---       tracked ('1'/'0'), dead letter ('' when none), composition answer ('' when none),
+--       tracked ('1'/'0'), dead letter ('' when none), composition answer ('' when none), the answer's ttl,
 --       then per child: its queue entry and its id
 local children = #KEYS - 9
 if ARGV[5] ~= '' then redis.call('RPUSH', KEYS[6], ARGV[5]) end
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
-  -- Already complete (a redelivery): its children went out with the first completion.
+  -- Already complete (a redelivery): its children went out with the first completion. An answer is given again if
+  -- it is gone (a caller that read and dropped it, then crashed and called again with the same call id).
   if ARGV[6] == '1' then redis.call('SREM', KEYS[2], ARGV[1]) end
+  if ARGV[8] ~= '' and redis.call('SET', KEYS[8], ARGV[8], 'NX', 'EX', ARGV[9]) then
+    redis.call('RPUSH', KEYS[9], '1')
+    redis.call('EXPIRE', KEYS[9], ARGV[9])
+  end
   return 0
 end
 for i = 1, children do
-  if ARGV[6] == '1' then redis.call('SADD', KEYS[2], ARGV[8 + 2 * i]) end
-  redis.call('LPUSH', KEYS[9 + i], ARGV[7 + 2 * i])
+  if ARGV[6] == '1' then redis.call('SADD', KEYS[2], ARGV[9 + 2 * i]) end
+  redis.call('LPUSH', KEYS[9 + i], ARGV[8 + 2 * i])
   -- A wake token for the child queue's waiting workers (flows/runtime/redis_transport.py).
   redis.call('LPUSH', '__WAKE__' .. KEYS[9 + i], '1')
   redis.call('LTRIM', '__WAKE__' .. KEYS[9 + i], 0, __LAST__)
@@ -52,9 +57,9 @@ if ARGV[4] ~= '' then
   redis.call('RPUSH', KEYS[5], 'error')
   redis.call('EXPIRE', KEYS[5], ARGV[2])
 end
-if ARGV[8] ~= '' and redis.call('SET', KEYS[8], ARGV[8], 'NX', 'EX', ARGV[2]) then
+if ARGV[8] ~= '' and redis.call('SET', KEYS[8], ARGV[8], 'NX', 'EX', ARGV[9]) then
   redis.call('RPUSH', KEYS[9], '1')
-  redis.call('EXPIRE', KEYS[9], ARGV[2])
+  redis.call('EXPIRE', KEYS[9], ARGV[9])
 end
 if ARGV[6] == '1' then
   redis.call('SREM', KEYS[2], ARGV[1])
@@ -127,6 +132,7 @@ def complete(
     lineage: dict[str, Any] | None = None,
     dead_letter: tuple[str, dict[str, Any]] | None = None,
     answer: dict[str, Any] | None = None,
+    answer_to: tuple[str, str, int] | None = None,
 ) -> Completion:
     """Complete a message in one atomic step; truthy the first time, falsy for a redelivered duplicate.
 
@@ -134,7 +140,8 @@ def complete(
     `result`, records a trace's `error`, and puts `dead_letter` (socket id, entry) on that socket's list. A crash
     before this leaves nothing behind (the message is still unacknowledged, so the broker redelivers it and it runs
     again); after it, all of it is there, and the worker acknowledges the message (Celery's late ack). `answer` is an SDK
-    composition's answer (flows/runtime/workflows.py): the first one is kept and wakes whoever waits.
+    composition's answer (flows/runtime/workflows.py): the first one is kept and wakes whoever waits; `answer_to`
+    (answer key, notify list, seconds) is where it goes, the trace's composition answer when not given.
     """
     published = 0
     if children and not broker.on_redis():
@@ -154,8 +161,8 @@ def complete(
         keys.trace_notify(trace_id),
         keys.LINEAGE,
         keys.dead_letters(dead_letter[0] if dead_letter else "none"),
-        keys.workflow_answer(trace_id) if answer is not None else keys.NOTHING,
-        keys.workflow_notify(trace_id) if answer is not None else keys.NOTHING,
+        (answer_to[0] if answer_to else keys.workflow_answer(trace_id)) if answer is not None else keys.NOTHING,
+        (answer_to[1] if answer_to else keys.workflow_notify(trace_id)) if answer is not None else keys.NOTHING,
         *(name for name, _ in encoded),
     ]
     argv: list[Any] = [
@@ -167,6 +174,7 @@ def complete(
         "1" if tracked else "0",
         json.dumps(dead_letter[1]) if dead_letter else "",
         json.dumps(answer) if answer is not None else "",
+        answer_to[2] if answer_to else keys.DONE_TTL,
     ]
     for (_, entry), (_, envelope) in zip(encoded, children, strict=True):
         argv += [entry, envelope["id"]]

@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
+import threading
 from typing import Any
 
 from celery import signals
@@ -69,6 +71,10 @@ def run(
 
     install(context)
     context.workdir.mkdir(parents=True, exist_ok=True)
+    # A slot waiting on calls serves other messages on its own stack (calls.py), up to ELASTICCODE_CALL_NESTING
+    # deep, some 40 Python frames each: room for that in the recursion limit and in each slot thread's stack.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 200 * settings.ELASTICCODE_CALL_NESTING))
+    threading.stack_size(64 * 1024 * 1024)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     # Celery keeps one token bucket per task name in each worker, and this worker runs one processor: the bucket

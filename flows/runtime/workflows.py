@@ -12,6 +12,8 @@ continuation in `next`: a stack of frames saying what to do with the result.
     {"t": "then", "node": node}                 start node with the result as its input
     {"t": "join", "j": join id, "i": index, "n": size}   the result is member i of a group of n
     {"t": "reply"}                              the bottom: the result is the composition's answer
+    {"t": "return", "k": answer key, "w": notify key}   a call made from inside a function (calls.py): the answer
+                                                goes to that key and wakes the caller through that list
 
 So the worker that finishes a call works out, from the envelope alone, the next calls to publish: no coordinator,
 and nothing but the join counters lives outside the messages. A join is a Redis hash of member results; the
@@ -146,7 +148,7 @@ def advance(envelope: Envelope, value: Any) -> Plan:
                 return Plan()  # another member will carry on
             value = collected
             continue
-        if frame["t"] == "reply":
+        if frame["t"] in ("reply", "return"):
             return Plan(answer={"status": "succeeded", "result": value})
         raise ValueError(f"unknown frame type {frame['t']!r}")
     return Plan(answer={"status": "succeeded", "result": value})
@@ -159,6 +161,16 @@ def failed(envelope: Envelope, failure: dict[str, Any]) -> dict[str, Any]:
 
 def is_workflow_call(envelope: Envelope) -> bool:
     return "next" in envelope
+
+
+def answer_to(envelope: Envelope) -> tuple[str, str, int]:
+    """Where the answer of a workflow call goes: (answer key, notify list, seconds kept). A call made from inside a
+    function names its own (a `return` frame at the bottom of its stack); a composition's is its trace's."""
+    frames = envelope.get("next") or []
+    bottom = frames[-1] if frames else {}
+    if bottom.get("t") == "return":
+        return str(bottom["k"]), str(bottom["w"]), int(bottom.get("ttl") or keys.RESULT_TTL)
+    return keys.workflow_answer(envelope["trace_id"]), keys.workflow_notify(envelope["trace_id"]), keys.DONE_TTL
 
 
 def answer(trace_id: str) -> dict[str, Any] | None:

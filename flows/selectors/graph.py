@@ -34,7 +34,18 @@ PROCESSOR_COLUMNS = (
     "status",
     "status_message",
 )
-SOCKET_COLUMNS = ("id", "processor_id", "name", "function", "queue__name", "arguments", "schedule", "max_queue_length")
+SOCKET_COLUMNS = (
+    "id",
+    "processor_id",
+    "name",
+    "function",
+    "queue__name",
+    "arguments",
+    "schedule",
+    "max_queue_length",
+    "pure",
+    "memo_ttl",
+)
 PLUG_COLUMNS = ("id", "name", "source_id", "target_id", "kind", "argument")
 
 
@@ -49,7 +60,7 @@ def flow_graph_get(*, flow: Flow) -> dict[str, Any]:
         doc["sockets"] = []
         processors[row[0]] = doc
     for row in Socket.objects.filter(flow=flow).order_by("order", "name").values_list(*SOCKET_COLUMNS):
-        socket_id, processor_id, name, function, queue, arguments, schedule, max_queue_length = row
+        socket_id, processor_id, name, function, queue, arguments, schedule, max_queue_length, pure, memo_ttl = row
         processors[processor_id]["sockets"].append(
             {
                 "id": str(socket_id),
@@ -59,6 +70,8 @@ def flow_graph_get(*, flow: Flow) -> dict[str, Any]:
                 "arguments": arguments,
                 "schedule": schedule,
                 "max_queue_length": max_queue_length,
+                "pure": pure,
+                "memo_ttl": memo_ttl,
             }
         )
     plugs = [

@@ -29,7 +29,9 @@ def _check_name(name: str) -> str:
 
 
 @transaction.atomic
-def flow_create(*, user: Any, name: str, description: str = "", layout: dict[str, Any] | None = None) -> Flow:
+def flow_create(
+    *, user: Any, name: str, description: str = "", layout: dict[str, Any] | None = None, chaos: int = 0
+) -> Flow:
     if not (user.is_superuser or user.has_perm("flows.add_flow")):
         raise Forbidden("You may not create flows: ask an administrator for the CREATE (or ADD_FLOW) right.")
     name = _check_name(name)
@@ -37,7 +39,7 @@ def flow_create(*, user: Any, name: str, description: str = "", layout: dict[str
         raise _name_taken(name)
     try:
         with transaction.atomic():
-            flow = Flow.objects.create(owner=user, name=name, description=description, layout=layout or {})
+            flow = Flow.objects.create(owner=user, name=name, description=description, layout=layout or {}, chaos=chaos)
     except IntegrityError:
         raise _name_taken(name) from None
     # The owner holds every right on the flow, recorded like any other grant so it shows in `ls privilege`.
@@ -84,8 +86,13 @@ def flow_update(*, user: Any, flow: Flow, data: dict[str, Any], expected_version
         flow.description = data["description"]
     if "layout" in data:
         flow.layout = data["layout"]
-    flow.save(update_fields=["name", "description", "layout", "updated_at"])
-    flow_version_bump(flow=flow)
+    if "chaos" in data and data["chaos"] != flow.chaos:
+        # A drill fails real calls on purpose: the flow's owner decides, not everyone who may edit it.
+        if flow.owner_id != user.pk and not user.is_superuser:
+            raise Forbidden("Only the flow's owner may start or change a chaos drill (chaos).")
+        flow.chaos = data["chaos"]
+    flow.save(update_fields=["name", "description", "layout", "chaos", "updated_at"])
+    flow_version_bump(flow=flow, by=user.get_username())
     return flow
 
 

@@ -39,7 +39,7 @@ PROCESSOR_FIELDS = (
     "time_limit",
     "rate_limit",
 )
-SOCKET_FIELDS = ("name", "function", "arguments", "schedule", "max_queue_length")
+SOCKET_FIELDS = ("name", "function", "arguments", "schedule", "max_queue_length", "pure", "memo_ttl")
 PLUG_FIELDS = ("name", "kind", "argument")
 GraphModel = TypeVar("GraphModel", Processor, Socket, Plug)
 

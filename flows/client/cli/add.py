@@ -156,6 +156,8 @@ def add_processor(
 @click.option("--max-queue-length", type=click.IntRange(min=1), help="Back pressure: at most this many waiting.")
 @click.option("--interval", type=click.FloatRange(min=0.1), help="Run it every this many seconds (a source).")
 @click.option("--cron", metavar="'m h dom mon dow'", help="Run it on this cron schedule (a source).")
+@click.option("--pure", is_flag=True, help="Same arguments, same result: memoize its results (Girder's cache).")
+@click.option("--memo-ttl", type=click.IntRange(min=1), help="Seconds a pure socket's result is kept.")
 @flow_option
 @json_option
 def add_socket(
@@ -167,6 +169,8 @@ def add_socket(
     max_queue_length: int | None,
     interval: float | None,
     cron: str | None,
+    pure: bool,
+    memo_ttl: int | None,
     flow: str | None,
 ) -> None:
     """Add a socket: one function of a processor, fronted by a queue."""
@@ -178,8 +182,12 @@ def add_socket(
         queue=queue,
         max_queue_length=max_queue_length,
         schedule=schedule_of(interval, cron),
+        pure=pure or None,
+        memo_ttl=memo_ttl,
     )
     said = f"Added socket {name} ({processor['name']}.{function}, queue {made['queue']})"
+    if pure:
+        said += ", pure: its results are memoized"
     if cpus and cpus > int(processor["concurrency"]):
         state().api.patch(f"/api/processors/{processor['id']}/", {"concurrency": cpus})
         said += f"; raised {processor['name']}'s concurrency from {processor['concurrency']} to {cpus} (-c {cpus})"

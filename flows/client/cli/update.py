@@ -85,6 +85,8 @@ def update_processor(name: str, new_name: str | None, flow: str | None, **fields
 @click.option("--interval", type=click.FloatRange(min=0.1), help="Run it every this many seconds.")
 @click.option("--cron", metavar="'m h dom mon dow'")
 @click.option("--no-schedule", is_flag=True, help="Stop running it on a schedule.")
+@click.option("--pure/--not-pure", default=None, help="Memoize its results (same arguments, same result), or stop.")
+@click.option("--memo-ttl", type=click.IntRange(min=0), help="Seconds a pure socket's result is kept; 0: the default.")
 @flow_option
 @json_option
 def update_socket(
@@ -97,6 +99,8 @@ def update_socket(
     interval: float | None,
     cron: str | None,
     no_schedule: bool,
+    pure: bool | None,
+    memo_ttl: int | None,
     flow: str | None,
 ) -> None:
     """Change a socket."""
@@ -108,6 +112,8 @@ def update_socket(
         "queue": CLEAR if own_queue else queue,
         "max_queue_length": zero_is_clear(max_queue_length),
         "schedule": CLEAR if no_schedule else schedule_of(interval, cron),
+        "pure": pure,
+        "memo_ttl": zero_is_clear(memo_ttl),
     }
     patch("socket", name, changes, flow=flow)
 
@@ -219,7 +225,12 @@ def update_role(name: str, new_name: str | None, users: tuple[str, ...]) -> None
 @click.option("-n", "--name", required=True)
 @new_name_option
 @click.option("--description")
+@click.option(
+    "--chaos",
+    type=click.IntRange(0, 45),
+    help="A chaos drill: fail this percent of calls (0 to 45) on purpose before they run; 0 stops it. Owner only.",
+)
 @json_option
-def update_flow(name: str, new_name: str | None, description: str | None) -> None:
-    """Rename a flow or change its description."""
-    patch("flow", name, {"name": new_name, "description": description})
+def update_flow(name: str, new_name: str | None, description: str | None, chaos: int | None) -> None:
+    """Rename a flow, change its description, or run a chaos drill."""
+    patch("flow", name, {"name": new_name, "description": description, "chaos": chaos})
