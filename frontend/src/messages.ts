@@ -47,6 +47,24 @@ export const MSG = {
   handledFailure: (socket: string, error: string) => `Handled failure: ${socket} raised ${error} — an error plug took it`,
   invalidJson: (error: string) => `The message is not valid JSON (${error}). Example: {"n": 1} or "text".`,
   importNotJson: (error: string) => `That file is not a flow export (${error}). Export one from a flow's menu.`,
+  pure: {
+    hint:
+      "Same arguments, same result, no side effects: a call with arguments it has seen before (at the same commit) " +
+      "takes the remembered result and the function does not run.",
+    ttlHint: "How long a remembered result is kept, in seconds; empty: the server's default (ELASTICCODE_MEMO_TTL)",
+    ttlRange: (max: number) => `Memo TTL: give a whole number of seconds from 1 to ${max}, or leave it empty for the default.`,
+    badge: (ttl: number | null) =>
+      `Pure: results memoized (kept ${ttl ? `${ttl} s` : "for the server's default time"}); a repeated call is a memo hit.`,
+  },
+  chaos: {
+    banner: (percent: number) => `Chaos drill: ${percent} % of calls fail on purpose`,
+    detail: "Each call fails with a ChaosError before its function runs, so retries, error plugs and dead letters can be seen working.",
+    hint: (owner: string) =>
+      `A chaos drill fails this percent of the flow's calls (0 to 45) on purpose; 0 is off. ` +
+      `Only the flow's owner${owner ? ` (${owner})` : ""} may change it.`,
+    range: "Chaos: give a whole percent from 0 to 45 (0 turns the drill off).",
+    set: (percent: number) => (percent ? `Chaos drill on: ${percent} % of calls fail on purpose.` : "Chaos drill off."),
+  },
   live: {
     // Why a live connection (websocket) was closed for good; the server's own words follow when it sent any.
     closed: (code: number, server = "") => {

@@ -104,6 +104,9 @@ export const api = {
   flowCreate: (name: string, description = "") => request<FlowSummary>("POST", "/api/flows/", { name, description }),
   flowRename: (id: string, name: string, version: number) =>
     request<FlowSummary>("PATCH", `/api/flows/${id}/`, { name, version }),
+  flow: (id: string) => request<FlowSummary>("GET", `/api/flows/${id}/`),
+  // Flow-level settings (a chaos drill: only its owner may change it, others get 403).
+  flowUpdate: (id: string, patch: Pick<FlowSummary, "chaos">) => request<FlowSummary>("PATCH", `/api/flows/${id}/`, patch),
   flowDelete: (id: string, force = false) => request<void>("DELETE", `/api/flows/${id}/${force ? "?force=true" : ""}`),
   flowExport: (id: string) => request<Record<string, unknown>>("GET", `/api/flows/${id}/export/`),
   flowImport: (document: unknown, name?: string) =>

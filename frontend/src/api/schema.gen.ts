@@ -1298,9 +1298,10 @@ export interface components {
          *     * `failed` - failed
          *     * `retrying` - retrying
          *     * `dead` - dead-lettered
+         *     * `cached` - cached
          * @enum {string}
          */
-        CallStatusEnum: "received" | "running" | "succeeded" | "failed" | "retrying" | "dead";
+        CallStatusEnum: "received" | "running" | "succeeded" | "failed" | "retrying" | "dead" | "cached";
         /** @description POST /api/flows/{id}/discover: where a processor's code is, before the processor is saved. */
         DiscoverInputRequest: {
             git_url: string;
@@ -1332,6 +1333,8 @@ export interface components {
             description?: string;
             readonly owner: string;
             layout?: unknown;
+            /** @description Percent of calls (0 to 45) failed on purpose before their function runs; 0 is off. */
+            chaos?: number;
             readonly version: number;
             /** Format: date-time */
             readonly created_at: string;
@@ -1364,6 +1367,8 @@ export interface components {
             layout?: {
                 [key: string]: unknown;
             };
+            /** @description A chaos drill: percent of calls (0 to 45) failed with an injected ChaosError before their function runs, as ElasticFlow's chaos_spirits. 0 is off. Only the flow's owner may set it. */
+            chaos?: number;
             /** @description The version you edited; a stale one answers 409. */
             version?: number;
         };
@@ -1467,6 +1472,13 @@ export interface components {
             arguments?: unknown[];
             schedule?: unknown;
             max_queue_length?: number | null;
+            /**
+             * @description Same arguments, same result, no side effects: results are memoized by (socket, commit, arguments).
+             * @default false
+             */
+            pure: boolean;
+            /** @description Seconds a pure socket's result is kept; null: ELASTICCODE_MEMO_TTL. */
+            memo_ttl?: number | null;
             /** Format: uuid */
             id?: string | null;
         };
@@ -1784,6 +1796,8 @@ export interface components {
             name?: string;
             description?: string;
             layout?: unknown;
+            /** @description Percent of calls (0 to 45) failed on purpose before their function runs; 0 is off. */
+            chaos?: number;
         };
         /**
          * @description Refuse keys the serializer does not know, so a typo ('concurency') is an error rather than ignored.
@@ -2166,6 +2180,8 @@ export interface components {
             readonly arguments: unknown;
             readonly schedule: unknown;
             readonly max_queue_length: number | null;
+            readonly pure: boolean;
+            readonly memo_ttl: number | null;
             /** Format: date-time */
             readonly created_at: string;
         };
@@ -2182,6 +2198,13 @@ export interface components {
             arguments?: unknown[];
             schedule?: unknown;
             max_queue_length?: number | null;
+            /**
+             * @description Same arguments, same result, no side effects: results are memoized by (socket, commit, arguments).
+             * @default false
+             */
+            pure: boolean;
+            /** @description Seconds a pure socket's result is kept; null: ELASTICCODE_MEMO_TTL. */
+            memo_ttl?: number | null;
             /** Format: uuid */
             processor: string;
         };
@@ -2198,6 +2221,13 @@ export interface components {
             arguments?: unknown[];
             schedule?: unknown;
             max_queue_length?: number | null;
+            /**
+             * @description Same arguments, same result, no side effects: results are memoized by (socket, commit, arguments).
+             * @default false
+             */
+            pure: boolean;
+            /** @description Seconds a pure socket's result is kept; null: ELASTICCODE_MEMO_TTL. */
+            memo_ttl?: number | null;
         };
         /**
          * @description * `online` - online
@@ -2682,8 +2712,9 @@ export interface operations {
                  *     * `failed` - failed
                  *     * `retrying` - retrying
                  *     * `dead` - dead-lettered
+                 *     * `cached` - cached
                  */
-                status?: "dead" | "failed" | "received" | "retrying" | "running" | "succeeded";
+                status?: "cached" | "dead" | "failed" | "received" | "retrying" | "running" | "succeeded";
                 trace_id?: string;
             };
             header?: never;

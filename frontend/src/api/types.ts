@@ -31,10 +31,14 @@ export interface Parameter {
   default?: unknown;
 }
 
-export interface SocketDoc extends Omit<SocketInput, "id" | "queue" | "arguments"> {
+export interface SocketDoc extends Omit<SocketInput, "id" | "queue" | "arguments" | "pure" | "memo_ttl"> {
   id: string;
   queue?: string;
   arguments?: Parameter[] | unknown;
+  /** Results memoized by (socket, commit, arguments); absent in a document from before memoization: false. */
+  pure?: boolean;
+  /** Seconds a pure socket's result is kept; null or absent: the server's default (ELASTICCODE_MEMO_TTL). */
+  memo_ttl?: number | null;
 }
 
 export interface ProcessorDoc extends Omit<ProcessorInput, "id" | "position" | "sockets" | "autoscale_max"> {
@@ -78,6 +82,8 @@ export interface FlowSummary {
   name: string;
   description: string;
   owner: string;
+  /** A chaos drill: percent of calls (0 to 45) failed on purpose before their function runs; 0 is off. */
+  chaos?: number;
   version: number;
   created_at: string;
   updated_at: string;
@@ -158,9 +164,22 @@ export interface ProcessorRow {
 export type Replica = Schemas["Replica"];
 export type ScaleEvent = Schemas["ScaleEvent"];
 
+/** One call of an error's chain (flows/runtime/calls.py): the socket and how it was called ("divide(1, 0)"). */
+export interface ChainLink {
+  socket: string;
+  call: string;
+}
+
+/** Where a failure came from when it came up through calls made from inside functions: `chain` innermost first,
+ * `origin` the socket where it first failed. */
+export interface ErrorChain {
+  chain?: ChainLink[];
+  origin?: string;
+}
+
 /** Why a message failed for good (flows/runtime/handler.py's failure document): `error` is one line that starts
  * with the exception's type ("ValueError: bad input"), `attempts` counts the processor's retries too. */
-export interface CallFailure {
+export interface CallFailure extends ErrorChain {
   socket?: string;
   socket_id?: string;
   message_id?: string;
@@ -178,7 +197,9 @@ export interface SendAnswer {
 
 /** A call in a trace tree (GET /api/calls/{id}/graph): the API's call, less what the tree leaves out, plus its
  * children. */
-export interface CallNode extends Omit<Schemas["Call"], "flow" | "stdout" | "stderr" | "status" | "input" | "output"> {
+export interface CallNode
+  extends Omit<Schemas["Call"], "flow" | "stdout" | "stderr" | "status" | "input" | "output">, ErrorChain {
+  /** Schemas["CallStatusEnum"]; "cached": a pure socket's result taken from its memo (the function did not run). */
   status: string;
   /** The payload it was called with and what it returned, as JSON text cut at the server's preview size (a cut
    * preview ends with "…"); "" when not kept. */
@@ -223,7 +244,7 @@ export interface Peek {
   messages: Record<string, unknown>[];
 }
 
-export interface DeadLetter {
+export interface DeadLetter extends ErrorChain {
   envelope: Record<string, unknown> & { id: string };
   error?: string;
   traceback?: string;

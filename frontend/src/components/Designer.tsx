@@ -16,6 +16,7 @@ import {
 import "@xyflow/react/dist/style.css";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { api } from "../api/client";
+import { ChaosBanner, ChaosControl } from "./Chaos";
 import { downloadJson } from "./download";
 import { layout } from "../graph/layout";
 import { connectionProblem, loopThrough, markLoops, searchNodes, toDocument } from "../graph/model";
@@ -187,6 +188,7 @@ function Toolbar({ onLayout, layingOut, onAdd, onFit, onHistory, onHelp, onRuns,
             </button>
           ))}
         </span>
+        {!readOnly && <ChaosControl />}
         {!readOnly && (
           <button type="button" onClick={onPalette} title="Functions of the code already in use, to drag onto the canvas">
             Palette
@@ -429,6 +431,7 @@ function Canvas({ flowId }: { flowId: string }) {
           {MSG.readOnly(rights.reason)}
         </div>
       )}
+      <ChaosBanner />
       {stale && (
         <div className="banner banner-error" role="alert" data-testid="stale-banner">
           {stale.why ?? MSG.stale(stale.mine, stale.theirs)}{" "}

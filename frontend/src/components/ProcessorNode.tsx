@@ -3,7 +3,9 @@
 // by a small child of its own, so a status change or a metrics update re-renders that child, not the node.
 import { Handle, Position, useUpdateNodeInternals, type NodeProps } from "@xyflow/react";
 import { memo, useEffect, useRef } from "react";
+import type { SocketDoc } from "../api/types";
 import { inHandle, outHandle, type ProcessorNode as ProcessorNodeType } from "../graph/model";
+import { MSG } from "../messages";
 import { HeldBadge, MetricsStrip } from "./MetricsStrip";
 import { depthTitle, formatCount, formatMs, pressure } from "../metrics/format";
 import { selectDepth, socketSecond, useMetrics } from "../stores/metrics";
@@ -27,6 +29,16 @@ export function StatusBadge({ id }: { id: string }) {
     <span className={`badge badge-${row.status}`} title={title} data-testid="status-badge">
       {label}
       {where && <span data-testid="replica-count">{where}</span>}
+    </span>
+  );
+}
+
+/** A pure socket's mark: its results are memoized by (socket, commit, arguments). */
+export function PureBadge({ socket }: { socket: Pick<SocketDoc, "name" | "pure" | "memo_ttl"> }) {
+  if (!socket.pure) return null;
+  return (
+    <span className="badge badge-pure" title={MSG.pure.badge(socket.memo_ttl ?? null)} data-testid={`pure-${socket.name}`}>
+      ≡ pure
     </span>
   );
 }
@@ -94,6 +106,7 @@ function ProcessorNodeView({ id, data, selected }: NodeProps<ProcessorNodeType>)
           <span className="socket-name" title={s.name}>
             {s.function}
           </span>
+          <PureBadge socket={s} />
           <SocketDepth socketId={s.id} />
           {OUTPUTS.map(({ kind, what, top }) => (
             <Handle

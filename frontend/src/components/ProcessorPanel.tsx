@@ -3,13 +3,13 @@
 import { useEffect, useState } from "react";
 import { api } from "../api/client";
 import type { FunctionInfo, ModuleCode, SocketDoc } from "../api/types";
-import { newId, type ProcessorFields } from "../graph/model";
+import { newSocket, type ProcessorFields } from "../graph/model";
 import { MSG } from "../messages";
 import { selectDirty, selectReadOnly, useDesigner } from "../stores/designer";
 import { useStatus } from "../stores/status";
 import { notifyError, notifyInfo } from "../stores/toasts";
 import { CodeView } from "./CodeView";
-import { StatusBadge } from "./ProcessorNode";
+import { PureBadge, StatusBadge } from "./ProcessorNode";
 import { RecentErrors } from "./RecentErrors";
 import { SocketTools } from "./SocketTools";
 
@@ -104,6 +104,35 @@ function useClusterNames(): { nodes: string[]; schedulers: string[] } {
   return names;
 }
 
+const MEMO_TTL_MAX = 30 * 24 * 3600;
+
+/** A socket's own settings: whether its results are memoized (pure) and for how long; saved with the graph. */
+function SocketSettings({ socket, readOnly, errorsOf, onChange }: {
+  socket: SocketDoc;
+  readOnly: boolean;
+  errorsOf: (field: string) => string[] | undefined;
+  onChange: (patch: Partial<SocketDoc>) => void;
+}) {
+  return (
+    <div className="socket-settings" data-testid={`socket-settings-${socket.name}`}>
+      <label className="field-check" title={MSG.pure.hint}>
+        <input type="checkbox" checked={Boolean(socket.pure)} disabled={readOnly}
+          onChange={(e) => onChange({ pure: e.target.checked })} />
+        <span>Pure (memoize results)</span>
+      </label>
+      {errorsOf("pure")?.map((e) => <span key={e} className="field-error">{e}</span>)}
+      <Field label="Memo TTL (s)" type="number" value={socket.memo_ttl == null ? "" : String(socket.memo_ttl)}
+        hint={MSG.pure.ttlHint} error={errorsOf("memo_ttl")} disabled={readOnly || !socket.pure}
+        onCommit={(v) => {
+          if (!v.trim()) return onChange({ memo_ttl: null });
+          const n = Number(v);
+          if (!Number.isInteger(n) || n < 1 || n > MEMO_TTL_MAX) notifyError(MSG.pure.ttlRange(MEMO_TTL_MAX));
+          else onChange({ memo_ttl: n });
+        }} />
+    </div>
+  );
+}
+
 function FunctionRow({ fn, socket, readOnly, onToggle }: {
   fn: FunctionInfo;
   socket: SocketDoc | undefined;
@@ -158,6 +187,9 @@ export function ProcessorPanel({ id }: { id: string }) {
   const p = node.data.processor;
   const focused = p.sockets.find((s) => s.id === focusId);
   const errorsOf = (field: string) => fieldErrors[`processors[${index}].${field}`] ?? fieldErrors[`processors.${index}.${field}`];
+  const socketErrorsOf = (k: number) => (field: string) => errorsOf(`sockets[${k}].${field}`) ?? errorsOf(`sockets.${k}.${field}`);
+  const updateSocket = (socketId: string, patch: Partial<SocketDoc>) =>
+    setSockets(id, p.sockets.map((s) => (s.id === socketId ? { ...s, ...patch } : s)));
   const commitField = (field: keyof ProcessorFields, value: unknown) => updateProcessor(id, { [field]: value });
 
   async function discover() {
@@ -189,7 +221,7 @@ export function ProcessorPanel({ id }: { id: string }) {
       const taken = new Set(useDesigner.getState().nodes.flatMap((n) => n.data.processor.sockets.map((s) => s.name)));
       let name = `${p.name}.${fn.name}`;
       for (let i = 2; taken.has(name); i++) name = `${p.name}.${fn.name}-${i}`;
-      setSockets(id, [...p.sockets, { id: newId(), name, function: fn.name }]);
+      setSockets(id, [...p.sockets, newSocket(name, fn.name)]);
     } else {
       setSockets(id, p.sockets.filter((s) => s.function !== fn.name));
     }
@@ -312,12 +344,15 @@ export function ProcessorPanel({ id }: { id: string }) {
       <section>
         <h3>Sockets</h3>
         {p.sockets.length === 0 && <p className="muted">{MSG.noSockets}</p>}
-        {p.sockets.map((socket) => (
+        {p.sockets.map((socket, k) => (
           <details key={socket.id} className="socket" open={p.sockets.length === 1}>
             <summary>
               <code>{socket.name}</code> → {socket.function}
+              {socket.pure && <> <PureBadge socket={socket} /></>}
               {socket.queue && <span className="muted"> · queue {socket.queue}</span>}
             </summary>
+            <SocketSettings socket={socket} readOnly={readOnly} errorsOf={socketErrorsOf(k)}
+              onChange={(patch) => updateSocket(socket.id, patch)} />
             {socket.id === focused?.id ? (
               <p className="muted">Its tools are at the top of this panel.</p>
             ) : saved && socket.queue ? (

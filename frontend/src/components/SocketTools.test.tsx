@@ -56,6 +56,27 @@ describe("a test message's answer", () => {
     expect(handled.querySelector("pre.traceback")!.textContent).toContain('raise ValueError("boom")');
   });
 
+  it("shows a failure's chain of calls, innermost first, above its traceback", async () => {
+    vi.spyOn(api, "trace").mockResolvedValue(traceWith("succeeded"));
+    vi.spyOn(api, "send").mockResolvedValue({
+      id: "m1",
+      error: {
+        socket: "ratio", attempts: 1, error_type: "ZeroDivisionError", origin: "divide", traceback: "Traceback…",
+        error: "ZeroDivisionError: division by zero (in divide(1, 0), called from ratio(1))",
+        chain: [{ socket: "divide", call: "divide(1, 0)" }, { socket: "ratio", call: "ratio(1)" }],
+      },
+    });
+    view = mount(<SocketTools socket={socket} />);
+    send();
+    await until(() => answer()?.dataset.outcome === "failed");
+    const chain = answer()!.querySelector('[data-testid="error-chain"]')!;
+    expect([...chain.querySelectorAll("li")].map((li) => li.textContent)).toEqual(["divide(1, 0)", "← called from ratio(1)"]);
+    click([...answer()!.querySelectorAll("button")].find((b) => b.textContent === "show traceback"));
+    expect(chain.compareDocumentPosition(answer()!.querySelector('[data-testid="answer-traceback"]')!)).toBe(
+      Node.DOCUMENT_POSITION_FOLLOWING,
+    );
+  });
+
   it("stays a plain success when nothing failed on the way", async () => {
     const trace = vi.spyOn(api, "trace").mockResolvedValue(traceWith("succeeded"));
     view = mount(<SocketTools socket={socket} />);

@@ -6,6 +6,7 @@ import type { CallFailure, CallNode, DeadLetter, Peek, SendAnswer, SocketDoc } f
 import { MSG } from "../messages";
 import { useDesigner } from "../stores/designer";
 import { notifyError, notifyInfo } from "../stores/toasts";
+import { ErrorChain } from "./ErrorChain";
 import { JsonTree } from "./JsonTree";
 import { handledFailures } from "./runs";
 import { TraceView } from "./TraceView";
@@ -87,6 +88,7 @@ function HandledFailure({ call }: { call: CallNode }) {
       <div className="failure-line">
         {MSG.handledFailure(call.socket_name, call.error)}
       </div>
+      <ErrorChain chain={call.chain} />
       {call.traceback && (
         <>
           <button type="button" className="link" onClick={() => setOpen(!open)}>
@@ -107,6 +109,7 @@ function Failure({ failure }: { failure: CallFailure }) {
         Failed{failure.socket ? ` in ${failure.socket}` : ""}
         {failure.attempts ? ` after ${failure.attempts} attempt${failure.attempts === 1 ? "" : "s"}` : ""}: {failure.error}
       </div>
+      <ErrorChain chain={failure.chain} />
       {failure.traceback && (
         <>
           <button type="button" className="link" onClick={() => setOpen(!open)}>
@@ -280,6 +283,7 @@ export function SocketTools({ socket }: { socket: SocketDoc }) {
               <li key={entry.envelope.id}>
                 <code>{JSON.stringify(entry.envelope.payload ?? null).slice(0, 120)}</code>{" "}
                 <span className="field-error">{String(entry.error ?? "")}</span>{" "}
+                <ErrorChain chain={entry.chain} />
                 <button type="button" className="link" onClick={() => void withQueue(async (id) => {
                   await api.replay(id, [entry.envelope.id]);
                   notifyInfo("Replayed 1 message.");

@@ -1,8 +1,9 @@
-// The trace window closes on Escape whatever has focus, and takes focus as it opens.
+// The trace window closes on Escape whatever has focus, and takes focus as it opens; a memo hit and an error's chain
+// of calls read apart from the rest.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { api } from "../api/client";
 import type { CallTree } from "../api/types";
-import { mount, until, type Mounted } from "./testing";
+import { click, mount, until, type Mounted } from "./testing";
 import { TraceView } from "./TraceView";
 
 const tree: CallTree = {
@@ -57,6 +58,44 @@ describe("trace window", () => {
     expect(onClose).toHaveBeenCalledTimes(2);
     expect(designer).not.toHaveBeenCalled();
     window.removeEventListener("keydown", designer);
+  });
+
+  it("shows a call answered from a pure socket's memo as cached, and a failure's chain of calls above its traceback", async () => {
+    vi.spyOn(api, "trace").mockResolvedValue({
+      trace_id: "t2",
+      calls: 3,
+      roots: [
+        {
+          id: "r1", status: "dead", socket_name: "ratio", worker: "w", attempt: 1, duration_ms: 3,
+          error: "ZeroDivisionError: division by zero (in divide(1, 0), called from ratio(1))",
+          traceback: "Traceback…\nZeroDivisionError: division by zero", origin: "divide",
+          chain: [{ socket: "divide", call: "divide(1, 0)" }, { socket: "ratio", call: "ratio(1)" }],
+          children: [
+            // Calls made from inside ratio's function: children, as plug hops are.
+            { id: "r2", status: "cached", socket_name: "square", error: "", traceback: "", worker: "w", attempt: 1,
+              duration_ms: null, children: [] },
+            { id: "r3", status: "dead", socket_name: "divide", error: "ZeroDivisionError: division by zero",
+              traceback: "", worker: "w", attempt: 1, duration_ms: 1, children: [] },
+          ],
+        },
+      ] as unknown as CallTree["roots"],
+    });
+    view = mount(<TraceView callId="r1" onClose={() => {}} />);
+    await until(() => view.host.querySelectorAll('[data-testid="trace-call"]').length === 3);
+    const [root, cached, divide] = [...view.host.querySelectorAll('[data-testid="trace-call"]')] as HTMLElement[];
+    const pill = cached.querySelector('[data-testid="call-status"]')!;
+    expect(pill.textContent).toBe("cached");
+    expect(pill.className).toContain("badge-call-cached");
+    expect(pill.getAttribute("title")).toMatch(/memo/);
+    expect(cached.querySelector('[data-testid="call-time"]')!.textContent).toBe("memo hit");
+    expect(cached.querySelector('[data-testid="error-chain"]')).toBeNull();
+    // Innermost first, each caller after it; only the call that has a chain shows one.
+    const chain = root.querySelector(':scope > [data-testid="error-chain"]')!;
+    expect([...chain.querySelectorAll("li")].map((li) => li.textContent)).toEqual(["divide(1, 0)", "← called from ratio(1)"]);
+    expect(divide.querySelector('[data-testid="error-chain"]')).toBeNull();
+    click([...root.querySelectorAll("button")].find((b) => b.textContent === "show traceback"));
+    const traceback = root.querySelector(":scope > pre.traceback")!;
+    expect(chain.compareDocumentPosition(traceback)).toBe(Node.DOCUMENT_POSITION_FOLLOWING);
   });
 
   it("says a dead-lettered call failed, as the Runs list does", async () => {

@@ -4,6 +4,7 @@ import { useEffect, useRef, useState } from "react";
 import { api, ApiError } from "../api/client";
 import type { CallNode, CallTree } from "../api/types";
 import { formatMs } from "../metrics/format";
+import { ErrorChain } from "./ErrorChain";
 import { JsonTree } from "./JsonTree";
 import { callStatus } from "./runs";
 
@@ -35,8 +36,12 @@ function CallItem({ call }: { call: CallNode }) {
           {status.label}
         </span>
         <strong>{call.socket_name}</strong>
-        {call.duration_ms !== null && (
-          <span className="muted" title="The function's own time, in the executor">{formatMs(call.duration_ms)}</span>
+        {call.status === "cached" ? (
+          <span className="muted" title={status.title} data-testid="call-time">memo hit</span>
+        ) : call.duration_ms !== null && (
+          <span className="muted" title="The function's own time, in the executor" data-testid="call-time">
+            {formatMs(call.duration_ms)}
+          </span>
         )}
         {call.attempt > 1 && <span className="muted">attempt {call.attempt}</span>}
         <span className="muted">{call.worker}</span>
@@ -54,6 +59,7 @@ function CallItem({ call }: { call: CallNode }) {
       {data && call.input && <Payload label="input" text={call.input} testId="call-input" />}
       {data && call.output && <Payload label="output" text={call.output} testId="call-output" />}
       {call.error && <div className="call-error">{call.error}</div>}
+      <ErrorChain chain={call.chain} />
       {open && call.traceback && <pre className="traceback">{call.traceback}</pre>}
       {call.children.length > 0 && (
         <ul>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { CallNode } from "../api/types";
-import { callStatus, handledFailures, runTime } from "./runs";
+import { callStatus, chainLines, handledFailures, runTime } from "./runs";
 
 const call = (id: string, status: string, children: CallNode[] = []) =>
   ({ id, status, socket_name: `s.${id}`, error: "", traceback: "", children }) as unknown as CallNode;
@@ -10,6 +10,14 @@ describe("how runs and calls read", () => {
     expect(callStatus("dead").label).toBe("failed (dead-lettered)");
     expect(callStatus("failed").label).toBe("failed (handled)");
     expect(callStatus("succeeded").label).toBe("succeeded");
+    expect(callStatus("cached")).toEqual({ label: "cached", title: expect.stringMatching(/memo: the function did not run/) });
+  });
+
+  it("reads an error's chain of calls innermost first, a link without its call by its socket", () => {
+    expect(chainLines([{ socket: "divide", call: "divide(1, 0)" }, { socket: "ratio", call: "ratio(1)" }, { socket: "report", call: "" }]))
+      .toEqual(["divide(1, 0)", "← called from ratio(1)", "← called from report"]);
+    expect(chainLines(undefined)).toEqual([]);
+    expect(chainLines([])).toEqual([]);
   });
 
   it("says how long a running run has been running, never what it took", () => {

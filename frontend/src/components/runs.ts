@@ -1,7 +1,7 @@
 // How runs and their calls read, the same in the Runs panel, a trace and a test message's answer: a message that
 // failed for good is "failed" everywhere (a dead-lettered call), and an error an error plug took is "handled",
 // neither a failure nor a plain success (flows/selectors/calls.py).
-import type { CallNode, CallTree, RunRow } from "../api/types";
+import type { CallNode, CallTree, ChainLink, RunRow } from "../api/types";
 
 /** A row of GET /api/flows/{id}/runs/. */
 export type Run = RunRow;
@@ -15,6 +15,8 @@ export function callStatus(status: string): { label: string; title: string } {
       return { label: "failed (dead-lettered)", title: "Failed for good: the message is in the socket's dead letters." };
     case "failed":
       return { label: "failed (handled)", title: "Failed, and an error plug took its error on as a message." };
+    case "cached":
+      return { label: "cached", title: "A pure socket's result taken from its memo: the function did not run." };
     default:
       return { label: status, title: "" };
   }
@@ -45,4 +47,14 @@ export function handledFailures(tree: CallTree): CallNode[] {
   };
   walk(tree.roots);
   return found;
+}
+
+/** An error's chain of calls as read, innermost first: "divide(1, 0)", then "← called from ratio(1)" for each
+ * caller (a link without its call text shows its socket). Empty without a chain. */
+export function chainLines(chain: ChainLink[] | undefined | null): string[] {
+  if (!Array.isArray(chain)) return [];
+  return chain.map((link, i) => {
+    const where = link.call || link.socket;
+    return i === 0 ? where : `← called from ${where}`;
+  });
 }

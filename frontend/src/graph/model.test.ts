@@ -8,6 +8,7 @@ import {
   loopPlugs,
   loopThrough,
   markLoops,
+  newSocket,
   outHandle,
   pasteClipboard,
   plugEdge,
@@ -78,7 +79,9 @@ describe("toCanvas / toDocument", () => {
     expect(out.processors[1].position).toEqual({ x: 101, y: 50 });
     expect(out.processors[0]).not.toHaveProperty("status");
     expect(out.processors[0]).not.toHaveProperty("commit");
-    expect(out.processors[0].sockets[0]).toEqual({ id: "s1", name: "first.do_something", function: "do_something" });
+    expect(out.processors[0].sockets[0]).toEqual({
+      id: "s1", name: "first.do_something", function: "do_something", pure: false, memo_ttl: null,
+    });
     expect(out.plugs).toEqual([{ id: "g1", name: "first.do_something-to-second.do_this", source: "s1", target: "s2", kind: "result", argument: "" }]);
   });
 
@@ -88,6 +91,41 @@ describe("toCanvas / toDocument", () => {
     const out = toDocument(doc, ...Object.values(toCanvas(doc)) as [any, any]) as Record<string, any>;
     expect(out.processors[0].sockets[0].queue).toBe("shared");
     expect(out.processors[1].sockets[0]).not.toHaveProperty("queue");
+  });
+});
+
+describe("memoization fields of a socket", () => {
+  it("round-trip from the graph document through the canvas into the PUT", () => {
+    const doc = sampleDoc();
+    Object.assign(doc.processors[1].sockets[0], { pure: true, memo_ttl: 600, max_queue_length: 50 });
+    Object.assign(doc.processors[1].sockets[1], { pure: false, memo_ttl: null });
+    const { nodes, edges } = toCanvas(doc);
+    expect(nodes[1].data.processor.sockets.map((s) => [s.pure, s.memo_ttl])).toEqual([[true, 600], [false, null]]);
+    const out = toDocument(doc, nodes, edges) as Record<string, any>;
+    expect(out.processors[1].sockets[0]).toMatchObject({ id: "s2", pure: true, memo_ttl: 600, max_queue_length: 50 });
+    expect(out.processors[1].sockets[1]).toMatchObject({ id: "s3", pure: false, memo_ttl: null });
+    // What the server answers with is loaded again unchanged.
+    const again = toCanvas({ ...doc, processors: doc.processors.map((p, i) => ({ ...p, sockets: out.processors[i].sockets })) });
+    expect(again.nodes[1].data.processor.sockets.map((s) => [s.pure, s.memo_ttl])).toEqual([[true, 600], [false, null]]);
+  });
+
+  it("load from a document made before them as not pure, with the default memo time", () => {
+    const doc = sampleDoc();
+    expect(doc.processors[0].sockets[0]).not.toHaveProperty("pure");
+    const { nodes, edges } = toCanvas(doc);
+    expect(nodes[0].data.processor.sockets[0]).toMatchObject({ pure: false, memo_ttl: null });
+    const out = toDocument(doc, nodes, edges) as Record<string, any>;
+    expect(out.processors[0].sockets[0]).toMatchObject({ pure: false, memo_ttl: null });
+  });
+
+  it("are off in a new socket, and kept by a pasted copy", () => {
+    expect(newSocket("first.other", "other")).toMatchObject({ name: "first.other", function: "other", pure: false, memo_ttl: null });
+    const doc = sampleDoc();
+    Object.assign(doc.processors[0].sockets[0], { pure: true, memo_ttl: 60 });
+    const { nodes, edges } = toCanvas(doc);
+    nodes[0].selected = true;
+    const pasted = pasteClipboard(copySelection(nodes, edges)!, nodes, edges);
+    expect(pasted.nodes[0].data.processor.sockets[0]).toMatchObject({ pure: true, memo_ttl: 60 });
   });
 });
 

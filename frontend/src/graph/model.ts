@@ -1,7 +1,7 @@
 // Graph documents (the REST API's GET/PUT /api/flows/{id}/graph) <-> the canvas's nodes and edges, and the
 // rules a connection must pass. Pure functions: the stores call them, Vitest tests them.
 import { MarkerType, type Connection, type Edge, type Node } from "@xyflow/react";
-import type { GraphDoc, PlugDoc, PlugKind, ProcessorDoc, ProcessorInput, SocketDoc } from "../api/types";
+import type { GraphDoc, PlugDoc, PlugKind, ProcessorDoc, ProcessorInput, SocketDoc, SocketInput } from "../api/types";
 import { MSG } from "../messages";
 
 export type ProcessorFields = Omit<ProcessorDoc, "position">;
@@ -76,6 +76,16 @@ export function freeGridSlots(placed: { x: number; y: number; sockets: number }[
   return slots;
 }
 
+/** A new socket for `fn`: not pure, its memo kept for the server's default time. */
+export function newSocket(name: string, fn: string): SocketDoc {
+  return { id: newId(), name, function: fn, pure: false, memo_ttl: null };
+}
+
+/** A socket as the canvas holds it: a document from before memoization (no `pure`, no `memo_ttl`) loads as not pure. */
+export function withSocketDefaults(socket: SocketDoc): SocketDoc {
+  return { ...socket, pure: socket.pure ?? false, memo_ttl: socket.memo_ttl ?? null };
+}
+
 export function toCanvas(doc: GraphDoc): { nodes: ProcessorNode[]; edges: PlugEdge[] } {
   const placed = doc.processors
     .filter((proc) => proc.position)
@@ -87,7 +97,7 @@ export function toCanvas(doc: GraphDoc): { nodes: ProcessorNode[]; edges: PlugEd
       id: proc.id,
       type: "processor",
       position: position ?? slots.shift()!,
-      data: { processor },
+      data: { processor: { ...processor, sockets: processor.sockets.map(withSocketDefaults) } },
     };
   });
   const owner = socketOwners(nodes);
@@ -120,12 +130,23 @@ type Unlisted = Exclude<keyof ProcessorInput, (typeof PROCESSOR_INPUT)[number] |
 const everyProcessorField: [Unlisted] extends [never] ? true : { missing: Unlisted } = true;
 void everyProcessorField;
 
+/** The socket fields the PUT carries, checked against the API's schema as the processor's are: a field the server
+ * adds to a socket (SocketFieldsSerializer) is a type error below until it is listed here (or said not to be sent:
+ * `arguments` the server reads from the code). */
+const SOCKET_INPUT = ["id", "name", "function", "queue", "schedule", "max_queue_length", "pure", "memo_ttl"] as const;
+type UnlistedSocket = Exclude<keyof SocketInput, (typeof SOCKET_INPUT)[number] | "arguments">;
+const everySocketField: [UnlistedSocket] extends [never] ? true : { missing: UnlistedSocket } = true;
+void everySocketField;
+
 function socketInput(socket: SocketDoc): Record<string, unknown> {
   const out: Record<string, unknown> = { id: socket.id, name: socket.name, function: socket.function };
   if (socket.queue && !socket.queue.startsWith("q.")) out.queue = socket.queue;
   if (socket.schedule !== undefined && socket.schedule !== null) out.schedule = socket.schedule;
   if (socket.max_queue_length !== undefined && socket.max_queue_length !== null)
     out.max_queue_length = socket.max_queue_length;
+  // Always said, so a save (and the server's merge of a stale one) never mistakes a missing field for a change.
+  out.pure = Boolean(socket.pure);
+  out.memo_ttl = socket.memo_ttl ?? null;
   return out;
 }
 

@@ -194,6 +194,11 @@ describe("adding processors", () => {
     expect(socketOf(s().addFunction(item, { x: 1000, y: 0 }))).toBe("square.square");
   });
 
+  it("gives a dragged function's socket no memoization until it is asked for", () => {
+    const id = s().addFunction(item, { x: 1000, y: 0 });
+    expect(s().nodes.find((n) => n.id === id)!.data.processor.sockets[0]).toMatchObject({ pure: false, memo_ttl: null });
+  });
+
   it("places a new processor where it covers no other", () => {
     const first = s().addProcessor({ x: 1000, y: 1000 })!;
     const second = s().addProcessor({ x: 1000, y: 1000 })!;

@@ -16,7 +16,7 @@ import {
   connectionProblem,
   copySelection,
   edgesWithoutSockets,
-  newId,
+  newSocket,
   pasteClipboard,
   plugEdge,
   plugFromConnection,
@@ -73,8 +73,16 @@ export interface DesignerState {
   others: string[];
   you: string;
   remote: { version: number; by: string } | null;
+  // The flow's own settings (GET /api/flows/{id}/, not part of the graph document): a chaos drill's percent of
+  // calls failed on purpose (0: off), which only the owner may change.
+  chaos: number;
+  owner: string;
 
   load: (flowId: string) => Promise<void>;
+  /** Read the flow's own settings (chaos, owner) again. */
+  loadFlow: () => Promise<void>;
+  /** PATCH the flow's chaos drill; throws the server's refusal (403 for anyone but the owner). */
+  setChaos: (percent: number) => Promise<void>;
   adopt: (doc: GraphDoc) => void;
   onNodesChange: (changes: NodeChange<ProcessorNode>[]) => void;
   onEdgesChange: (changes: EdgeChange<PlugEdge>[]) => void;
@@ -127,6 +135,9 @@ export function freeSpot(nodes: ProcessorNode[], wanted: { x: number; y: number 
 const NO_RIGHTS: Rights = { change: false, delete: false, reason: "" };
 
 export const useDesigner = create<DesignerState>((set, get) => {
+  /** The version this tab's own flow PATCH (setChaos) is making, while it is under way. */
+  let ownBump: number | null = null;
+
   /** Apply a change that the user can undo and that makes the flow unsaved. */
   function commit(next: Partial<Pick<DesignerState, "nodes" | "edges">>, edit?: NamedEdit): void {
     const { nodes, edges, revision, past } = get();
@@ -165,9 +176,15 @@ export const useDesigner = create<DesignerState>((set, get) => {
     others: [],
     you: "",
     remote: null,
+    chaos: 0,
+    owner: "",
 
     load: async (flowId) => {
+      const other = get().flowId !== flowId;
       set({ flowId, loading: true, loadError: "", nodes: [], edges: [], past: [], future: [], panel: null });
+      // Another flow's drill is not this one's; the same flow's stays shown while it is read again.
+      if (other) set({ chaos: 0, owner: "" });
+      void get().loadFlow();
       try {
         const doc = await api.graph(flowId);
         if (get().flowId !== flowId) return;
@@ -186,6 +203,35 @@ export const useDesigner = create<DesignerState>((set, get) => {
         const message =
           error instanceof ApiError && error.status === 404 ? MSG.notFound : (error as Error).message;
         set({ loading: false, loadError: message });
+      }
+    },
+
+    loadFlow: async () => {
+      const flowId = get().flowId;
+      if (!flowId) return;
+      try {
+        const flow = await api.flow(flowId);
+        if (get().flowId === flowId) set({ chaos: flow.chaos ?? 0, owner: flow.owner ?? "" });
+      } catch {
+        // The graph's own load says what is wrong; without the flow's settings there is only no chaos banner.
+      }
+    },
+
+    setChaos: async (percent) => {
+      const { flowId, base } = get();
+      if (!flowId || !base) return;
+      // The PATCH bumps the flow's version and its `saved` notice names no saving tab: that one is this tab's own.
+      ownBump = base.version + 1;
+      try {
+        const flow = await api.flowUpdate(flowId, { chaos: percent });
+        if (get().flowId !== flowId) return;
+        set({ chaos: flow.chaos ?? percent });
+        // Only this change came in between: the graph in hand is still the saved one, at the new version (or the
+        // next Save would be refused as stale). Anything more is someone else's save, told by its own notice.
+        const now = get().base;
+        if (now && flow.version === now.version + 1) set({ base: { ...now, version: flow.version } });
+      } finally {
+        ownBump = null;
       }
     },
 
@@ -269,7 +315,7 @@ export const useDesigner = create<DesignerState>((set, get) => {
       // `square`, not `square.square`, when the processor is named after its function and no socket has the name
       // (socket names are unique in a flow).
       const wanted = name === item.function && !taken.has(item.function) ? item.function : `${name}.${item.function}`;
-      const socket = { id: newId(), name: uniqueName(wanted, taken), function: item.function };
+      const socket = newSocket(uniqueName(wanted, taken), item.function);
       const { function: _fn, ...config } = item;
       node.data = { processor: { ...node.data.processor, ...config, name, sockets: [socket] } };
       commit({ nodes: [...nodes.map((n) => (n.selected ? { ...n, selected: false } : n)), node] });
@@ -375,9 +421,11 @@ export const useDesigner = create<DesignerState>((set, get) => {
     remoteSaved: (version, by, client) => {
       const { base, flowId, saving } = get();
       if (client === CLIENT_ID || !base || !flowId || version <= base.version) return;
+      if (!by && !client && version === ownBump) return; // this tab's chaos change (setChaos), not a graph save
       const who = !by ? "Someone" : by === get().you ? "You (in another tab)" : by;
       if (saving || selectDirty(get())) {
         set({ remote: { version, by: who } });
+        void get().loadFlow(); // a chaos drill started or stopped elsewhere shows at once
         return;
       }
       void get()
