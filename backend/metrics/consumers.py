@@ -7,6 +7,7 @@ browser cannot read the reason of a refused handshake, and a client must know wh
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,10 +29,13 @@ from backend.metrics.events import (
     FlowSnapshot,
 )
 from backend.metrics.sampler import TOP, sampler
-from flows.models import Flow
+from flows.models import Flow, Plug, Socket
 from flows.permissions import flows_for, has_flow_perm, processors_for
+from flows.runtime import taps
 
 MAX_FRAME = 4096  # clients only ever send tiny control frames
+MAX_TAPS = 4  # taps one connection may hold at once
+TAP_RENEW = 10.0  # seconds between renewals of a tap's lease (taps.TAP_LEASE is 30)
 VISIBILITY_TTL = 30.0  # how long a cluster watcher's list of visible flows is trusted before it is read again
 
 
@@ -102,8 +106,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.pinged()
         elif kind == "resync" and self.group:
             await self.send_json(await self.snapshot())
-        else:
+        elif not await self.control(str(kind), content):
             await self.refuse(CLOSE_BAD_FRAME, f'unknown frame type {kind!r}: send "ping" or "resync"')
+
+    async def control(self, kind: str, content: dict[str, Any]) -> bool:
+        """Frames of a particular websocket; False: not one of them."""
+        return False
 
     async def disconnect(self, code: int) -> None:
         if self.group:
@@ -125,12 +133,61 @@ class FlowConsumer(LiveConsumer):
     flow_id = ""
     username = ""
 
+    # Taps (flows/runtime/taps.py): {"type": "tap", "plug": id} or {"type": "tap", "socket": id}, optionally with
+    # "sample" and "rate"; {"type": "untap", "target": id}. Each tap answers `tap` frames {"type": "tap", "target",
+    # "kind", "events": [...]} as messages pass, and a `tapping` frame when it starts.
+    async def control(self, kind: str, content: dict[str, Any]) -> bool:
+        if kind == "tap" and self.flow_id:
+            await self._tap(content)
+            return True
+        if kind == "untap" and self.flow_id:
+            task = self.taps.pop(str(content.get("target") or ""), None)
+            if task is not None:
+                task.cancel()
+            return True
+        return False
+
+    async def _tap(self, content: dict[str, Any]) -> None:
+        kind = "plug" if "plug" in content else "socket"
+        target = str(content.get(kind) or "")
+        if not live.valid_uuid(target) or not await database_sync_to_async(_in_flow)(kind, target, self.flow_id):
+            await self.send_json({"type": "error", "message": f"no {kind} {target} in this flow"})
+            return
+        if target not in self.taps and len(self.taps) >= MAX_TAPS:
+            await self.send_json({"type": "error", "message": f"at most {MAX_TAPS} taps at once: untap one first"})
+            return
+        try:
+            sample = min(max(float(content.get("sample", 1.0)), 0.001), 1.0)
+            rate = min(max(float(content.get("rate", taps.DEFAULT_RATE)), 0.1), taps.MAX_RATE)
+        except (TypeError, ValueError):
+            await self.send_json({"type": "error", "message": "sample and rate are numbers"})
+            return
+        old = self.taps.pop(target, None)
+        if old is not None:
+            old.cancel()
+        self.taps[target] = asyncio.ensure_future(self._watch(kind, target, sample, rate))
+        await self.send_json({"type": "tapping", "target": target, "kind": kind, "sample": sample, "rate": rate})
+
+    async def _watch(self, kind: str, target: str, sample: float, rate: float) -> None:
+        """Renew the tap's lease and pass its events on, until untapped or disconnected."""
+        blocking = sync_to_async(taps.read, thread_sensitive=False)
+        cursors = {target: await sync_to_async(taps.last_id, thread_sensitive=False)(target)}
+        renewed = 0.0
+        while True:
+            if time.monotonic() - renewed > TAP_RENEW:
+                await sync_to_async(taps.watch, thread_sensitive=False)(self.flow_id, target, sample=sample, rate=rate)
+                renewed = time.monotonic()
+            events = [event for _, _, event in await blocking([target], cursors, 1000)]
+            if events:
+                await self.send_json({"type": "tap", "target": target, "kind": kind, "events": events})
+
     async def start(self, user: Any) -> None:
         flow_id = str(self.scope["url_route"]["kwargs"]["flow_id"])
         if not live.valid_uuid(flow_id) or not await database_sync_to_async(_may_view_flow)(user, flow_id):
             await self.refuse(CLOSE_NOT_FOUND, f"no flow {flow_id}: it does not exist or you may not see it")
             return
         self.flow_id = flow_id
+        self.taps: dict[str, asyncio.Future[None]] = {}
         self.group = publish.flow_group(flow_id)
         # Joined before the snapshot is read, so no tick falls between the two; a tick the snapshot already holds
         # (written to Redis before the read, sent after it) is named in the snapshot's seconds[].workers.
@@ -143,6 +200,9 @@ class FlowConsumer(LiveConsumer):
 
     def stop_watching(self) -> None:
         sampler.unwatch_flow(self.flow_id)
+        for task in self.taps.values():
+            task.cancel()
+        self.taps.clear()
 
     async def disconnect(self, code: int) -> None:
         flow_id, group = self.flow_id, self.group
@@ -180,6 +240,11 @@ class FlowConsumer(LiveConsumer):
 
     async def metrics_status(self, event: dict[str, Any]) -> None:
         await self.send_json(event["frame"])
+
+
+def _in_flow(kind: str, target: str, flow_id: str) -> bool:
+    model = Plug if kind == "plug" else Socket
+    return model.objects.filter(pk=target, flow_id=flow_id).exists()
 
 
 def _may_view_flow(user: Any, flow_id: str) -> bool:

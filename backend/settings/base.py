@@ -226,6 +226,10 @@ ELASTICCODE_CALL_MAX_DEPTH = env_int("ELASTICCODE_CALL_MAX_DEPTH", 20)
 ELASTICCODE_CALL_TIMEOUT = env_int("ELASTICCODE_CALL_TIMEOUT", 600)
 ELASTICCODE_CALL_NESTING = env_int("ELASTICCODE_CALL_NESTING", 64)
 ELASTICCODE_CALL_ANSWER_TTL = env_int("ELASTICCODE_CALL_ANSWER_TTL", 3600)
+# A map run (`ec task map`, flows/services/maps.py) sends at most this many parcels.
+ELASTICCODE_MAX_MAP_PARCELS = env_int("ELASTICCODE_MAX_MAP_PARCELS", 10000)
+# A tap (flows/runtime/taps.py) shows each payload as JSON text cut at this many bytes.
+ELASTICCODE_TAP_PREVIEW_BYTES = env_int("ELASTICCODE_TAP_PREVIEW_BYTES", 1024)
 # A pure socket's results are kept this many seconds (its `memo_ttl` overrides it).
 ELASTICCODE_MEMO_TTL = env_int("ELASTICCODE_MEMO_TTL", 3600)
 

@@ -488,6 +488,25 @@ class MessageWaitQuerySerializer(serializers.Serializer):
     wait = serializers.FloatField(required=False, min_value=0, max_value=300)
 
 
+class TapQuerySerializer(serializers.Serializer):
+    after = serializers.RegexField(
+        r"^[0-9]{1,20}(-[0-9]{1,20})?$",
+        required=False,
+        default="",
+        help_text="The cursor of the last answer: events after it. Left out: from now on.",
+        error_messages={"invalid": "give the `cursor` of the last answer (digits-digits), or leave it out"},
+    )
+    wait = serializers.FloatField(
+        required=False, default=10, min_value=0, max_value=30, help_text="Seconds to wait for the first event."
+    )
+    sample = serializers.FloatField(
+        required=False, default=1.0, min_value=0.001, max_value=1.0, help_text="Share of the messages to show."
+    )
+    rate = serializers.FloatField(
+        required=False, default=10.0, min_value=0.1, max_value=50, help_text="Events a second, at most (per worker)."
+    )
+
+
 class RunsQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=RUN_STATUSES, required=False, help_text="Only runs with this status.")
     limit = serializers.IntegerField(min_value=1, max_value=500, required=False, default=50)

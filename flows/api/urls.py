@@ -1,7 +1,7 @@
 from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
-from flows.api import archive, repositories, views, workflows
+from flows.api import archive, maps, repositories, views, workflows
 
 router = DefaultRouter()
 router.trailing_slash = "/?"  # both /api/flows and /api/flows/ answer, without a redirect that drops the body
@@ -12,6 +12,7 @@ router.register("plugs", views.PlugViewSet, basename="plug")
 router.register("queues", views.QueueViewSet, basename="queue")
 router.register("calls", views.CallViewSet, basename="call")
 router.register("workflows", workflows.WorkflowViewSet, basename="workflow")
+router.register("maps", maps.MapRunViewSet, basename="map")
 
 urlpatterns = [
     # With or without the trailing slash, as the router's routes (no redirect, which would drop a DELETE).

@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from backend.cluster import services as cluster_services
 from backend.cluster.models import Deployment
 from backend.errors import Forbidden, NotFound
+from flows.api import maps
 from flows.api import serializers as s
 from flows.models import Call, Flow, Plug, Processor, Queue, Socket
 from flows.permissions import (
@@ -36,6 +37,7 @@ from flows.selectors.code import module_functions, processor_code, repository_mo
 from flows.selectors.graph import flow_export, flow_graph_get
 from flows.selectors.rights import flow_rights, flow_rights_many
 from flows.selectors.status import processors_not_running, waiting_on
+from flows.selectors.taps import tap_read
 from flows.services import flows as flow_services
 from flows.services import messages as message_services
 from flows.services import processors as processor_services
@@ -314,12 +316,55 @@ class ProcessorViewSet(viewsets.ModelViewSet):
         return Response(processor_code(processor=processor, function=query.get("function")))
 
 
+def _tap(request: Request, flow_id: Any, target_id: Any, kind: str) -> Response:
+    query = _validated(s.TapQuerySerializer, request.query_params)
+    return Response(
+        tap_read(
+            flow_id=str(flow_id),
+            target_id=str(target_id),
+            kind=kind,
+            cursor=query["after"],
+            wait=query["wait"],
+            sample=query["sample"],
+            rate=query["rate"],
+        )
+    )
+
+
+TAP_DOC = (
+    "Watch the messages {what} as they happen (a long poll): 200 {{target, kind, events, cursor}}; pass `cursor` "
+    "back as `after`. Events are sampled and rate-limited, payloads cut to ELASTICCODE_TAP_PREVIEW_BYTES. Needs "
+    "only the view right on the flow."
+)
+
+
 class SocketViewSet(_ProcessorScoped, viewsets.ModelViewSet):
     serializer_class = s.SocketSerializer
     filterset_fields = ["flow", "processor", "name", "function"]
 
     def get_queryset(self) -> QuerySet[Socket]:
         return sockets_for(self.request.user).select_related("queue").order_by("name", "id")
+
+    @extend_schema(
+        parameters=[s.TapQuerySerializer],
+        responses={200: OpenApiTypes.OBJECT, 400: ERROR},
+        description=TAP_DOC.format(what="arriving at this socket"),
+    )
+    @action(detail=True, methods=["get"])
+    def tap(self, request: Request, pk: str | None = None) -> Response:
+        socket = self.get_object()
+        return _tap(request, socket.flow_id, socket.pk, "socket")
+
+    @extend_schema(
+        request=maps.MapInputSerializer,
+        parameters=[maps.MapWaitQuerySerializer],
+        responses={201: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR, 404: ERROR, 413: ERROR},
+    )
+    @action(detail=True, methods=["post"])
+    def map(self, request: Request, pk: str | None = None) -> Response:
+        """Start a map run: each parcel is sent to this socket, with a receipt (GET /api/maps/{id}/). 201 with the
+        run's status; with ?wait=SECONDS, once every parcel has answered or the time is up."""
+        return maps.map_create(request, pk)
 
     @extend_schema(request=s.SocketCreateSerializer, responses={201: s.SocketSerializer, 400: ERROR})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -385,6 +430,16 @@ class SocketViewSet(_ProcessorScoped, viewsets.ModelViewSet):
 class PlugViewSet(_ProcessorScoped, viewsets.ModelViewSet):
     serializer_class = s.PlugSerializer
     filterset_fields = ["flow", "name", "source", "target", "kind"]
+
+    @extend_schema(
+        parameters=[s.TapQuerySerializer],
+        responses={200: OpenApiTypes.OBJECT, 400: ERROR},
+        description=TAP_DOC.format(what="passing along this plug"),
+    )
+    @action(detail=True, methods=["get"])
+    def tap(self, request: Request, pk: str | None = None) -> Response:
+        plug = self.get_object()
+        return _tap(request, plug.flow_id, plug.pk, "plug")
 
     def get_queryset(self) -> QuerySet[Plug]:
         if self.request.user.is_superuser or self.request.user.has_perm("flows.view_plug"):

@@ -12,6 +12,7 @@ from flows.client.client import Client, default_client, set_default_client
 from flows.client.compose import Call, Result, funnel, parallel, pipeline
 from flows.client.errors import ApiError, CallFailed, CallTimeout, ClientError, NotConfigured, Unreachable
 from flows.client.objects import Processor, Queue, Socket
+from flows.client.runs import MapRun, tap
 
 __all__ = [
     "ApiError",
@@ -20,6 +21,7 @@ __all__ = [
     "CallTimeout",
     "Client",
     "ClientError",
+    "MapRun",
     "NotConfigured",
     "Processor",
     "Queue",
@@ -31,4 +33,5 @@ __all__ = [
     "parallel",
     "pipeline",
     "set_default_client",
+    "tap",
 ]

@@ -11,11 +11,13 @@ caller's default flow. `Socket(name=...)` alone finds an existing socket.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from flows.client.client import Client, created_or_existing, default_client
 from flows.client.compose import Call
 from flows.client.errors import ClientError
+from flows.client.runs import MapRun, tap
 
 
 class Queue:
@@ -147,6 +149,22 @@ class Socket:
                 f"{self.name}(): keyword arguments do not travel in a message; pass them positionally or in a dict"
             )
         return Call(self, args)
+
+    def map(self, parcels: list[Any], *, reduce: str = "sum", wait: float = 0) -> MapRun:
+        """Send each parcel to this socket as one map run, a receipt each (`MapRun.status()`, `.retry()`)."""
+        wait = min(max(wait, 0.0), 300.0)
+        data = self.client.api.request(
+            "POST",
+            f"/api/sockets/{self.id}/map/",
+            json={"parcels": list(parcels), "reduce": reduce},
+            params={"wait": wait},
+            timeout=wait + 30,
+        )
+        return MapRun(self.client, data)
+
+    def tap(self, *, seconds: float = 10.0, sample: float = 1.0, rate: float = 10.0) -> Iterator[dict[str, Any]]:
+        """The messages arriving at this socket during the next `seconds` (flows.client.runs.tap)."""
+        return tap("socket", self.id, seconds=seconds, sample=sample, rate=rate, client=self.client)
 
     def __repr__(self) -> str:
         return f"Socket({self.name!r})"

@@ -1,5 +1,6 @@
 from flows.models.call import Call, CallStatus
 from flows.models.flow import Flow, FlowGroupObjectPermission, FlowUserObjectPermission
+from flows.models.maprun import MapReduce, MapRun
 from flows.models.plug import Plug, PlugKind
 from flows.models.processor import (
     Processor,
@@ -20,6 +21,8 @@ __all__ = [
     "FlowGroupObjectPermission",
     "FlowSnapshot",
     "FlowUserObjectPermission",
+    "MapReduce",
+    "MapRun",
     "Plug",
     "PlugKind",
     "Processor",

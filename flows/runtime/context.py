@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from flows.runtime.executor import Executor, Limits
 from flows.runtime.pressure import BackPressure
 from flows.runtime.sandbox import Sandbox
+from flows.runtime.taps import TapCache
 from flows.runtime.topology import TopologyCache
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ class WorkerContext:
     lineage: bool = True
     topology: TopologyCache = field(default_factory=TopologyCache)
     pressure: BackPressure = field(default_factory=BackPressure)
+    taps: TapCache = field(default_factory=TapCache)
     # Per-second live metrics (backend/metrics/collector.py); None when ELASTICCODE_METRICS is off.
     metrics: Collector | None = None
     # Set when the worker stops: a slot holding for back pressure gives its message back instead of waiting on.

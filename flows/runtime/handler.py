@@ -24,7 +24,7 @@ from django.conf import settings
 
 from backend.db.safe import storable_text
 from backend.metrics.events import CallError
-from flows.runtime import archive, calls, memo, traces, workflows
+from flows.runtime import archive, calls, memo, taps, traces, workflows
 from flows.runtime.context import WorkerContext
 from flows.runtime.envelope import Envelope, child
 from flows.runtime.executor import Outcome
@@ -83,6 +83,9 @@ def handle(context: WorkerContext, delivery: Delivery) -> None:
     if info.bounded and not workflows.is_workflow_call(envelope) and not _room(context, info):
         # Stopping while holding: give the message back untouched (it has not run).
         raise Reject(f"message {envelope['id']} given back while its output was held", requeue=True)
+    tapped = context.taps.active(info.flow_id)
+    if tapped and info.id in tapped and context.taps.admit(info.id, tapped[info.id]):
+        context.taps.emit([(info.id, _tap_event("socket", info.id, info.name, envelope, to=info.name))])
     metrics = context.metrics
     if metrics is not None:
         metrics.busy(1)
@@ -206,6 +209,7 @@ def _succeeded(context: WorkerContext, info: SocketInfo, delivery: Delivery, out
         named = {name: value for name, value in outcome.named.items() if name in by_name}
         outcome = replace(outcome, named=named, stderr=outcome.stderr + note)
     children: list[tuple[str, Envelope]] = []
+    plugs: list[tuple[str, str]] = []  # per child: its plug's id and name (taps)
     for route in info.results:
         values = [outcome.named[route.name]] if route.name in outcome.named else outcome.values
         for index, value in enumerate(values):
@@ -220,6 +224,7 @@ def _succeeded(context: WorkerContext, info: SocketInfo, delivery: Delivery, out
                 argument=route.argument,
             )
             children.append((route.target_queue_id, env))
+            plugs.append((route.plug_id, route.name))
     _finish(
         context,
         info,
@@ -229,6 +234,7 @@ def _succeeded(context: WorkerContext, info: SocketInfo, delivery: Delivery, out
         children,
         status="succeeded",
         result=outcome.values if info.is_sink else None,
+        plugs=plugs,
     )
 
 
@@ -274,7 +280,8 @@ def _failed(context: WorkerContext, info: SocketInfo, delivery: Delivery, outcom
             )
             for route in info.errors
         ]
-        _finish(context, info, delivery, outcome, started, children, status="failed")
+        plugs = [(route.plug_id, route.name) for route in info.errors]
+        _finish(context, info, delivery, outcome, started, children, status="failed", plugs=plugs)
         return
     dead = {**failure, "envelope": envelope, "failed_at": time.time()}
     _finish(context, info, delivery, outcome, started, [], status="dead", error=failure, dead_letter=(info.id, dead))
@@ -293,6 +300,7 @@ def _finish(
     error: dict[str, Any] | None = None,
     dead_letter: tuple[str, dict[str, Any]] | None = None,
     answer: dict[str, Any] | None = None,
+    plugs: list[tuple[str, str]] | None = None,
 ) -> None:
     envelope = delivery.envelope
     lineage = _lineage(context, info, envelope, outcome, started, status=status) if context.lineage else None
@@ -311,7 +319,40 @@ def _finish(
     if completion and info.bounded:  # back pressure watches these queues: count this push until the next LLEN
         for queue_id, _ in children:
             context.pressure.published(queue_id)
+    if completion and plugs:
+        _tap_plugs(context, info, children, plugs)
     _record(context, info, delivery, outcome, len(children) if completion else 0, completion.bytes_out)
+
+
+def _tap_event(kind: str, target: str, name: str, envelope: Envelope, *, to: str, source: str = "") -> dict[str, Any]:
+    """One event of a tap (flows/runtime/taps.py): what passed, where, with its payload cut to a preview."""
+    return {
+        "kind": kind,
+        "target": target,
+        "name": name,
+        "from": source,
+        "to": to,
+        "message_id": envelope["id"],
+        "trace_id": envelope["trace_id"],
+        "attempt": int(envelope.get("attempt") or 1),
+        "at": time.time(),
+        "payload": taps.preview(envelope["payload"]),
+    }
+
+
+def _tap_plugs(
+    context: WorkerContext, info: SocketInfo, children: list[tuple[str, Envelope]], plugs: list[tuple[str, str]]
+) -> None:
+    """The messages just published along tapped plugs, to their taps (only while somebody watches)."""
+    tapped = context.taps.active(info.flow_id)
+    if not tapped:
+        return
+    events = [
+        (plug_id, _tap_event("plug", plug_id, name, env, to=env.get("socket_name", ""), source=info.name))
+        for (_, env), (plug_id, name) in zip(children, plugs, strict=True)
+        if plug_id in tapped and context.taps.admit(plug_id, tapped[plug_id])
+    ]
+    context.taps.emit(events)
 
 
 def _lineage(

@@ -149,3 +149,22 @@ def worker_poke(worker: str) -> str:
 # the message computing it now (a lock), the notify lists of those waiting for it, and a failure kept briefly.
 def memo(socket_id: str, commit: str, digest: str) -> str:
     return f"{PREFIX}:memo:{socket_id}:{commit[:12]}:{digest}"
+
+
+# Taps (flows/runtime/taps.py): a flow's active watches (target id → JSON lease), and one capped stream of events per
+# tapped plug or socket.
+def taps(flow_id: object) -> str:
+    return f"{PREFIX}:taps:{flow_id}"
+
+
+def tap_stream(target_id: object) -> str:
+    return f"{PREFIX}:tap:{target_id}"
+
+
+# Map runs' receipts (flows/services/maps.py): one answer per parcel and send, and the run's notify list.
+def map_answer(run_id: object, index: int, attempt: int) -> str:
+    return f"{PREFIX}:map:{run_id}:{index}:{attempt}"
+
+
+def map_notify(run_id: object) -> str:
+    return f"{PREFIX}:map:{run_id}:notify"

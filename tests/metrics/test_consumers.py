@@ -3,6 +3,7 @@ the embedded Redis, and the real worker-side collector."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -24,7 +25,8 @@ from backend.metrics.events import CLOSE_BAD_FRAME, CLOSE_FORBIDDEN_ORIGIN, CLOS
 from backend.metrics.reporting import settle, status_changed
 from flows.runtime import broker, keys
 from flows.runtime.envelope import new_envelope
-from tests.conftest import Demo
+from tests.conftest import Demo, build_demo
+from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 HOST = [(b"host", b"testserver")]
@@ -260,6 +262,42 @@ def test_a_bad_frame_gets_a_clean_4400(demo: Demo, alice: Any, frame: str, binar
     pong, error, close = run(scenario)
     assert pong["type"] == "pong"
     assert error["code"] == CLOSE_BAD_FRAME and close == {"type": "websocket.close", "code": CLOSE_BAD_FRAME}
+
+
+def test_a_tap_on_a_plug_streams_what_a_worker_emits_to_a_viewer(demo: Demo, bob: Any) -> None:
+    """bob (view right only) taps the demo's plug over the flow's websocket; a worker's tap cache sees the watch and
+    its events arrive as `tap` frames. A plug of another flow, or a fifth tap, gets an error frame, not a close."""
+    from flows.runtime.taps import TapCache
+
+    other = build_demo(make_user("dave", "CREATE"), name="other")
+    headers = token_headers(bob)
+    plug_id = str(demo.plug.pk)
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+        communicator = WebsocketCommunicator(application, f"/ws/flows/{demo.flow.pk}/", headers=headers)
+        await communicator.connect()
+        await frame_of(communicator, "snapshot")
+        await communicator.send_json_to({"type": "tap", "plug": plug_id, "rate": 50})
+        tapping = await frame_of(communicator, "tapping")
+        deadline = time.monotonic() + 10
+        cache = TapCache()
+        while plug_id not in cache.active(str(demo.flow.pk)) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            cache = TapCache()  # a worker reads the taps once a second: a fresh cache reads them now
+        tap = cache.active(str(demo.flow.pk))[plug_id]
+        assert cache.admit(plug_id, tap)
+        cache.emit([(plug_id, {"kind": "plug", "name": demo.plug.name, "payload": '"hello"', "message_id": "m1"})])
+        event = await frame_of(communicator, "tap")
+        await communicator.send_json_to({"type": "tap", "plug": str(other.plug.pk)})
+        foreign = await frame_of(communicator, "error")
+        await communicator.send_json_to({"type": "untap", "target": plug_id})
+        await communicator.disconnect()
+        return tapping, event, foreign, {"type": "done"}
+
+    tapping, event, foreign, _ = run(scenario)
+    assert tapping == {"type": "tapping", "target": plug_id, "kind": "plug", "sample": 1.0, "rate": 50.0}
+    assert event["target"] == plug_id and event["events"][0]["payload"] == '"hello"'
+    assert foreign["message"] == f"no plug {other.plug.pk} in this flow"
 
 
 # The cluster view ------------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import click
 from flows.client.cli import add, auth, delete, flow, ls, proc, scheduler, task, update
 from flows.client.cli.groups import Group
 from flows.client.cli.state import State
+from flows.client.cli.tap import tap
 
 
 def _version() -> str:
@@ -46,6 +47,7 @@ for command in (
     task.task,
     flow.flow,
     scheduler.scheduler,
+    tap,
     auth.login,
     auth.logout,
     auth.whoami,

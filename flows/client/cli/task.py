@@ -18,7 +18,7 @@ import click
 
 from flows.client.cli import output, resolve
 from flows.client.cli.groups import Group
-from flows.client.cli.state import Failure, flow_option, json_option, state
+from flows.client.cli.state import Failure, OutOfTime, flow_option, json_option, state
 from flows.client.errors import CallFailed, CallTimeout
 
 MAX_WAIT = 300.0  # the server waits at most this long in one request
@@ -112,3 +112,130 @@ def run(socket: str, data: str | None, args: tuple[str, ...], flow: str | None, 
         raise CallFailed({**error, "socket": error.get("socket") or target["name"]})
     if not state().json:
         print_results(list(answer.get("results") or []))
+
+
+def parcels_of(path: str, split: str) -> list[Any]:
+    """A file's parcels: its non-empty lines, or (split json) the items of the JSON list it holds."""
+    try:
+        with click.open_file(path, encoding="utf-8", errors="surrogateescape") as f:
+            text = f.read()
+    except OSError as exc:
+        raise Failure(f"cannot read {path}: {exc.strerror or exc}") from None
+    if split == "json":
+        items = parse_data(text)
+        if not isinstance(items, list):
+            raise Failure(f"{path} does not hold a JSON list: give --split lines, or a file like [1, 2, 3]")
+        return items
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def show_run(run: dict[str, Any]) -> None:
+    """A map run's receipts, as people read them; exit 1 when parcels failed, 124 when some are still pending."""
+    if state().json:
+        output.dump(run)
+    else:
+        failed, pending = run.get("failed") or [], run.get("pending") or []
+        click.echo(
+            f"map run {run['id']}: {run['parcels']} parcel(s) to {run['socket']}: {run['succeeded']} reached "
+            f"aggregation, {len(failed)} failed, {len(pending)} pending"
+        )
+        for failure in failed:
+            error = failure.get("error") or {}
+            click.echo(
+                f"  parcel {failure['index']} (sent {failure['attempts']}x) failed: "
+                f"{error.get('error') or error.get('error_type')}  [{failure['parcel']}]"
+            )
+        if pending:
+            click.echo(f"  pending: parcels {', '.join(map(str, pending[:20]))}{' …' if len(pending) > 20 else ''}")
+        aggregate = run.get("aggregate")
+        click.echo(
+            "aggregate: " + (aggregate if isinstance(aggregate, str) else json.dumps(aggregate, ensure_ascii=False))
+        )
+        if failed:
+            click.echo(f"send the failed parcels again: ec task retry {run['id']}", err=True)
+    if run.get("failed"):
+        raise Failure(f"{len(run['failed'])} parcel(s) failed; `ec task retry {run['id']}` sends exactly those again")
+    if run.get("pending"):
+        raise OutOfTime(f"{len(run['pending'])} parcel(s) still on their way; `ec task status {run['id']} --wait 60`")
+
+
+@task.command("map")
+@click.option("-s", "--socket", required=True, help="The socket each parcel goes to (its name or id).")
+@click.option(
+    "--file", "path", type=click.Path(dir_okay=False, allow_dash=True), help="Parcels: its lines ('-': stdin)."
+)
+@click.option("-d", "--data", help="Parcels as a JSON list instead of a file.")
+@click.option("--split", type=click.Choice(["lines", "json"]), default="lines", show_default=True)
+@click.option(
+    "--reduce",
+    type=click.Choice(["sum", "list"]),
+    default="sum",
+    show_default=True,
+    help="sum: numbers added, word counts merged; list: the results in parcel order.",
+)
+@click.option("--timeout", type=click.FloatRange(min=0, max=MAX_WAIT), default=120, show_default=True)
+@click.option("--no-wait", is_flag=True, help="Only send; print the run's id (`ec task status RUN`).")
+@flow_option
+@json_option
+def map_run(
+    socket: str,
+    path: str | None,
+    data: str | None,
+    split: str,
+    reduce: str,
+    timeout: float,
+    no_wait: bool,
+    flow: str | None,
+) -> None:
+    """Send each parcel of a file (or a JSON list) to a socket, with a receipt per parcel; print which reached
+    aggregation, which failed, and the aggregate (ElasticFlow's distributed source)."""
+    if bool(path) == bool(data):
+        raise click.UsageError("give --file F or -d '[...]' (one of them)")
+    if data is not None:
+        parcels = parse_data(data)
+        if not isinstance(parcels, list):
+            raise click.UsageError('-d takes a JSON list of parcels, such as \'["a b", "c"]\'')
+    else:
+        parcels = parcels_of(str(path), split)
+    target = resolve.one("socket", socket, flow_name=flow)
+    api = state().api
+    with output.spinner(f"{target['name']}: {len(parcels)} parcel(s)…"):
+        run = api.request(
+            "POST",
+            f"/api/sockets/{target['id']}/map/",
+            json={"parcels": parcels, "reduce": reduce},
+            params=None if no_wait else {"wait": timeout},
+            timeout=timeout + 30,
+        )
+    if no_wait:
+        output.say(str(run["id"]), run)
+        return
+    show_run(run)
+
+
+@task.command("status")
+@click.argument("run_id")
+@click.option("--wait", type=click.FloatRange(min=0, max=MAX_WAIT), default=0, help="Seconds to wait for answers.")
+@json_option
+def map_status(run_id: str, wait: float) -> None:
+    """A map run's receipts: what reached aggregation, what failed, what is pending; and the aggregate."""
+    show_run(state().api.request("GET", f"/api/maps/{run_id}/", params={"wait": wait}, timeout=wait + 30))
+
+
+@task.command("retry")
+@click.argument("run_id")
+@click.option("--pending", is_flag=True, help="Also send again the parcels with no answer yet.")
+@click.option("--timeout", type=click.FloatRange(min=0, max=MAX_WAIT), default=120, show_default=True)
+@json_option
+def map_retry(run_id: str, pending: bool, timeout: float) -> None:
+    """Send again exactly the parcels of a map run that did not reach aggregation (ElasticFlow's retry_step)."""
+    api = state().api
+    run = api.request(
+        "POST", f"/api/maps/{run_id}/retry/", json={"pending": pending}, params={"wait": timeout}, timeout=timeout + 30
+    )
+    if not state().json:
+        retried = run.get("retried") or []
+        click.echo(
+            f"sent again: {len(retried)} parcel(s)" + (f" ({', '.join(map(str, retried[:20]))})" if retried else "")
+        )
+    show_run(run)

@@ -465,6 +465,63 @@ export interface paths {
         patch: operations["groups_partial_update"];
         trace?: never;
     };
+    "/api/maps/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The newest 50 runs you may see (their flow's view right), without their receipts: GET one for those. */
+        get: operations["maps_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/maps/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The run's receipts: parcels that succeeded, failed (with errors) or are pending, and the aggregate. With
+         *     ?wait=SECONDS, once every parcel has answered or the time is up.
+         */
+        get: operations["maps_retrieve_2"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/maps/{id}/retry/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Send again exactly the parcels that did not reach aggregation: the failed ones (and, with "pending": true,
+         *     those with no answer yet). 202 {"retried": [indices], ...status}; with ?wait, 200 once they answered.
+         */
+        post: operations["maps_retry_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/metrics/flows/": {
         parameters: {
             query?: never;
@@ -599,6 +656,23 @@ export interface paths {
         head?: never;
         /** @description Sockets, plugs and calls are visible when their flow or their processor is. */
         patch: operations["plugs_partial_update"];
+        trace?: never;
+    };
+    "/api/plugs/{id}/tap/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Watch the messages passing along this plug as they happen (a long poll): 200 {target, kind, events, cursor}; pass `cursor` back as `after`. Events are sampled and rate-limited, payloads cut to ELASTICCODE_TAP_PREVIEW_BYTES. Needs only the view right on the flow. */
+        get: operations["plugs_tap_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/privileges/": {
@@ -1065,6 +1139,26 @@ export interface paths {
         patch: operations["sockets_partial_update"];
         trace?: never;
     };
+    "/api/sockets/{id}/map/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Start a map run: each parcel is sent to this socket, with a receipt (GET /api/maps/{id}/). 201 with the
+         *     run's status; with ?wait=SECONDS, once every parcel has answered or the time is up.
+         */
+        post: operations["sockets_map_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/sockets/{id}/messages/": {
         parameters: {
             query?: never;
@@ -1094,6 +1188,23 @@ export interface paths {
         };
         /** @description A socket's metrics history (visible as its processor is). */
         get: operations["sockets_metrics_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sockets/{id}/tap/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Watch the messages arriving at this socket as they happen (a long poll): 200 {target, kind, events, cursor}; pass `cursor` back as `after`. Events are sampled and rate-limited, payloads cut to ELASTICCODE_TAP_PREVIEW_BYTES. Needs only the view right on the flow. */
+        get: operations["sockets_tap_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1513,6 +1624,17 @@ export interface components {
          * @enum {string}
          */
         KindEnum: "result" | "error";
+        /**
+         * @description Refuse keys the serializer does not know, so a typo ('concurency') is an error rather than ignored.
+         *
+         *     `ignored_fields` lists keys a client may send back unchanged from a GET (read-only there), which are dropped.
+         */
+        MapInputRequest: {
+            /** @description One message per parcel: lines of a file, items. */
+            parcels: unknown[];
+            /** @default sum */
+            reduce: components["schemas"]["ReduceEnum"];
+        };
         /**
          * @description POST /api/sockets/{id}/messages: the payload, and extra positional arguments (fn(payload, *args)).
          *
@@ -2084,6 +2206,12 @@ export interface components {
             message_ttl?: number | null;
         };
         /**
+         * @description * `sum` - sum: numbers added, word counts merged, lists joined
+         *     * `list` - list: every parcel's result, in parcel order
+         * @enum {string}
+         */
+        ReduceEnum: "sum" | "list";
+        /**
          * @description Refuse keys the serializer does not know, so a typo ('concurency') is an error rather than ignored.
          *
          *     `ignored_fields` lists keys a client may send back unchanged from a GET (read-only there), which are dropped.
@@ -2113,6 +2241,18 @@ export interface components {
          * @enum {string}
          */
         RequestedStatusEnum: "running" | "stopped" | "paused";
+        /**
+         * @description Refuse keys the serializer does not know, so a typo ('concurency') is an error rather than ignored.
+         *
+         *     `ignored_fields` lists keys a client may send back unchanged from a GET (read-only there), which are dropped.
+         */
+        RetryInputRequest: {
+            /**
+             * @description Also send again the parcels with no answer yet (not only the failed ones).
+             * @default false
+             */
+            pending: boolean;
+        };
         Right: {
             right: string;
             description: string;
@@ -4719,6 +4859,208 @@ export interface operations {
             };
         };
     };
+    maps_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No valid credentials: send 'Authorization: Token <token>' (POST /api/auth/token/ gives one) or log in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: the message names the right that is missing. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    maps_retrieve_2: {
+        parameters: {
+            query?: {
+                wait?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Bad input: the message says what to fix; fields names each bad input. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credentials: send 'Authorization: Token <token>' (POST /api/auth/token/ gives one) or log in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: the message names the right that is missing. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description JSON error: {'error': {'code', 'message', 'fields'?}} */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    maps_retry_create: {
+        parameters: {
+            query?: {
+                wait?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RetryInputRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Bad input: the message says what to fix; fields names each bad input. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credentials: send 'Authorization: Token <token>' (POST /api/auth/token/ gives one) or log in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description JSON error: {'error': {'code', 'message', 'fields'?}} */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description JSON error: {'error': {'code', 'message', 'fields'?}} */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state: a name already taken, a newer version, an object still in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than ELASTICCODE_MAX_BODY_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is not JSON: send it with 'Content-Type: application/json'. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     metrics_flows_retrieve: {
         parameters: {
             query?: {
@@ -5703,6 +6045,75 @@ export interface operations {
             };
             /** @description Conflicts with the current state: a name already taken, a newer version, an object still in use. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    plugs_tap_retrieve: {
+        parameters: {
+            query?: {
+                /** @description The cursor of the last answer: events after it. Left out: from now on. */
+                after?: string;
+                /** @description Events a second, at most (per worker). */
+                rate?: number;
+                /** @description Share of the messages to show. */
+                sample?: number;
+                /** @description Seconds to wait for the first event. */
+                wait?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A UUID string identifying this plug. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description JSON error: {'error': {'code', 'message', 'fields'?}} */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credentials: send 'Authorization: Token <token>' (POST /api/auth/token/ gives one) or log in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: the message names the right that is missing. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object (in the path, or named by the body), or one you may not see. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8608,6 +9019,99 @@ export interface operations {
             };
         };
     };
+    sockets_map_create: {
+        parameters: {
+            query?: {
+                wait?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A UUID string identifying this socket. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MapInputRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description JSON error: {'error': {'code', 'message', 'fields'?}} */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credentials: send 'Authorization: Token <token>' (POST /api/auth/token/ gives one) or log in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description JSON error: {'error': {'code', 'message', 'fields'?}} */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description JSON error: {'error': {'code', 'message', 'fields'?}} */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state: a name already taken, a newer version, an object still in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description JSON error: {'error': {'code', 'message', 'fields'?}} */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is not JSON: send it with 'Content-Type: application/json'. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     sockets_messages_create: {
         parameters: {
             query?: {
@@ -8778,6 +9282,75 @@ export interface operations {
                 };
             };
             /** @description JSON error: {'error': {'code', 'message', 'fields'?}} */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    sockets_tap_retrieve: {
+        parameters: {
+            query?: {
+                /** @description The cursor of the last answer: events after it. Left out: from now on. */
+                after?: string;
+                /** @description Events a second, at most (per worker). */
+                rate?: number;
+                /** @description Share of the messages to show. */
+                sample?: number;
+                /** @description Seconds to wait for the first event. */
+                wait?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A UUID string identifying this socket. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description JSON error: {'error': {'code', 'message', 'fields'?}} */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credentials: send 'Authorization: Token <token>' (POST /api/auth/token/ gives one) or log in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: the message names the right that is missing. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object (in the path, or named by the body), or one you may not see. */
             404: {
                 headers: {
                     [name: string]: unknown;

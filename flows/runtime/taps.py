@@ -1,0 +1,165 @@
+"""Taps (ElasticFlow's interceptors): watch the messages passing along a plug, or arriving at a socket, as they happen.
+
+A tap costs nothing until somebody watches. A watcher (the designer's tap panel over /ws/flows/<id>/, `ec tap`, or
+`GET /api/plugs/{id}/tap`) registers the target in the flow's hash of taps for TAP_LEASE seconds and renews it while
+it watches. Workers read that hash at most once a second per flow (`TapCache`); for a tapped target they add an
+event to the target's Redis stream (XADD, capped at STREAM_LENGTH, kept STREAM_TTL seconds):
+
+    {"kind": "plug" | "socket", "target": id, "name": plug or socket name, "from": socket, "to": socket,
+     "message_id", "trace_id", "attempt", "at": epoch seconds, "payload": JSON text cut at
+     ELASTICCODE_TAP_PREVIEW_BYTES (ending with "…" when cut)}
+
+Sampled and rate-limited by the worker: a watcher asks for a `sample` (the share of messages, 0 < s ≤ 1) and a
+`rate` (events per second, at most MAX_RATE); with several watchers the largest of each wins. Readers take events
+from the stream after their cursor (XREAD), so a slow reader misses old events, never blocks a worker.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from flows.runtime import keys
+from flows.runtime.broker import client, patient
+
+log = logging.getLogger(__name__)
+TAP_LEASE = 30.0  # seconds a watch lasts unless renewed
+STREAM_LENGTH = 200  # events kept per target (approximately: XADD MAXLEN ~)
+STREAM_TTL = 600
+MAX_RATE = 50.0
+DEFAULT_RATE = 10.0
+CHECK_EVERY = 1.0
+
+
+@dataclass(frozen=True)
+class Tap:
+    sample: float = 1.0
+    rate: float = DEFAULT_RATE
+
+
+def watch(flow_id: str, target_id: str, *, sample: float = 1.0, rate: float = DEFAULT_RATE) -> None:
+    """Register (or renew) a watch of `target_id` (a plug's or a socket's id) for TAP_LEASE seconds."""
+    sample = min(max(float(sample), 0.001), 1.0)
+    rate = min(max(float(rate), 0.1), MAX_RATE)
+    until = time.time() + TAP_LEASE
+    key = keys.taps(flow_id)
+
+    def renew() -> None:
+        pipe = client().pipeline(transaction=False)
+        pipe.hset(key, target_id, json.dumps({"until": until, "sample": sample, "rate": rate}))
+        pipe.expire(key, int(TAP_LEASE) * 2)
+        pipe.execute()
+
+    patient(renew)
+
+
+def read(targets: list[str], cursors: dict[str, str], block_ms: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """Events of `targets` after their cursors ("$": only new ones), waiting up to `block_ms`; (target, event id,
+    event) in order. Moves `cursors` on."""
+    streams = {keys.tap_stream(t): cursors.get(t) or "$" for t in targets}
+    raw: Any = patient(lambda: client().xread(streams, count=100, block=max(block_ms, 1)))  # type: ignore[arg-type]
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    for stream, entries in raw or []:
+        name = stream.decode() if isinstance(stream, bytes) else str(stream)
+        target = name.rsplit(":", 1)[-1]
+        for entry_id, fields in entries:
+            event_id = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+            cursors[target] = event_id
+            body = fields.get(b"e") or fields.get("e") or b"{}"
+            try:
+                event = json.loads(body)
+            except ValueError:
+                continue
+            out.append((target, event_id, event))
+    return out
+
+
+def last_id(target_id: str) -> str:
+    """The id of the newest event of a target ("0" when none): a cursor that starts from now on."""
+    raw: Any = patient(lambda: client().xrevrange(keys.tap_stream(target_id), count=1))
+    if not raw:
+        return "0"
+    entry_id = raw[0][0]
+    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+
+class TapCache:
+    """A worker's view of the active taps, per flow, read at most once a second; and its per-target rate limit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flows: dict[str, tuple[dict[str, Tap], float]] = {}
+        self._buckets: dict[str, tuple[float, float]] = {}  # target → (tokens, at)
+
+    def active(self, flow_id: str) -> dict[str, Tap]:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._flows.get(flow_id)
+        if cached is not None and now - cached[1] < CHECK_EVERY:
+            return cached[0]
+        try:
+            raw = client().hgetall(keys.taps(flow_id))
+        except Exception as exc:  # taps are for watching: a Redis hiccup must not fail a message
+            log.debug("taps of flow %s unreadable: %s", flow_id, exc)
+            raw = {}
+        taps: dict[str, Tap] = {}
+        wall = time.time()
+        for target, value in raw.items():
+            try:
+                doc = json.loads(value)
+                if float(doc["until"]) > wall:
+                    taps[target.decode() if isinstance(target, bytes) else str(target)] = Tap(
+                        float(doc.get("sample", 1.0)), float(doc.get("rate", DEFAULT_RATE))
+                    )
+            except (ValueError, KeyError, TypeError):
+                continue
+        with self._lock:
+            self._flows[flow_id] = (taps, now)
+        return taps
+
+    def admit(self, target: str, tap: Tap) -> bool:
+        """Sampled, then a token bucket of `rate` events a second (a burst of one second's worth)."""
+        if tap.sample < 1.0 and random.random() >= tap.sample:  # a sample, not cryptography
+            return False
+        now = time.monotonic()
+        with self._lock:
+            tokens, at = self._buckets.get(target, (tap.rate, now))
+            tokens = min(tap.rate, tokens + (now - at) * tap.rate)
+            if tokens < 1.0:
+                self._buckets[target] = (tokens, now)
+                return False
+            self._buckets[target] = (tokens - 1.0, now)
+        return True
+
+    def emit(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Add admitted events (target id, event) to their streams, in one round trip; never raises."""
+        if not events:
+            return
+        try:
+            pipe = client().pipeline(transaction=False)
+            for target, event in events:
+                stream = keys.tap_stream(target)
+                pipe.xadd(stream, {"e": json.dumps(event, ensure_ascii=False)}, maxlen=STREAM_LENGTH, approximate=True)
+                pipe.expire(stream, STREAM_TTL)
+            pipe.execute()
+        except Exception as exc:
+            log.warning("tap events lost: %s", exc)
+
+
+def preview(payload: Any) -> str:
+    """The payload as JSON text, cut at ELASTICCODE_TAP_PREVIEW_BYTES (taps carry previews, never whole data)."""
+    limit = settings.ELASTICCODE_TAP_PREVIEW_BYTES
+    try:
+        raw = json.dumps(payload, ensure_ascii=False).encode("utf-8", "replace")
+    except (TypeError, ValueError, RecursionError):
+        return ""
+    if len(raw) <= limit:
+        return raw.decode("utf-8", "replace")
+    return raw[:limit].decode("utf-8", "ignore") + "…"
