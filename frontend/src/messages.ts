@@ -65,6 +65,23 @@ export const MSG = {
     range: "Chaos: give a whole percent from 0 to 45 (0 turns the drill off).",
     set: (percent: number) => (percent ? `Chaos drill on: ${percent} % of calls fail on purpose.` : "Chaos drill off."),
   },
+  tap: {
+    title: (kind: "plug" | "socket") =>
+      `Watch the messages ${kind === "plug" ? "passing along this plug" : "arriving at this socket"} as they happen: ` +
+      "a preview of each (the first 1 KiB), sampled and rate-limited. Anyone who may view the flow may tap it.",
+    untapTitle: "Stop watching (untap)",
+    waiting: "waiting for messages…",
+    asked: "Asking the server to tap…",
+    // The server's refusal, in its own words; one it does not know is most likely new since the last save.
+    refused: (server: string, kind: "plug" | "socket") =>
+      /^no (plug|socket) /.test(server)
+        ? `The server has no such ${kind} in this flow: a new ${kind} can be tapped once the flow is saved.`
+        : `The server refused the tap: ${server}`,
+    rate: "Rate: give a number of messages per second from 0.1 to 50.",
+    missed: (n: number) => `${n} message${n === 1 ? "" : "s"} passed while paused (not kept).`,
+    cut: "preview cut at 1 KiB",
+    mark: "Tapped: its messages show in the tap panel",
+  },
   live: {
     // Why a live connection (websocket) was closed for good; the server's own words follow when it sent any.
     closed: (code: number, server = "") => {

@@ -26,12 +26,14 @@ import { selectDirty, selectReadOnly, useDesigner } from "../stores/designer";
 import { useSearch } from "../stores/search";
 import { flowPath, useFlowLive } from "../live/flow";
 import { useStatus } from "../stores/status";
+import { closeTaps, useTaps } from "../stores/taps";
 import { notifyError, notifyInfo } from "../stores/toasts";
 import { Help } from "./Help";
 import { LiveClosedBanner, LiveDot } from "./LiveState";
 import { PlugEdgeComponent } from "./PlugEdge";
 import { PlugPanel } from "./PlugPanel";
 import { RunsPanel } from "./RunsPanel";
+import { TapPanel } from "./TapPanel";
 import { PALETTE_TYPE, Palette, type PaletteItem } from "./Palette";
 import { Presence } from "./Presence";
 import { ProcessorNode } from "./ProcessorNode";
@@ -227,7 +229,11 @@ function Canvas({ flowId }: { flowId: string }) {
   // Live updates (metrics and run status) once the graph has loaded, so the status the graph document brings
   // never overwrites a newer live one.
   const loaded = useDesigner((s) => s.flowId === flowId && !s.loading && !s.loadError && s.base !== null);
+  // Taps last while the flow is open, also over a reload of its graph (after someone's save): another flow, or
+  // leaving the designer, untaps them. Before the live feed, so the untaps go out before it closes.
+  useEffect(() => closeTaps, [flowId]);
   useFlowLive(flowId, loaded);
+  const tapping = useTaps((s) => Object.keys(s.taps).length > 0);
   const store = useDesigner.getState();
   const { screenToFlowPosition, setCenter, getZoom } = useReactFlow();
   const [help, setHelp] = useState(false);
@@ -500,7 +506,7 @@ function Canvas({ flowId }: { flowId: string }) {
             {extras.grid && <Background gap={20} />}
             <Controls showInteractive={false} />
             {/* Not while a panel is open: the narrowed canvas has no room for it beside the cards. */}
-            {extras.map && !panel && !selectedEdge && <MiniMap pannable zoomable nodeStrokeWidth={3} />}
+            {extras.map && !panel && !selectedEdge && !tapping && <MiniMap pannable zoomable nodeStrokeWidth={3} />}
           </ReactFlow>
           <div className="canvas-toggles">
             <label title="Overview of the whole flow (M)">
@@ -519,6 +525,7 @@ function Canvas({ flowId }: { flowId: string }) {
         {panel && <ProcessorPanel id={panel} />}
         {!panel && selectedEdge && <PlugPanel id={selectedEdge.id} />}
         {!panel && !selectedEdge && runs && <RunsPanel flowId={flowId} onClose={() => setRuns(false)} />}
+        {tapping && <TapPanel />}
       </div>
       {help && <Help onClose={() => setHelp(false)} />}
     </div>

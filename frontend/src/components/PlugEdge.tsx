@@ -2,7 +2,7 @@
 // near its end, coloured by back pressure. The depth label subscribes to the metrics store for its own sockets, so
 // a depth sample renders the labels alone, never the graph. A plug the bezier would hide under a card (between two
 // sockets of one processor, or back to a processor on the left) goes round the cards instead (graph/route.ts); a
-// plug on a loop is marked ↻.
+// plug on a loop is marked ↻, and a tapped plug (stores/taps.ts) runs dashed with a "tap" mark that shows its tap.
 import { BaseEdge, EdgeLabelRenderer, getBezierPath, useInternalNode, type EdgeProps, type InternalNode } from "@xyflow/react";
 import { memo } from "react";
 import type { PlugEdge } from "../graph/model";
@@ -10,6 +10,7 @@ import { detour, laneOf, needsDetour, type Box } from "../graph/route";
 import { MSG } from "../messages";
 import { depthTitle, pressure } from "../metrics/format";
 import { selectDepth, useMetrics } from "../stores/metrics";
+import { showTap, useTaps } from "../stores/taps";
 
 function box(node: InternalNode | undefined): Box | null {
   if (!node?.measured.width || !node.measured.height) return null;
@@ -66,11 +67,13 @@ function PlugEdgeView(props: EdgeProps<PlugEdge>) {
     [path, labelX, labelY] = getBezierPath({ sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition });
   }
   const plug = data?.plug;
+  const tapped = useTaps((s) => id in s.taps);
   return (
     <>
       <BaseEdge
         id={id}
         path={path}
+        className={tapped ? "plug-tapped" : undefined}
         markerEnd={props.markerEnd}
         markerStart={props.markerStart}
         style={props.style}
@@ -85,6 +88,20 @@ function PlugEdgeView(props: EdgeProps<PlugEdge>) {
         labelBgBorderRadius={props.labelBgBorderRadius}
       />
       {plug && <DepthLabel plugId={id} source={plug.source} target={plug.target} x={targetX} y={targetY} />}
+      {tapped && (
+        <EdgeLabelRenderer>
+          <button
+            type="button"
+            className="plug-tap-mark nodrag nopan"
+            style={{ transform: `translate(-50%, -100%) translate(${labelX}px, ${labelY - 10}px)` }}
+            title={MSG.tap.mark}
+            onClick={() => showTap(id)}
+            data-testid={`plug-tap-${id}`}
+          >
+            tap
+          </button>
+        </EdgeLabelRenderer>
+      )}
       {data?.loop && (
         <EdgeLabelRenderer>
           <div

@@ -1,7 +1,8 @@
-// The selected plug: its name, kind and the parameter its value goes to.
+// The selected plug: its name, kind and the parameter its value goes to, and a tap to watch what passes along it.
 import { useEffect, useState } from "react";
 import type { ProcessorNode } from "../graph/model";
 import { selectReadOnly, useDesigner } from "../stores/designer";
+import { TapButton } from "./TapPanel";
 
 function socketName(nodes: ProcessorNode[], id: string | undefined): string {
   for (const n of nodes) for (const s of n.data.processor.sockets) if (s.id === id) return s.name;
@@ -38,6 +39,9 @@ export function PlugPanel({ id }: { id: string }) {
           title="Give a parameter name to pass the value by that name instead of as the first argument."
           onChange={(e) => setArgument(e.target.value)} onBlur={commit} onKeyDown={(e) => e.key === "Enter" && commit()} />
       </label>
+      <div className="button-row">
+        <TapButton kind="plug" target={plug.id} name={plug.name} />
+      </div>
     </aside>
   );
 }

@@ -1,5 +1,5 @@
 // What a person does with one socket of a saved flow: send a test message and see the answer and its trace,
-// peek at the queue, list and replay dead letters.
+// peek at the queue, list and replay dead letters, tap it to watch the messages arriving.
 import { useEffect, useState } from "react";
 import { api } from "../api/client";
 import type { CallFailure, CallNode, DeadLetter, Peek, SendAnswer, SocketDoc } from "../api/types";
@@ -9,6 +9,7 @@ import { notifyError, notifyInfo } from "../stores/toasts";
 import { ErrorChain } from "./ErrorChain";
 import { JsonTree } from "./JsonTree";
 import { handledFailures } from "./runs";
+import { TapButton } from "./TapPanel";
 import { TraceView } from "./TraceView";
 
 /** The answer's failure, whatever shape it came in (a failure document, or a bare string from an older server). */
@@ -209,6 +210,7 @@ export function SocketTools({ socket }: { socket: SocketDoc }) {
         <button type="button" onClick={() => void withQueue(async (id) => setDead((await api.deadLetters(id)).results))}>
           Dead letters
         </button>
+        <TapButton kind="socket" target={socket.id} name={socket.name} />
       </div>
       {sending && retries.length > 0 && (
         <div className="retry-line" data-testid="answer-retrying">

@@ -1,11 +1,13 @@
 // The designer's live feed: /ws/flows/<id>/ frames go to the metrics store (counts, depths, errors) and the status
-// store (status frames and each snapshot's processors), which together replace the old 2 s status poll. The
-// designer store is only read here (which socket belongs to which processor), never written.
+// store (status frames and each snapshot's processors), which together replace the old 2 s status poll; the
+// answers to taps (tapping, tap, and a refusal as an error) go to the taps store. The designer store is only read
+// here (which socket belongs to which processor), never written.
 import { useEffect } from "react";
 import { socketOwners, type ProcessorNode } from "../graph/model";
 import { applyFrame, setOwners, startMetrics } from "../stores/metrics";
 import { useDesigner } from "../stores/designer";
 import { useStatus } from "../stores/status";
+import { applyTapFrame } from "../stores/taps";
 import type { FlowFrame } from "./frames";
 import { subscribe } from "./socket";
 
@@ -51,6 +53,7 @@ export function followFlow(flowId: string): () => void {
     }
     if (frame.type === "presence") useDesigner.getState().setOthers(frame.others, frame.you);
     else if (frame.type === "saved") useDesigner.getState().remoteSaved(frame.version, frame.by, frame.client);
+    else if (frame.type === "tapping" || frame.type === "tap" || frame.type === "error") applyTapFrame(frame);
     else applyFrame(frame);
   });
   return () => {

@@ -122,6 +122,43 @@ export interface SavedFrame {
   client: string;
 }
 
+export type TapKind = "plug" | "socket";
+
+/** One message seen by a tap (flows/runtime/taps.py): along a plug (`from` its source socket, `to` its target) or
+ * arriving at a socket (`from` empty). */
+export interface TapEvent {
+  kind: TapKind;
+  target: string;
+  /** The plug's or socket's name. */
+  name: string;
+  from: string;
+  to: string;
+  message_id: string;
+  trace_id: string;
+  attempt: number;
+  /** Epoch seconds. */
+  at: number;
+  /** JSON text, cut at the server's preview size (1 KiB) and then ending with "…". */
+  payload: string;
+}
+
+/** A tap has started (or restarted with new settings), with the sample and rate the server took. */
+export interface TappingFrame {
+  type: "tapping";
+  target: string;
+  kind: TapKind;
+  sample: number;
+  rate: number;
+}
+
+/** Messages a tap saw since its last frame, oldest first. */
+export interface TapFrame {
+  type: "tap";
+  target: string;
+  kind: TapKind;
+  events: TapEvent[];
+}
+
 export interface ErrorFrame {
   type: "error";
   code?: number;
@@ -136,7 +173,9 @@ export type FlowFrame =
   | PongFrame
   | ErrorFrame
   | PresenceFrame
-  | SavedFrame;
+  | SavedFrame
+  | TappingFrame
+  | TapFrame;
 
 export interface NodeState {
   name: string;

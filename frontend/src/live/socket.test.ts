@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { FakeWebSocket } from "./testing";
-import { BACKOFF, DEAD_MS, PING_MS, backoff, disconnect, retryNow, send, subscribe, useLive, wsUrl } from "./socket";
+import {
+  BACKOFF, DEAD_MS, PING_MS, backoff, disconnect, retryNow, send, standing, subscribe, useLive, wsUrl,
+} from "./socket";
 
 const last = () => FakeWebSocket.all[FakeWebSocket.all.length - 1];
 const state = (path: string) => useLive.getState().byPath[path];
@@ -115,6 +117,27 @@ describe("live socket", () => {
     last().accept();
     expect(send(PATH, { type: "resync" })).toBe(true);
     expect(last().sent).toEqual([{ type: "resync" }]);
+  });
+
+  it("sends standing frames when it opens and after every reconnect, until they are released", () => {
+    subscribe(PATH, () => {});
+    const release = standing(PATH, "tap:p1", { type: "tap", plug: "p1" }); // not open yet: sent when it opens
+    last().accept();
+    expect(last().sent).toEqual([{ type: "tap", plug: "p1" }]);
+    const releaseOld = standing(PATH, "tap:p2", { type: "tap", plug: "p2", rate: 1 });
+    const releaseNew = standing(PATH, "tap:p2", { type: "tap", plug: "p2", rate: 5 }); // replaces the one before, sent at once
+    expect(last().sent).toHaveLength(3);
+    releaseOld(); // replaced since: does nothing
+    last().drop();
+    vi.advanceTimersByTime(500);
+    last().accept();
+    expect(last().sent).toEqual([{ type: "tap", plug: "p1" }, { type: "tap", plug: "p2", rate: 5 }]);
+    release();
+    last().drop();
+    vi.advanceTimersByTime(500);
+    last().accept();
+    expect(last().sent).toEqual([{ type: "tap", plug: "p2", rate: 5 }]);
+    releaseNew();
   });
 
   it("pings, and drops a connection that went silent", () => {

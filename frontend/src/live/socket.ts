@@ -1,7 +1,9 @@
 // The one owner of the app's websockets (STYLE.md): one connection per path however many components listen,
 // reconnect with capped exponential backoff and jitter, and a small store of each connection's state for the UI.
 // The server sends a `snapshot` by itself on every (re)connect, so a listener never has to ask after a reconnect;
-// frames missed while disconnected are covered by that snapshot (the channel layer is at most once anyway).
+// frames missed while disconnected are covered by that snapshot (the channel layer is at most once anyway). What a
+// client asked of the server for its connection alone (a tap) dies with that connection: such "standing" frames
+// are kept here and sent again on every (re)connect.
 import { create } from "zustand";
 import { MSG } from "../messages";
 import { CLOSE, type AnyFrame } from "./frames";
@@ -49,6 +51,9 @@ interface Channel {
 }
 
 const channels = new Map<string, Channel>();
+// Per path, the standing frames by their owner's key (see `standing`); apart from the channels, so that one kept
+// before the connection opens, or while it is down, is sent when it opens.
+const standingFrames = new Map<string, Map<string, AnyFrame>>();
 
 function setState(path: string, state: LiveState | null): void {
   const byPath = { ...useLive.getState().byPath };
@@ -79,6 +84,7 @@ function open(ch: Channel): void {
     setState(ch.path, { state: "connected" });
     clearInterval(ch.heartbeat);
     ch.heartbeat = setInterval(() => beat(ch), PING_MS);
+    for (const frame of [...(standingFrames.get(ch.path)?.values() ?? [])]) send(ch.path, frame);
   };
   ws.onmessage = (event: MessageEvent) => {
     ch.lastHeard = Date.now();
@@ -178,6 +184,22 @@ export function send(path: string, frame: AnyFrame): boolean {
   if (!ws || ws.readyState !== 1 /* OPEN */) return false;
   ws.send(JSON.stringify(frame));
   return true;
+}
+
+/** Keep `frame` standing on `path` under `key`: sent now when the connection is open, and again after every
+ * reconnect (the server forgets what a connection asked for when it closes), until the returned function is
+ * called. A later frame under the same key replaces it; the earlier frame's release then does nothing. */
+export function standing(path: string, key: string, frame: AnyFrame): () => void {
+  let frames = standingFrames.get(path);
+  if (!frames) standingFrames.set(path, (frames = new Map()));
+  frames.set(key, frame);
+  send(path, frame);
+  return () => {
+    const now = standingFrames.get(path);
+    if (now?.get(key) !== frame) return;
+    now.delete(key);
+    if (now.size === 0) standingFrames.delete(path);
+  };
 }
 
 export function disconnect(path: string): void {

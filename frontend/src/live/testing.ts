@@ -1,5 +1,12 @@
 // A WebSocket stand-in for the tests of the live modules (imported by *.test.ts only, so never bundled): the test
 // plays the server with accept / push / drop.
+import type { TapEvent } from "./frames";
+
+/** Event `n` of a tap on plug p1 (split → count). */
+export const tapEvent = (n: number, over: Partial<TapEvent> = {}): TapEvent => ({
+  kind: "plug", target: "p1", name: "split-to-count", from: "split", to: "count", message_id: `m${n}-0000-0000`,
+  trace_id: `t${n}`, attempt: 1, at: 1_700_000_000 + n, payload: `{"n": ${n}}`, ...over,
+});
 
 export class FakeWebSocket {
   static all: FakeWebSocket[] = [];
