@@ -55,8 +55,10 @@ def test_ec_marks_a_socket_pure_and_runs_a_chaos_drill_only_as_the_owner(
     too_much = ec("update", "flow", "-n", "girder", "--chaos", "46")
     assert too_much.returncode == 2 and "0<=x<=45" in too_much.stderr
     # bob may change the flow, but a drill is the owner's call; charlie does not even see it.
-    privilege_grant(right="EDIT_FLOW", user=bob, obj=girder, granted_by=girder.owner)
-    refused(ec("update", "flow", "-n", "girder", "--chaos", "0", "--flow", "girder", user=bob), 1, "owner")
+    for right in ("VIEW_FLOW", "EDIT_FLOW"):
+        privilege_grant(right=right, user=bob, obj=girder, granted_by=girder.owner)
+    refused(ec("update", "flow", "-n", str(girder.pk), "--chaos", "0", user=bob), 1, "owner")
+    ok(ec("update", "flow", "-n", str(girder.pk), "--description", "bob was here", user=bob))
     refused(ec("update", "flow", "-n", "girder", "--chaos", "0", user=charlie), 1)
     girder.refresh_from_db()
     assert girder.chaos == 20
