@@ -44,6 +44,18 @@ from flows.runtime.envelope import Envelope, child_id
 from flows.runtime.topology import SocketInfo
 
 log = logging.getLogger(__name__)
+# KEYS: the caller's notify list, then the answer keys still missing. The answers there, each taken (GET and DEL);
+# the wake tokens dropped with them (any answer that comes later pushes its own).
+_TAKE = """
+local out = {}
+for i = 2, #KEYS do
+  local value = redis.call('GET', KEYS[i])
+  if value then redis.call('DEL', KEYS[i]) end
+  out[i - 1] = value or false
+end
+redis.call('DEL', KEYS[1])
+return out
+"""
 _stack = threading.local()  # the ids of the messages this slot thread runs: suspended ones below, the top one
 CALL_TEXT = 80  # characters of a call's arguments in its chain ("divide(1, 0)")
 
@@ -163,18 +175,21 @@ class Caller:
         return [answer if answer is not None else _failure("", "CallFailed", "no answer") for answer in answers]
 
     def _wait(self, waiting: dict[int, str], notify: str) -> dict[int, dict[str, Any]]:
-        """The answers of `waiting` (index → answer key), serving the worker's other messages meanwhile."""
-        redis = client()
-        order = list(waiting)
-        names = [waiting[i] for i in order]
-        values: list[Any] = []
+        """The answers of `waiting` (index → answer key), serving the worker's other messages meanwhile. Each look
+        is one script that takes the answers that came (and drops the wake tokens): no answer is read twice and none
+        is left behind in Redis once read."""
+        taken: dict[str, Any] = {}
 
         def answered() -> bool:
-            values[:] = patient(lambda: redis.mget(names))
-            return all(value is not None for value in values)
+            missing = [name for name in waiting.values() if name not in taken]
+            found = patient(lambda: broker.script(_TAKE)(keys=[notify, *missing]))
+            taken.update({name: value for name, value in zip(missing, found, strict=True) if value})
+            return len(taken) == len(waiting)
 
-        _serve_until(self.context, answered, notify, float(settings.ELASTICCODE_CALL_TIMEOUT))
-        patient(lambda: redis.delete(notify, *[n for n, v in zip(names, values, strict=True) if v is not None]))
+        # Answers cannot be there before the calls went out: wait for a wake token first (they are latched).
+        _serve_until(self.context, answered, notify, float(settings.ELASTICCODE_CALL_TIMEOUT), look_first=False)
+        values = [taken.get(waiting[index]) for index in waiting]
+        order = list(waiting)
         out: dict[int, dict[str, Any]] = {}
         for index, value in zip(order, values, strict=True):
             if value is None:
@@ -209,17 +224,22 @@ def _serve_until(
     notify: str,
     seconds: float,
     on_notify: Callable[[], None] | None = None,
+    *,
+    look_first: bool = True,
 ) -> bool:
     """Until `ready()`: serve one of the worker's messages if there is one, else block on `notify` and the worker's
-    poke list (a message arrived), a second at most. False when `seconds` passed first."""
+    poke list (a message arrived), a second at most. False when `seconds` passed first. `look_first=False` blocks
+    (or serves) once before the first look."""
     from flows.runtime import pool  # the worker's pool; imported late (it imports Celery's worker)
 
     redis = client()
     slots = pool.current()
     poke = keys.worker_poke(context.name)
     deadline = time.monotonic() + seconds
+    looked = look_first
     with _waiting(context, slots):
-        while not ready():
+        while not looked or not ready():
+            looked = True
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
