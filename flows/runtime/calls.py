@@ -58,6 +58,10 @@ return out
 """
 _stack = threading.local()  # the ids of the messages this slot thread runs: suspended ones below, the top one
 CALL_TEXT = 80  # characters of a call's arguments in its chain ("divide(1, 0)")
+# What a chained failure keeps of the callee's error, which came back through user code (CallFailed can be raised
+# with any document): text only, and bounded.
+ERROR_TEXT = 2000
+TRACEBACK_TEXT = 20_000
 
 
 def describe(name: str, payload: Any, args: list[Any] | None = None) -> str:
@@ -272,6 +276,11 @@ def _waiting(context: WorkerContext, slots: Any) -> Iterator[None]:
             metrics.busy(1)
 
 
+def _text(value: Any, limit: int) -> str:
+    text = value if isinstance(value, str) else ("" if value is None else str(value))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def chain_failure(
     failure: dict[str, Any], remote: dict[str, Any], info: SocketInfo, envelope: Envelope
 ) -> dict[str, Any]:
@@ -280,22 +289,24 @@ def chain_failure(
     from ratio(1))`). `remote` came through user code, so only its known fields are taken, as text."""
     here = {"socket": info.name, "call": describe(info.name, envelope["payload"], envelope.get("args"))}
     chain = [
-        {"socket": str(link.get("socket") or ""), "call": str(link.get("call") or "")}
+        {"socket": _text(link.get("socket"), 200), "call": _text(link.get("call"), CALL_TEXT + 200)}
         for link in (remote.get("chain") or [])[: settings.ELASTICCODE_CALL_MAX_DEPTH + 1]
         if isinstance(link, dict)
     ]
     if not chain:
-        chain = [{"socket": str(remote.get("socket") or ""), "call": str(remote.get("path") or "")}]
+        chain = [{"socket": _text(remote.get("socket"), 200), "call": _text(remote.get("path"), CALL_TEXT + 200)}]
     chain.append(here)
-    origin = str(remote.get("error") or remote.get("error_type") or "failed")
+    origin = _text(remote.get("error") or remote.get("error_type") or "failed", ERROR_TEXT)
     where = ", called from ".join(link["call"] or link["socket"] for link in chain)
-    traceback = str(remote.get("traceback") or "")
+    traceback = _text(remote.get("traceback"), TRACEBACK_TEXT)
     if failure.get("traceback"):
-        traceback += f"\n{here['call']}, where the call was made:\n{failure['traceback']}"
+        local = str(failure["traceback"])
+        local = local if len(local) <= TRACEBACK_TEXT else "…" + local[-TRACEBACK_TEXT:]  # its end: where it raised
+        traceback += f"\n{here['call']}, where the call was made:\n{local}"
     return {
         **failure,
         "error": f"{origin} (in {where})",
-        "error_type": str(remote.get("error_type") or "CallFailed"),
+        "error_type": _text(remote.get("error_type") or "CallFailed", 200),
         "traceback": traceback,
         "origin": chain[0]["socket"],
         "chain": chain,

@@ -124,7 +124,11 @@ def _run(context: WorkerContext, info: SocketInfo, envelope: Envelope) -> Outcom
             break
         # The same call runs elsewhere right now: wait for its result (serving other messages meanwhile).
         calls.wait_serving(context, keys_notify=envelope["id"], seconds=float(info.time_limit))
-    outcome = _execute(context, info, envelope)
+    try:
+        outcome = _execute(context, info, envelope)
+    except BaseException:
+        memo.done(info, envelope, None, None)  # its waiters must not wait for the lock to expire
+        raise
     memo.done(info, envelope, outcome.values if outcome.ok else None, outcome.named if outcome.ok else None)
     return outcome
 

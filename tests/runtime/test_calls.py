@@ -65,6 +65,11 @@ def square_twice(n):
 
 def no_such(n):
     return call("nowhere", n)
+
+def forged(n):
+    # User code may raise CallFailed with any document: what reaches the error chain must stay text, and bounded.
+    raise CallFailed({"error": "x" * 100000, "traceback": "z" * 1000000, "error_type": ["no"],
+                      "chain": [{"socket": ["not", "text"], "call": "y" * 10000}] * 100})
 """
 FUNCTIONS = [
     "divide",
@@ -78,6 +83,7 @@ FUNCTIONS = [
     "counted",
     "square_twice",
     "no_such",
+    "forged",
 ]
 
 
@@ -217,3 +223,34 @@ def test_a_chaos_drill_fails_calls_on_purpose_and_retries_still_reach_every_resu
         "a call failed by the drill",
     )
     assert all("chaos drill (20 % of calls)" in c.error for c in injected)
+
+
+def test_a_forged_call_failure_is_kept_as_bounded_text(girder: Flow, alice: Any) -> None:
+    error = answer(alice, girder, "forged", 1)["error"]
+    assert len(error["error"]) < 2000 + 10 * 300 and len(error["traceback"]) <= 2 * 20_000 + 200
+    assert error["error_type"] == "['no']"
+    assert len(error["chain"]) == 8 + 2  # the depth limit's worth of links, then this call
+    assert all(isinstance(link["socket"], str) and len(link["call"]) <= 280 for link in error["chain"])
+    assert error["chain"][-1] == {"socket": "forged", "call": "forged(1)"}
+
+
+@pytest.mark.parametrize("any_broker", ["rabbitmq"], indirect=True)
+def test_calls_chain_errors_and_recursion_on_rabbitmq(
+    runtime: Runtime, any_broker: str, alice: Any, tmp_path: Path
+) -> None:
+    """The same calls with the socket queues on RabbitMQ (the state, answers included, stays in Redis): the widened
+    prefetch window is RabbitMQ's basic.qos here."""
+    repo = tmp_path / "girder"
+    make_repo(repo, package_files("girder", GIRDER))
+    flow = make_flow(alice, "girder")
+    proc = ProcessorFactory(flow=flow, name="girder", git_url=f"file://{repo}", module="girder", retries=0)
+    for name in ("divide", "ratio", "bogosity"):
+        SocketFactory(processor=proc, name=name, function=name, pure=name == "bogosity")
+    start(proc)
+    runtime.start_agent()
+    runtime.wait_status(proc, "running")
+    error = answer(alice, flow, "ratio", 1)["error"]
+    assert error["error"] == "ZeroDivisionError: division by zero (in divide(1, 0), called from ratio(1))"
+    body = answer(alice, flow, "bogosity", 1, 0, 2, 5, 222)
+    leaf = "Bogosity:0:1:0:222:[]"
+    assert body["results"] == [f"Bogosity:0:1:2:222:[Bogosity:0:1:1:222:[{leaf}],Bogosity:1:1:1:222:[{leaf}]]"]
