@@ -254,3 +254,25 @@ def test_calls_chain_errors_and_recursion_on_rabbitmq(
     body = answer(alice, flow, "bogosity", 1, 0, 2, 5, 222)
     leaf = "Bogosity:0:1:0:222:[]"
     assert body["results"] == [f"Bogosity:0:1:2:222:[Bogosity:0:1:1:222:[{leaf}],Bogosity:1:1:1:222:[{leaf}]]"]
+
+
+def test_a_chaos_failure_takes_the_error_plug_or_becomes_a_dead_letter_as_a_real_one(
+    runtime: Runtime, alice: Any, sink_repo: str
+) -> None:
+    """Without retries, at 45 %: an injected failure of `first` goes along its error plug to `caught` (the failure
+    document, its type ChaosError), and one of `caught`, which has no error plug, is dead-lettered."""
+    flow = make_flow(alice, "drill45", chaos=45)
+    proc = ProcessorFactory(flow=flow, name="relay", git_url=sink_repo, module="ecsink", retries=0, concurrency=2)
+    first = SocketFactory(processor=proc, name="first", function="relay")
+    caught = SocketFactory(processor=proc, name="caught", function="relay")
+    PlugFactory(source=first, target=caught, kind="error")
+    start(proc)
+    runtime.start_agent()
+    runtime.wait_status(proc, "running")
+    bodies = [answer(alice, flow, "first", n) for n in range(40)]  # none of both failing: 0.8 ** 40, 1e-4
+    plugged = [r for b in bodies for r in b.get("results") or [] if isinstance(r, dict)]
+    assert plugged and all(r["error_type"] == "ChaosError" and r["socket"] == "first" for r in plugged)
+    errors = [b["error"] for b in bodies if b.get("error")]
+    assert errors and all(e["error_type"] == "ChaosError" and e["socket"] == "caught" for e in errors)
+    dead = client_for(alice).get(f"/api/queues/{caught.queue_id}/dead-letters?limit=100").json()
+    assert dead["count"] == len(errors)
