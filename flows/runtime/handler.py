@@ -262,6 +262,13 @@ def _failed(context: WorkerContext, info: SocketInfo, delivery: Delivery, outcom
     }
     if outcome.remote is not None:
         failure = calls.chain_failure(failure, outcome.remote, info, envelope)
+        # Its lineage says the same: the callee's error type, the whole chain in words, both tracebacks.
+        outcome = replace(
+            outcome,
+            error=str(failure["error"]),
+            error_type=str(failure["error_type"]),
+            traceback=str(failure["traceback"]),
+        )
     if workflows.is_workflow_call(envelope):
         # The composition ends here: its caller gets the error (not the dead-letter list or the error plugs).
         answer = workflows.failed(envelope, failure)

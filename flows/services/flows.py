@@ -92,7 +92,7 @@ def flow_update(*, user: Any, flow: Flow, data: dict[str, Any], expected_version
             raise Forbidden("Only the flow's owner may start or change a chaos drill (chaos).")
         flow.chaos = data["chaos"]
     flow.save(update_fields=["name", "description", "layout", "chaos", "updated_at"])
-    flow_version_bump(flow=flow, by=user.get_username())
+    flow_version_bump(flow=flow)
     return flow
 
 

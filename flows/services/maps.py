@@ -6,7 +6,7 @@ queue whose `return` frame names the parcel's answer key, so its result (or its 
 comes back to the run instead of following the socket's plugs; the answer is the parcel's receipt, and the run
 aggregates the answers (selectors/maps.py). A parcel's id is derived from (run, parcel, attempt): a redelivered
 parcel is the same call, a retried parcel a new one. The run's trace id is its own id, so every parcel's calls are
-one trace in lineage. Answers are kept keys.DONE_TTL (7 days): a run's status can be read, and retried, that long.
+one trace in lineage, under the run's own root call (one run in the flow's runs, not one per parcel). Answers are kept keys.DONE_TTL (7 days): a run's status can be read, and retried, that long.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from django.db import transaction
 
 from backend.errors import ApplicationError
 from flows.models import MapRun, Socket
-from flows.runtime import broker, keys
+from flows.runtime import broker, keys, traces
 from flows.runtime.envelope import Envelope
 from flows.services.messages import _check_room, _check_size, _require_run_task
 
@@ -34,7 +34,7 @@ def _envelope(run: MapRun, socket: Socket, index: int) -> Envelope:
     envelope = Envelope(
         id=parcel_id(run, index, attempt),
         trace_id=str(run.pk),
-        parent_id=None,
+        parent_id=str(run.pk),
         flow_id=str(run.flow_id),
         socket_id=str(socket.pk),
         payload=run.parcels[index],
@@ -84,8 +84,32 @@ def map_start(*, user: Any, socket: Socket, parcels: list[Any], reduce: str = "s
         attempts=[1] * len(parcels),
         reduce=reduce,
     )
-    transaction.on_commit(lambda: _send(run, socket, list(range(len(parcels)))))
+    transaction.on_commit(lambda: _start(run, socket))
     return run
+
+
+def _start(run: MapRun, socket: Socket) -> None:
+    """The run's own call in lineage (the root its parcels hang under, one run in the flow's runs), then the parcels."""
+    now = time.time()
+    traces.record_lineage(
+        {
+            "id": str(run.pk),
+            "trace_id": str(run.pk),
+            "parent_id": None,
+            "flow_id": str(run.flow_id),
+            "socket_id": str(socket.pk),
+            "socket_name": socket.name,
+            "status": "succeeded",
+            "received_at": now,
+            "started_at": now,
+            "finished_at": now,
+            "duration_ms": 0.0,
+            "worker": "map run",
+            "attempt": 1,
+            "input": f"map run of {len(run.parcels):,} parcels",
+        }
+    )
+    _send(run, socket, list(range(len(run.parcels))))
 
 
 def map_retry(*, user: Any, run: MapRun, indices: list[int]) -> list[int]:

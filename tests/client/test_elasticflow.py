@@ -25,6 +25,7 @@ from tests.client.test_cli import ok
 from tests.factories import PlugFactory, ProcessorFactory, SocketFactory, make_flow
 from tests.runtime.conftest import BASE_DIR, Runtime, code_dir, runtime, start  # noqa: F401  (shared fixtures)
 from tests.runtime.gitrepos import make_repo, package_files
+from tests.runtime.test_flow_runs import client_for
 
 pytestmark = pytest.mark.runtime
 
@@ -65,7 +66,7 @@ def words(runtime: Runtime, alice: Any, tmp_path: Path) -> Flow:
 
 
 def test_a_map_run_keeps_a_receipt_per_parcel_and_retries_exactly_the_failed(
-    words: Flow, ec: Ec, alice: Any, charlie: Any, tmp_path: Path
+    words: Flow, ec: Ec, alice: Any, charlie: Any, tmp_path: Path, runtime: Runtime
 ) -> None:
     text = tmp_path / "words.txt"
     text.write_text(TEXT)
@@ -85,6 +86,19 @@ def test_a_map_run_keeps_a_receipt_per_parcel_and_retries_exactly_the_failed(
     whole = expected(TEXT)
     assert whole["first"] == 4 and whole["whole"] == 5
     assert json.loads(ok(ec("task", "status", run_id, "--json")))["aggregate"] == whole
+    assert run_id in ok(ec("ls", "maps"))
+    short = ec("task", "status", run_id[:8])
+    assert short.returncode == 2 and "give the whole id" in short.stderr
+    # In the flow's runs, the map run is one run (its own root call), its parcels the calls under it.
+    runs = runtime.wait_for(
+        lambda: (
+            [r for r in client_for(alice).get(f"/api/flows/{words.pk}/runs").json()["runs"] if r["trace_id"] == run_id]
+            or None
+        ),
+        20,
+        "the map run in the flow's runs",
+    )
+    assert len(runs) == 1 and runs[0]["calls"] >= 6  # the run's root, 4 parcels, the retried one
 
     # The SDK: the same run from a program, receipts and aggregate; the list reduce keeps the parcels' order.
     client = Client(ec.url, ec.token_for(alice))

@@ -85,6 +85,15 @@ def _replicas(item: dict[str, Any]) -> str:
     return " ".join(filter(None, [f"{item.get('replicas') or 1}x", restriction, text.strip()]))
 
 
+@ls.command("maps")
+@json_option
+def ls_maps() -> None:
+    """List the newest map runs (`ec task map`) you may see; `ec task status ID` shows one's receipts."""
+    items = state().api.get("/api/maps/")
+    columns = [("Socket", field("socket")), ("Parcels", field("parcels")), ("Created", field("created_at")), ID]
+    output.show(items, columns, empty="No map runs that you may see.")
+
+
 @ls.command("processors")
 @name_option
 @flow_option

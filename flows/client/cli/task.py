@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from typing import Any
 
 import click
@@ -129,6 +130,16 @@ def parcels_of(path: str, split: str) -> list[Any]:
     return [line for line in text.splitlines() if line.strip()]
 
 
+def full_id(run_id: str) -> str:
+    """A map run's id as `ec task map` printed it (found by a newcomer: a shortened one answered "No such URL")."""
+    try:
+        return str(uuid.UUID(run_id.strip()))
+    except ValueError:
+        raise click.UsageError(
+            f"{run_id!r} is not a map run's id: give the whole id `ec task map` printed (or `ec ls maps` lists)"
+        ) from None
+
+
 def show_run(run: dict[str, Any]) -> None:
     """A map run's receipts, as people read them; exit 1 when parcels failed, 124 when some are still pending."""
     if state().json:
@@ -151,8 +162,6 @@ def show_run(run: dict[str, Any]) -> None:
         click.echo(
             "aggregate: " + (aggregate if isinstance(aggregate, str) else json.dumps(aggregate, ensure_ascii=False))
         )
-        if failed:
-            click.echo(f"send the failed parcels again: ec task retry {run['id']}", err=True)
     if run.get("failed"):
         raise Failure(f"{len(run['failed'])} parcel(s) failed; `ec task retry {run['id']}` sends exactly those again")
     if run.get("pending"):
@@ -219,6 +228,7 @@ def map_run(
 @json_option
 def map_status(run_id: str, wait: float) -> None:
     """A map run's receipts: what reached aggregation, what failed, what is pending; and the aggregate."""
+    run_id = full_id(run_id)
     show_run(state().api.request("GET", f"/api/maps/{run_id}/", params={"wait": wait}, timeout=wait + 30))
 
 
@@ -229,6 +239,7 @@ def map_status(run_id: str, wait: float) -> None:
 @json_option
 def map_retry(run_id: str, pending: bool, timeout: float) -> None:
     """Send again exactly the parcels of a map run that did not reach aggregation (ElasticFlow's retry_step)."""
+    run_id = full_id(run_id)
     api = state().api
     run = api.request(
         "POST", f"/api/maps/{run_id}/retry/", json={"pending": pending}, params={"wait": timeout}, timeout=timeout + 30
