@@ -36,6 +36,14 @@ class RetryInputSerializer(StrictMixin, serializers.Serializer):
     )
 
 
+class MapRunItemSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    flow = serializers.UUIDField()
+    socket = serializers.CharField(help_text="The socket's name when the run started.")
+    parcels = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
 class MapWaitQuerySerializer(serializers.Serializer):
     wait = serializers.FloatField(required=False, min_value=0, max_value=MAX_WAIT, default=0)
 
@@ -71,22 +79,21 @@ class MapRunViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self) -> Any:
         return MapRun.objects.filter(flow__in=flows_for(self.request.user).values("pk")).order_by("-created_at")
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: MapRunItemSerializer(many=True)})
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        """The newest 50 runs you may see (their flow's view right), without their receipts: GET one for those."""
-        runs = self.get_queryset()[:50]
-        return Response(
-            [
-                {
-                    "id": str(r.pk),
-                    "flow": str(r.flow_id),
-                    "socket": r.socket_name,
-                    "parcels": len(r.parcels),
-                    "created_at": r.created_at.isoformat(),
-                }
-                for r in runs
-            ]
-        )
+        """The runs you may see (their flow's view right), newest first, without their receipts: GET one for those."""
+        page = self.paginate_queryset(self.get_queryset().only("id", "flow_id", "socket_name", "parcels", "created_at"))
+        items = [
+            {
+                "id": r.pk,
+                "flow": r.flow_id,
+                "socket": r.socket_name,
+                "parcels": len(r.parcels),
+                "created_at": r.created_at,
+            }
+            for r in page or []
+        ]
+        return self.get_paginated_response(MapRunItemSerializer(items, many=True).data)
 
     @extend_schema(parameters=[MapWaitQuerySerializer], responses={200: OpenApiTypes.OBJECT, 404: ERROR})
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:

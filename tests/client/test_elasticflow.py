@@ -111,7 +111,7 @@ def test_a_map_run_keeps_a_receipt_per_parcel_and_retries_exactly_the_failed(
     charlie_api = requests.Session()
     charlie_api.headers["Authorization"] = f"Token {ec.token_for(charlie)}"
     assert charlie_api.get(f"{ec.url}/api/maps/{run_id}/").status_code == 404
-    assert charlie_api.get(f"{ec.url}/api/maps/").json() == []
+    assert charlie_api.get(f"{ec.url}/api/maps/").json()["results"] == []
     socket_id = Socket("count", flow="wc", client=client).id
     assert charlie_api.post(f"{ec.url}/api/sockets/{socket_id}/map/", json={"parcels": ["a"]}).status_code == 404
     # Bad input: a clear 400, nothing sent.

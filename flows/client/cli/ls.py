@@ -89,7 +89,7 @@ def _replicas(item: dict[str, Any]) -> str:
 @json_option
 def ls_maps() -> None:
     """List the newest map runs (`ec task map`) you may see; `ec task status ID` shows one's receipts."""
-    items = state().api.get("/api/maps/")
+    items = state().api.all("/api/maps/")
     columns = [("Socket", field("socket")), ("Parcels", field("parcels")), ("Created", field("created_at")), ID]
     output.show(items, columns, empty="No map runs that you may see.")
 

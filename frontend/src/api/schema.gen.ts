@@ -472,8 +472,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description The newest 50 runs you may see (their flow's view right), without their receipts: GET one for those. */
-        get: operations["maps_retrieve"];
+        /** @description The runs you may see (their flow's view right), newest first, without their receipts: GET one for those. */
+        get: operations["maps_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -493,7 +493,7 @@ export interface paths {
          * @description The run's receipts: parcels that succeeded, failed (with errors) or are pending, and the aggregate. With
          *     ?wait=SECONDS, once every parcel has answered or the time is up.
          */
-        get: operations["maps_retrieve_2"];
+        get: operations["maps_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1635,6 +1635,17 @@ export interface components {
             /** @default sum */
             reduce: components["schemas"]["ReduceEnum"];
         };
+        MapRunItem: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            flow: string;
+            /** @description The socket's name when the run started. */
+            socket: string;
+            parcels: number;
+            /** Format: date-time */
+            created_at: string;
+        };
         /**
          * @description POST /api/sockets/{id}/messages: the payload, and extra positional arguments (fn(payload, *args)).
          *
@@ -1763,6 +1774,21 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["Group"][];
+        };
+        PaginatedMapRunItemList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["MapRunItem"][];
         };
         PaginatedNodeList: {
             /** @example 123 */
@@ -4859,9 +4885,14 @@ export interface operations {
             };
         };
     };
-    maps_retrieve: {
+    maps_list: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -4873,9 +4904,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["PaginatedMapRunItemList"];
+                };
+            };
+            /** @description Bad input: the message says what to fix; fields names each bad input. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid credentials: send 'Authorization: Token <token>' (POST /api/auth/token/ gives one) or log in. */
@@ -4898,7 +4936,7 @@ export interface operations {
             };
         };
     };
-    maps_retrieve_2: {
+    maps_retrieve: {
         parameters: {
             query?: {
                 wait?: number;
