@@ -36,6 +36,7 @@ from flows.runtime import taps
 MAX_FRAME = 4096  # clients only ever send tiny control frames
 MAX_TAPS = 4  # taps one connection may hold at once
 TAP_RENEW = 10.0  # seconds between renewals of a tap's lease (taps.TAP_LEASE is 30)
+TAP_POLL = 0.25  # seconds between reads of a tap's stream while it is quiet
 VISIBILITY_TTL = 30.0  # how long a cluster watcher's list of visible flows is trusted before it is read again
 
 
@@ -169,17 +170,21 @@ class FlowConsumer(LiveConsumer):
         await self.send_json({"type": "tapping", "target": target, "kind": kind, "sample": sample, "rate": rate})
 
     async def _watch(self, kind: str, target: str, sample: float, rate: float) -> None:
-        """Renew the tap's lease and pass its events on, until untapped or disconnected."""
-        blocking = sync_to_async(taps.read, thread_sensitive=False)
+        """Renew the tap's lease and pass its events on, until untapped or disconnected. The stream is read without
+        blocking, every TAP_POLL seconds: a blocking read would hold one of the few threads every connection of this
+        server shares for as long as the tap is open."""
+        read = sync_to_async(taps.read, thread_sensitive=False)
         cursors = {target: await sync_to_async(taps.last_id, thread_sensitive=False)(target)}
         renewed = 0.0
         while True:
             if time.monotonic() - renewed > TAP_RENEW:
                 await sync_to_async(taps.watch, thread_sensitive=False)(self.flow_id, target, sample=sample, rate=rate)
                 renewed = time.monotonic()
-            events = [event for _, _, event in await blocking([target], cursors, 1000)]
+            events = [event for _, _, event in await read([target], cursors, None)]
             if events:
                 await self.send_json({"type": "tap", "target": target, "kind": kind, "events": events})
+            else:
+                await asyncio.sleep(TAP_POLL)
 
     async def start(self, user: Any) -> None:
         flow_id = str(self.scope["url_route"]["kwargs"]["flow_id"])

@@ -41,6 +41,7 @@ class MapRunItemSerializer(serializers.Serializer):
     flow = serializers.UUIDField()
     socket = serializers.CharField(help_text="The socket's name when the run started.")
     parcels = serializers.IntegerField()
+    owner = serializers.CharField(allow_null=True, help_text="Who started it.")
     created_at = serializers.DateTimeField()
 
 
@@ -82,13 +83,17 @@ class MapRunViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(responses={200: MapRunItemSerializer(many=True)})
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """The runs you may see (their flow's view right), newest first, without their receipts: GET one for those."""
-        page = self.paginate_queryset(self.get_queryset().only("id", "flow_id", "socket_name", "parcels", "created_at"))
+        runs = self.get_queryset().select_related("owner")
+        page = self.paginate_queryset(
+            runs.only("id", "flow_id", "socket_name", "parcels", "created_at", "owner__username")
+        )
         items = [
             {
                 "id": r.pk,
                 "flow": r.flow_id,
                 "socket": r.socket_name,
                 "parcels": len(r.parcels),
+                "owner": r.owner.get_username() if r.owner else None,
                 "created_at": r.created_at,
             }
             for r in page or []

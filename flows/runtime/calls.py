@@ -110,19 +110,20 @@ class Caller:
         stack = envelope.get("stack") or []
         self.stack: list[str] = [*stack, info.name] if isinstance(stack, list) else [info.name]
 
-    def __call__(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        answers: list[dict[str, Any] | None] = [None] * len(requests)
+    def __call__(self, requests: list[Any]) -> list[dict[str, Any]]:
+        answers: dict[int, dict[str, Any]] = {}
         waiting: dict[int, str] = {}  # request index → its answer key
         outgoing: list[tuple[str, Envelope]] = []
-        cached: list[tuple[int, SocketInfo, Any, list[Any], str]] = []
         envelope = self.envelope
         attempt = int(envelope.get("attempt") or 1)
         notify = keys.call_notify(envelope["id"])
         for index, request in enumerate(requests):
             self.count += 1
-            name = request.get("socket") if isinstance(request, dict) else None
+            # The runner sends dicts; the frame still comes from the user's process, so nothing in it is trusted.
+            request = request if isinstance(request, dict) else {}
+            name, payload, args = request.get("socket"), request.get("payload"), request.get("args") or []
+            args = args if isinstance(args, list) else [args]
             target = self.context.topology.socket_named(self.info.flow_id, name) if isinstance(name, str) else None
-            payload, args = request.get("payload"), request.get("args") or []
             if target is None:
                 answers[index] = _failure(
                     str(name),
@@ -146,7 +147,10 @@ class Caller:
                 hit = memo.lookup(target, payload, args)
                 if hit is not None:
                     answers[index] = {"ok": True, "value": hit}
-                    cached.append((index, target, payload, args, call_id))
+                    if self.context.lineage:
+                        traces.record_lineage(
+                            memo.hit_record(self.context, envelope, target, call_id, payload, args, hit)
+                        )
                     continue
             answer_key = keys.call_answer(call_id)
             call = Envelope(
@@ -156,7 +160,7 @@ class Caller:
                 flow_id=target.flow_id,
                 socket_id=target.id,
                 payload=payload,
-                args=list(args),
+                args=args,
                 attempt=1,
                 sent_at=time.time(),
                 tracked=False,
@@ -167,16 +171,10 @@ class Caller:
             call["stack"] = self.stack
             outgoing.append((target.queue_id, call))
             waiting[index] = answer_key
-        if cached and self.context.lineage:
-            for index, target, payload, args, call_id in cached:
-                traces.record_lineage(
-                    memo.hit_record(self.context, envelope, target, call_id, payload, args, answers[index])
-                )
         if outgoing:
             broker.publish(outgoing)
-            for index, raw in self._wait(waiting, notify).items():
-                answers[index] = raw
-        return [answer if answer is not None else _failure("", "CallFailed", "no answer") for answer in answers]
+            answers.update(self._wait(waiting, notify))
+        return [answers[index] for index in range(len(requests))]
 
     def _wait(self, waiting: dict[int, str], notify: str) -> dict[int, dict[str, Any]]:
         """The answers of `waiting` (index → answer key), serving the worker's other messages meanwhile. Each look
@@ -192,10 +190,9 @@ class Caller:
 
         # Answers cannot be there before the calls went out: wait for a wake token first (they are latched).
         _serve_until(self.context, answered, notify, float(settings.ELASTICCODE_CALL_TIMEOUT), look_first=False)
-        values = [taken.get(waiting[index]) for index in waiting]
-        order = list(waiting)
         out: dict[int, dict[str, Any]] = {}
-        for index, value in zip(order, values, strict=True):
+        for index, key in waiting.items():
+            value = taken.get(key)
             if value is None:
                 out[index] = _failure(
                     "",
@@ -215,11 +212,11 @@ class Caller:
         return out
 
 
-def wait_serving(context: WorkerContext, *, keys_notify: str, seconds: float) -> None:
-    """Wait until message `keys_notify`'s notify list is pushed (or `seconds` pass), serving meanwhile (memo.py's
+def wait_serving(context: WorkerContext, *, message_id: str, seconds: float) -> None:
+    """Wait until message `message_id`'s notify list is pushed (or `seconds` pass), serving meanwhile (memo.py's
     waiters)."""
     woken: list[bool] = []
-    _serve_until(context, lambda: bool(woken), keys.call_notify(keys_notify), seconds, lambda: woken.append(True))
+    _serve_until(context, lambda: bool(woken), keys.call_notify(message_id), seconds, lambda: woken.append(True))
 
 
 def _serve_until(

@@ -441,7 +441,8 @@ class Executor:
                     break
                 waited = time.monotonic()
                 requests = reply.get("calls")
-                answers = on_calls(requests) if on_calls is not None and isinstance(requests, list) else None
+                requests = requests if isinstance(requests, list) else []
+                answers = on_calls(requests) if on_calls is not None else None
                 if self._generation != generation or self._proc is not proc:
                     # A call run nested while this one waited killed the process (its timeout, a crash): this call
                     # died with it and is reported as a crash, so that it is retried.
@@ -457,7 +458,7 @@ class Executor:
                                 "error_type": "RuntimeError",
                             },
                         }
-                        for _ in requests or []
+                        for _ in requests
                     ]
                 deadline += time.monotonic() - waited
                 frames.write(proc.stdin.fileno(), _encode({"op": "answers", "answers": answers}).encode())

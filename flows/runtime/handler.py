@@ -123,7 +123,7 @@ def _run(context: WorkerContext, info: SocketInfo, envelope: Envelope) -> Outcom
             # nested on top of it): waiting for it would wait for ever, so this runs too.
             break
         # The same call runs elsewhere right now: wait for its result (serving other messages meanwhile).
-        calls.wait_serving(context, keys_notify=envelope["id"], seconds=float(info.time_limit))
+        calls.wait_serving(context, message_id=envelope["id"], seconds=float(info.time_limit))
     try:
         outcome = _execute(context, info, envelope)
     except BaseException:

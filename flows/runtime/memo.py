@@ -98,7 +98,7 @@ def done(info: SocketInfo, envelope: Envelope, values: list[Any] | None, named: 
 
 
 def hit_record(
-    context: Any, caller: Envelope, info: SocketInfo, call_id: str, payload: Any, args: list[Any], answer: Any
+    context: Any, caller: Envelope, info: SocketInfo, call_id: str, payload: Any, args: list[Any], result: Any
 ) -> dict[str, Any]:
     """The lineage record of a call answered from the memo without a message: a `cached` call under its caller."""
     now = time.time()
@@ -122,5 +122,5 @@ def hit_record(
         from flows.runtime.handler import preview  # the handler imports this module
 
         record["input"] = preview(json.dumps(payload, ensure_ascii=False).encode(), limit)
-        record["output"] = preview(json.dumps((answer or {}).get("value"), ensure_ascii=False).encode(), limit)
+        record["output"] = preview(json.dumps(result, ensure_ascii=False).encode(), limit)
     return record

@@ -60,11 +60,12 @@ def watch(flow_id: str, target_id: str, *, sample: float = 1.0, rate: float = DE
     patient(renew)
 
 
-def read(targets: list[str], cursors: dict[str, str], block_ms: int) -> list[tuple[str, str, dict[str, Any]]]:
-    """Events of `targets` after their cursors ("$": only new ones), waiting up to `block_ms`; (target, event id,
-    event) in order. Moves `cursors` on."""
+def read(targets: list[str], cursors: dict[str, str], block_ms: int | None) -> list[tuple[str, str, dict[str, Any]]]:
+    """Events of `targets` after their cursors ("$": only new ones), waiting up to `block_ms` (None: not at all);
+    (target, event id, event) in order. Moves `cursors` on."""
     streams = {keys.tap_stream(t): cursors.get(t) or "$" for t in targets}
-    raw: Any = patient(lambda: client().xread(streams, count=100, block=max(block_ms, 1)))  # type: ignore[arg-type]
+    block = None if block_ms is None else max(block_ms, 1)  # XREAD's BLOCK 0 would wait for ever
+    raw: Any = patient(lambda: client().xread(streams, count=100, block=block))  # type: ignore[arg-type]
     out: list[tuple[str, str, dict[str, Any]]] = []
     for stream, entries in raw or []:
         name = stream.decode() if isinstance(stream, bytes) else str(stream)

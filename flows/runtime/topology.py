@@ -154,11 +154,12 @@ class TopologyCache:
         return info
 
     def socket_named(self, flow_id: str, name: str) -> SocketInfo | None:
-        """The socket of that name in the flow (a call's target), reloading once for one added since."""
-        socket_id = self._get(flow_id).names.get(name)
-        if socket_id is None:
-            socket_id = self._get(flow_id, force=True).names.get(name)
-        return self.socket(flow_id, socket_id) if socket_id else None
+        """The socket of that name in the flow (a call's target). Never a forced reload: the name comes from user
+        code, which may ask for a missing one in a loop; a socket added since is found once the flow's version check
+        (at most CHECK_EVERY old) sees it."""
+        topology = self._get(flow_id)
+        socket_id = topology.names.get(name)
+        return topology.sockets.get(socket_id) if socket_id else None
 
     def _get(self, flow_id: str, *, force: bool = False) -> Topology:
         now = time.monotonic()

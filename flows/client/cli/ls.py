@@ -90,7 +90,13 @@ def _replicas(item: dict[str, Any]) -> str:
 def ls_maps() -> None:
     """List the newest map runs (`ec task map`) you may see; `ec task status ID` shows one's receipts."""
     items = state().api.all("/api/maps/")
-    columns = [("Socket", field("socket")), ("Parcels", field("parcels")), ("Created", field("created_at")), ID]
+    columns = [
+        ("Socket", field("socket")),
+        ("Parcels", field("parcels")),
+        ("Owner", field("owner")),
+        ("Created", field("created_at")),
+        ID,
+    ]
     output.show(items, columns, empty="No map runs that you may see.")
 
 

@@ -1643,6 +1643,8 @@ export interface components {
             /** @description The socket's name when the run started. */
             socket: string;
             parcels: number;
+            /** @description Who started it. */
+            owner: string | null;
             /** Format: date-time */
             created_at: string;
         };
