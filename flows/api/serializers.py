@@ -384,6 +384,7 @@ class CallSerializer(serializers.ModelSerializer):
             "worker",
             "attempt",
             "input",
+            "args",
             "output",
         ]
         read_only_fields = fields
@@ -398,6 +399,10 @@ class CallSerializer(serializers.ModelSerializer):
             "attempt": {"help_text": "1 for the first run; a retry (the processor's retries) counts up."},
             "input": {
                 "help_text": "The payload, JSON, cut at ELASTICCODE_LINEAGE_PREVIEW_BYTES (ends with … when cut)."
+            },
+            "args": {
+                "help_text": 'The extra positional args after the payload, a JSON list cut the same way; "" when '
+                'there were none (call("divide", 5, 4) from a function: input 5, args [4]).'
             },
             "output": {"help_text": "What it returned (and sent along named plugs), JSON, cut the same way."},
         }

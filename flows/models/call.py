@@ -42,6 +42,9 @@ class Call(models.Model):
     # What the call was given and returned, as JSON text cut at ELASTICCODE_LINEAGE_PREVIEW_BYTES (a cut preview
     # ends with "…"): the data of each step, as a debugger shows it. Kept as long as the call is.
     input = models.TextField(blank=True, default="")
+    # The extra positional args after the payload (a call's `call("divide", 5, 4)` gives input 5 and args [4]), as a
+    # JSON list cut the same way; "" when there were none, which is most messages.
+    args = models.TextField(blank=True, default="")
     output = models.TextField(blank=True, default="")
     attempt = models.PositiveSmallIntegerField(default=1)
 

@@ -391,6 +391,8 @@ def _lineage(
     limit = settings.ELASTICCODE_LINEAGE_PREVIEW_BYTES
     if limit > 0:
         record["input"] = preview(outcome.payload_json, limit)
+        if args := envelope.get("args"):
+            record["args"] = preview(json.dumps(args, ensure_ascii=False).encode("utf-8", "replace"), limit)
         if outcome.ok:
             record["output"] = _values_preview(outcome, limit)
     return record

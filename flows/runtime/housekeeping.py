@@ -55,11 +55,11 @@ _STAGING = (
     f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING_TABLE} (id uuid, trace_id uuid, parent_id uuid, flow_id uuid, "
     "socket_id uuid, socket_name text, status text, received_at float8, started_at float8, finished_at float8, "
     "duration_ms float8, error text, traceback text, stdout text, stderr text, worker text, attempt int, "
-    "input text, output text) "
+    "input text, output text, args text) "
     "ON COMMIT DELETE ROWS"
 )
 # An empty CSV field is NULL to COPY; these columns take '' instead.
-_TEXT_COLUMNS = "socket_name, status, error, traceback, stdout, stderr, worker, input, output"
+_TEXT_COLUMNS = "socket_name, status, error, traceback, stdout, stderr, worker, input, output, args"
 _CALL_FIELDS = [
     "trace_id",
     "parent_id",
@@ -79,6 +79,7 @@ _CALL_FIELDS = [
     "attempt",
     "input",
     "output",
+    "args",
 ]
 
 
@@ -113,6 +114,7 @@ def _rows(records: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
             int(r.get("attempt") or 1),
             storable_text(r.get("input") or "", TEXT_LIMIT),
             storable_text(r.get("output") or "", TEXT_LIMIT),
+            storable_text(r.get("args") or "", TEXT_LIMIT),
         )
         for r in latest.values()
     ]
@@ -143,7 +145,7 @@ def _upsert(rows: list[tuple[Any, ...]]) -> None:
         raw.execute(
             f"INSERT INTO {table} ({columns}) SELECT id, trace_id, parent_id, flow_id, socket_id, socket_name, "
             "status, to_timestamp(received_at), to_timestamp(started_at), to_timestamp(finished_at), duration_ms, "
-            f"error, traceback, stdout, stderr, worker, attempt, input, output FROM {_STAGING_TABLE} "
+            f"error, traceback, stdout, stderr, worker, attempt, input, output, args FROM {_STAGING_TABLE} "
             f"ON CONFLICT (id) DO UPDATE SET {updates}"
         )
 

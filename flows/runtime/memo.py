@@ -122,5 +122,7 @@ def hit_record(
         from flows.runtime.handler import preview  # the handler imports this module
 
         record["input"] = preview(json.dumps(payload, ensure_ascii=False).encode(), limit)
+        if args:
+            record["args"] = preview(json.dumps(args, ensure_ascii=False).encode(), limit)
         record["output"] = preview(json.dumps(result, ensure_ascii=False).encode(), limit)
     return record

@@ -24,6 +24,7 @@ _FIELDS = (
     "worker",
     "attempt",
     "input",
+    "args",
     "output",
 )
 

@@ -4,6 +4,7 @@ pure sockets (flows/runtime/calls.py, memo.py)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -123,7 +124,9 @@ def test_a_call_returns_the_callees_result_and_lineage_draws_it_under_its_caller
     [root] = tree["roots"]
     assert root["socket_name"] == "half"
     [child] = root["children"]
-    assert child["socket_name"] == "divide" and child["input"] == "5"
+    # half's call("divide", n, 2): the payload and the extra args are both kept, so the trace reads divide(5, 2).
+    assert child["socket_name"] == "divide" and child["input"] == "5" and json.loads(child["args"]) == [2]
+    assert root["args"] == ""  # sent with no args
     assert {c.status for c in calls} == {"succeeded"}
 
 

@@ -1399,6 +1399,8 @@ export interface components {
             readonly attempt: number;
             /** @description The payload, JSON, cut at ELASTICCODE_LINEAGE_PREVIEW_BYTES (ends with … when cut). */
             readonly input: string;
+            /** @description The extra positional args after the payload, a JSON list cut the same way; "" when there were none (call("divide", 5, 4) from a function: input 5, args [4]). */
+            readonly args: string;
             /** @description What it returned (and sent along named plugs), JSON, cut the same way. */
             readonly output: string;
         };

@@ -198,12 +198,14 @@ export interface SendAnswer {
 /** A call in a trace tree (GET /api/calls/{id}/graph): the API's call, less what the tree leaves out, plus its
  * children. */
 export interface CallNode
-  extends Omit<Schemas["Call"], "flow" | "stdout" | "stderr" | "status" | "input" | "output">, ErrorChain {
+  extends Omit<Schemas["Call"], "flow" | "stdout" | "stderr" | "status" | "input" | "args" | "output">, ErrorChain {
   /** Schemas["CallStatusEnum"]; "cached": a pure socket's result taken from its memo (the function did not run). */
   status: string;
   /** The payload it was called with and what it returned, as JSON text cut at the server's preview size (a cut
-   * preview ends with "…"); "" when not kept. */
+   * preview ends with "…"); "" when not kept. `args`: the extra positional args after the payload, a JSON list
+   * (`call("divide", 5, 4)`: input 5, args [4]); "" when there were none. */
   input?: string;
+  args?: string;
   output?: string;
   children: CallNode[];
 }

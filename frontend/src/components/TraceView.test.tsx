@@ -98,6 +98,27 @@ describe("trace window", () => {
     expect(chain.compareDocumentPosition(traceback)).toBe(Node.DOCUMENT_POSITION_FOLLOWING);
   });
 
+  it("shows a call's extra args beside its payload, so divide(5, 4) reads whole", async () => {
+    vi.spyOn(api, "trace").mockResolvedValue({
+      trace_id: "t3",
+      calls: 1,
+      roots: [
+        { id: "d1", status: "succeeded", socket_name: "divide", error: "", traceback: "", worker: "w", attempt: 1,
+          duration_ms: 1, input: "5", args: "[4]", output: "1.25", children: [] },
+      ] as unknown as CallTree["roots"],
+    });
+    view = mount(<TraceView callId="d1" onClose={() => {}} />);
+    await until(() => view.host.querySelectorAll('[data-testid="trace-call"]').length === 1);
+    click([...view.host.querySelectorAll("button")].find((b) => b.textContent === "show data"));
+    expect(view.host.querySelector('[data-testid="call-input"]')!.textContent).toContain("5");
+    const args = view.host.querySelector('[data-testid="call-args"]')!;
+    expect(args.textContent).toContain("args");
+    expect(args.textContent).toContain("4");
+    // Input, then args, then output: the order of a call.
+    const output = view.host.querySelector('[data-testid="call-output"]')!;
+    expect(args.compareDocumentPosition(output)).toBe(Node.DOCUMENT_POSITION_FOLLOWING);
+  });
+
   it("says a dead-lettered call failed, as the Runs list does", async () => {
     view = mount(<TraceView callId="c1" onClose={() => {}} />);
     await until(() => view.host.querySelectorAll('[data-testid="call-status"]').length === 2);

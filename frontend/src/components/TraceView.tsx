@@ -27,7 +27,7 @@ function Payload({ label, text, testId }: { label: string; text: string; testId:
 function CallItem({ call }: { call: CallNode }) {
   const [open, setOpen] = useState(false);
   const [data, setData] = useState(call.status === "dead" || call.status === "failed");
-  const hasData = Boolean(call.input || call.output);
+  const hasData = Boolean(call.input || call.args || call.output);
   const status = callStatus(call.status);
   return (
     <li className={`call call-${call.status}`} data-testid="trace-call">
@@ -57,6 +57,7 @@ function CallItem({ call }: { call: CallNode }) {
         )}
       </div>
       {data && call.input && <Payload label="input" text={call.input} testId="call-input" />}
+      {data && call.args && <Payload label="args" text={call.args} testId="call-args" />}
       {data && call.output && <Payload label="output" text={call.output} testId="call-output" />}
       {call.error && <div className="call-error">{call.error}</div>}
       <ErrorChain chain={call.chain} />
