@@ -85,7 +85,7 @@ def handle(context: WorkerContext, delivery: Delivery) -> None:
         raise Reject(f"message {envelope['id']} given back while its output was held", requeue=True)
     tapped = context.taps.active(info.flow_id)
     if tapped and info.id in tapped and context.taps.admit(info.id, tapped[info.id]):
-        context.taps.emit([(info.id, _tap_event("socket", info.id, info.name, envelope, to=info.name))])
+        context.taps.emit([(info.id, _tap_event("socket", info.id, info.name, envelope, to=info.name))], tapped)
     metrics = context.metrics
     if metrics is not None:
         metrics.busy(1)
@@ -363,7 +363,7 @@ def _tap_plugs(
         for (_, env), (plug_id, name) in zip(children, plugs, strict=True)
         if plug_id in tapped and context.taps.admit(plug_id, tapped[plug_id])
     ]
-    context.taps.emit(events)
+    context.taps.emit(events, tapped)
 
 
 def _lineage(

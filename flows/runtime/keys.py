@@ -161,6 +161,12 @@ def tap_stream(target_id: object) -> str:
     return f"{PREFIX}:tap:{target_id}"
 
 
+def tap_window(target_id: object, seconds: int, index: int) -> str:
+    """The count of a target's tap events in one window of `seconds` (the `index`-th since the epoch), shared by
+    every worker: the window of the tap's rate."""
+    return f"{PREFIX}:tapw:{target_id}:{seconds}:{index}"
+
+
 # Map runs' receipts (flows/services/maps.py): one answer per parcel and send, and the run's notify list.
 def map_answer(run_id: object, index: int, attempt: int) -> str:
     return f"{PREFIX}:map:{run_id}:{index}:{attempt}"

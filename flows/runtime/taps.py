@@ -9,15 +9,19 @@ event to the target's Redis stream (XADD, capped at STREAM_LENGTH, kept STREAM_T
      "message_id", "trace_id", "attempt", "at": epoch seconds, "payload": JSON text cut at
      ELASTICCODE_TAP_PREVIEW_BYTES (ending with "…" when cut)}
 
-Sampled and rate-limited by the worker: a watcher asks for a `sample` (the share of messages, 0 < s ≤ 1) and a
-`rate` (events per second, at most MAX_RATE); with several watchers the largest of each wins. Readers take events
-from the stream after their cursor (XREAD), so a slow reader misses old events, never blocks a worker.
+A watcher asks for a `sample` (the share of messages, 0 < s ≤ 1) and a `rate` (events per second, at most
+MAX_RATE); with several watchers the largest of each wins. Each worker samples, and keeps a token bucket of `rate`
+so that a busy worker does not send Redis events it would drop; the rate itself holds for the whole cluster: the
+XADD goes through a script that counts the target's events in the current second (a key of the target and the
+second, shared by every worker and node) and adds the event only while that count is within `rate`. Readers take
+events from the stream after their cursor (XREAD), so a slow reader misses old events, never blocks a worker.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import threading
 import time
@@ -27,7 +31,7 @@ from typing import Any
 from django.conf import settings
 
 from flows.runtime import keys
-from flows.runtime.broker import client, patient
+from flows.runtime.broker import client, patient, script
 
 log = logging.getLogger(__name__)
 TAP_LEASE = 30.0  # seconds a watch lasts unless renewed
@@ -36,6 +40,18 @@ STREAM_TTL = 600
 MAX_RATE = 50.0
 DEFAULT_RATE = 10.0
 CHECK_EVERY = 1.0
+# KEYS: the target's stream, its counter for this window. ARGV: events allowed in the window, the event,
+# STREAM_LENGTH, STREAM_TTL, the window's seconds. A fixed window, not a bucket: every worker's clock names the same
+# window to within NTP's error, and a window needs no clock inside Redis. At a window's edge up to twice the rate
+# may pass within one window's length.
+_ADD_WITHIN_RATE = """
+local n = redis.call('INCR', KEYS[2])
+if n == 1 then redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]) + 1) end
+if n > tonumber(ARGV[1]) then return 0 end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
 
 
 @dataclass(frozen=True)
@@ -126,32 +142,50 @@ class TapCache:
         return taps
 
     def admit(self, target: str, tap: Tap) -> bool:
-        """Sampled, then a token bucket of `rate` events a second (a burst of one second's worth)."""
+        """Sampled, then a token bucket of `rate` events a second (a burst of one second's worth, and at least one
+        event: a bucket of 0.5 never reached the token an event takes, so a tap under one a second showed nothing)."""
         if tap.sample < 1.0 and random.random() >= tap.sample:  # a sample, not cryptography
             return False
         now = time.monotonic()
+        burst = max(tap.rate, 1.0)
         with self._lock:
-            tokens, at = self._buckets.get(target, (tap.rate, now))
-            tokens = min(tap.rate, tokens + (now - at) * tap.rate)
+            tokens, at = self._buckets.get(target, (burst, now))
+            tokens = min(burst, tokens + (now - at) * tap.rate)
             if tokens < 1.0:
                 self._buckets[target] = (tokens, now)
                 return False
             self._buckets[target] = (tokens - 1.0, now)
         return True
 
-    def emit(self, events: list[tuple[str, dict[str, Any]]]) -> None:
-        """Add admitted events (target id, event) to their streams, in one round trip; never raises."""
+    def emit(self, events: list[tuple[str, dict[str, Any]]], taps: dict[str, Tap]) -> None:
+        """Add admitted events (target id, event) to their streams, each only while its target's cluster-wide count
+        for this second is within the tap's rate (`taps`: the active taps, as `active` gave them); one round trip;
+        never raises."""
         if not events:
             return
+        now = time.time()
         try:
+            add = script(_ADD_WITHIN_RATE)
             pipe = client().pipeline(transaction=False)
             for target, event in events:
-                stream = keys.tap_stream(target)
-                pipe.xadd(stream, {"e": json.dumps(event, ensure_ascii=False)}, maxlen=STREAM_LENGTH, approximate=True)
-                pipe.expire(stream, STREAM_TTL)
+                allowed, seconds = window(taps[target].rate if target in taps else DEFAULT_RATE)
+                add(
+                    keys=[keys.tap_stream(target), keys.tap_window(target, seconds, int(now // seconds))],
+                    args=[allowed, json.dumps(event, ensure_ascii=False), STREAM_LENGTH, STREAM_TTL, seconds],
+                    client=pipe,
+                )
             pipe.execute()
         except Exception as exc:
             log.warning("tap events lost: %s", exc)
+
+
+def window(rate: float) -> tuple[int, int]:
+    """(events allowed, window seconds) for `rate` events a second: a rate under one (0.1: one event in 10 s)
+    widens the window rather than rounding the rate up to one a second."""
+    if rate >= 1.0:
+        return int(rate), 1
+    seconds = math.ceil(1.0 / max(rate, 0.001))
+    return max(1, round(rate * seconds)), seconds
 
 
 def preview(payload: Any) -> str:

@@ -286,7 +286,10 @@ def test_a_tap_on_a_plug_streams_what_a_worker_emits_to_a_viewer(demo: Demo, bob
             cache = TapCache()  # a worker reads the taps once a second: a fresh cache reads them now
         tap = cache.active(str(demo.flow.pk))[plug_id]
         assert cache.admit(plug_id, tap)
-        cache.emit([(plug_id, {"kind": "plug", "name": demo.plug.name, "payload": '"hello"', "message_id": "m1"})])
+        cache.emit(
+            [(plug_id, {"kind": "plug", "name": demo.plug.name, "payload": '"hello"', "message_id": "m1"})],
+            {plug_id: tap},
+        )
         event = await frame_of(communicator, "tap")
         await communicator.send_json_to({"type": "tap", "plug": str(other.plug.pk)})
         foreign = await frame_of(communicator, "error")
