@@ -5,6 +5,9 @@
     chain of 10 no-op tasks (latency per hop) and fire-and-forget no-op throughput;
 (b) ElasticCode: a linear flow of 10 no-op sockets (latency per hop) and a 3-socket flow under load (hops/s), one
     processor worker (Celery's, thread pool, concurrency 2, 2 executor subprocesses), with lineage on and off.
+Baseline B and ElasticCode take turns, three rounds each (B's latency, then ElasticCode's latency and throughput
+with lineage, then its throughput without): a burst of load from elsewhere on this shared machine lands on both
+sides, not on one. Each side's hop is the median of its rounds' p50s, and the rounds' own ratios are printed too.
 Figures go to docs/benchmarks.md.
 """
 
@@ -177,28 +180,30 @@ def test_message_path_against_raw_celery(runtime: Runtime, any_broker: str, tmp_
     make_repo(repo, package_files("ecnoop", NOOP))
     chain_proc, first, load_proc, load_first, plugs = build(owner, f"file://{repo}")
 
-    baselines: dict[str, tuple[list[float], float]] = {}
-    for name, guarantees in (("A", False), ("B", True)):
+    def baseline(guarantees: bool) -> tuple[list[float], float]:
         worker = raw_worker(guarantees=guarantees, broker_url=broker_url)
         try:
             time.sleep(3)
-            baselines[name] = (raw_chain_latency(), raw_throughput())
+            return raw_chain_latency(), raw_throughput()
         finally:
             worker.terminate()
             worker.wait(30)
 
-    # Lineage on and off alternate, three times each, so a burst of load from elsewhere on this shared machine does
-    # not land on one side only; each side's figure is the median of its runs.
+    rounds: dict[str, list[tuple[list[float], float]]] = {"A": [baseline(False)], "B": []}
+    # B, lineage on, lineage off, three times: a burst of load from elsewhere on this shared machine does not land
+    # on one side only; each side's figure is the median of its rounds.
     rates: dict[str, list[float]] = {"1": [], "0": []}
-    ec_hops: list[float] = []
+    ec_rounds: list[list[float]] = []
     for lineage in ("1", "0") * 3:
+        if lineage == "1":
+            rounds["B"].append(baseline(True))
         runtime.overrides["ELASTICCODE_LINEAGE"] = lineage
         start(chain_proc, load_proc)
         runtime.start_agent()
         runtime.wait_status(chain_proc, "running")
         runtime.wait_status(load_proc, "running")
-        if not ec_hops:
-            ec_hops = ec_chain_latency(first)
+        if lineage == "1":
+            ec_rounds.append(ec_chain_latency(first))
         rates[lineage].append(ec_throughput(load_first, plugs))
         # Lineage still waiting in Redis is written before the agent stops, so that no run writes another's.
         backlog = broker.client().llen(keys.LINEAGE)
@@ -211,14 +216,24 @@ def test_message_path_against_raw_celery(runtime: Runtime, any_broker: str, tmp_
         Processor.objects.update(requested_status="stopped", status="stopped")
 
     results = {key: statistics.median(values) for key, values in rates.items()}
-    ec_p50, ec_p95 = report("ElasticCode flow, per hop", ec_hops)
+    ec = [report(f"ElasticCode flow, per hop, round {n}", hops) for n, hops in enumerate(ec_rounds, 1)]
+    ec_p50, ec_p95 = statistics.median(r[0] for r in ec), statistics.median(r[1] for r in ec)
+    print(f"ElasticCode flow, per hop: p50 {ec_p50:.2f} ms  p95 {ec_p95:.2f} ms  (median of {len(ec)} rounds)")
     print(
         f"ElasticCode 3-socket flow: {results['1']:.0f} hops/s with lineage, {results['0']:.0f} hops/s without"
         f" (runs: {', '.join(f'{r:.0f}' for r in rates['1'])} / {', '.join(f'{r:.0f}' for r in rates['0'])})"
     )
-    for name, (raw_hops, raw_rate) in baselines.items():
-        raw_p50, raw_p95 = report(f"raw Celery chain ({name}), per hop", raw_hops)
+    for name, measured in rounds.items():
+        raw = [
+            report(f"raw Celery chain ({name}), per hop, round {n}", hops) for n, (hops, _) in enumerate(measured, 1)
+        ]
+        raw_p50, raw_p95 = statistics.median(r[0] for r in raw), statistics.median(r[1] for r in raw)
+        raw_rate = statistics.median(rate for _, rate in measured)
+        print(f"raw Celery chain ({name}), per hop: p50 {raw_p50:.2f} ms  p95 {raw_p95:.2f} ms")
         print(f"raw Celery fire-and-forget ({name}): {raw_rate:.0f} tasks/s")
         print(f"per-hop p50 ratio (ElasticCode / {name}): {ec_p50 / raw_p50:.2f}   p95 ratio: {ec_p95 / raw_p95:.2f}")
+        if len(raw) == len(ec):
+            paired = ", ".join(f"{e[0] / r[0]:.2f}" for e, r in zip(ec, raw, strict=True))
+            print(f"per-hop p50 ratio (ElasticCode / {name}) round by round: {paired}")
         print(f"throughput ratio (ElasticCode with lineage / {name}): {results['1'] / raw_rate:.2f}")
     print(f"lineage on / off: {results['1'] / results['0']:.2f}")
