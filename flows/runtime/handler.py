@@ -390,12 +390,21 @@ def _lineage(
             record[name] = value
     limit = settings.ELASTICCODE_LINEAGE_PREVIEW_BYTES
     if limit > 0:
-        record["input"] = preview(outcome.payload_json, limit)
+        # An outcome the executor did not produce (a memo hit, a chaos failure, an executor that could not start)
+        # has no encoded payload: the input is the message's all the same.
+        record["input"] = preview(outcome.payload_json or _json_bytes(envelope["payload"]), limit)
         if args := envelope.get("args"):
-            record["args"] = preview(json.dumps(args, ensure_ascii=False).encode("utf-8", "replace"), limit)
+            record["args"] = preview(_json_bytes(args), limit)
         if outcome.ok:
             record["output"] = _values_preview(outcome, limit)
     return record
+
+
+def _json_bytes(value: Any) -> bytes:
+    try:
+        return json.dumps(value, ensure_ascii=False).encode("utf-8", "replace")
+    except (TypeError, ValueError, RecursionError):
+        return b""
 
 
 def preview(raw: bytes, limit: int) -> str:

@@ -13,8 +13,9 @@ from flows.client import CallFailed, Client, Socket
 from flows.models import Flow
 from tests.client.conftest import Ec
 from tests.client.test_cli import data, ok, refused
-from tests.runtime.conftest import Runtime, code_dir, runtime  # noqa: F401  (shared fixtures)
+from tests.runtime.conftest import Runtime, code_dir, examples_repo, runtime  # noqa: F401  (shared fixtures)
 from tests.runtime.test_calls import girder  # noqa: F401  (shared fixture)
+from tests.runtime.test_flow_runs import client_for
 
 pytestmark = pytest.mark.runtime
 
@@ -65,3 +66,32 @@ def test_ec_marks_a_socket_pure_and_runs_a_chaos_drill_only_as_the_owner(
     ok(ec("update", "flow", "-n", "girder", "--chaos", "0"))
     girder.refresh_from_db()
     assert girder.chaos == 0
+
+
+def test_the_readme_girder_recipe_runs_on_the_demo_repository(
+    runtime: Runtime, ec: Ec, alice: Any, examples_repo: str
+) -> None:
+    """The README's commands on the demo repository's `elasticcode_examples.girder` (found by a newcomer: the README
+    called `both` and `double`, which the demo module did not have). `half`'s call keeps its extra arg in lineage."""
+    ok(ec("add", "flow", "-n", "demo"))
+    ok(ec("add", "processor", "-n", "girder", "-g", examples_repo, "--subdirectory", "sample",
+          "-m", "elasticcode_examples.girder", "--flow", "demo"))  # fmt: skip
+    for name in ("divide", "double", "half", "both", "ratio", "safe_ratio"):
+        ok(ec("add", "socket", "-n", name, "-pn", "girder", "-t", name, "--flow", "demo"))
+    ok(ec("update", "processor", "-n", "girder", "--retries", "0", "--flow", "demo"))  # the README waits out 3
+    runtime.start_agent()
+    ok(ec("proc", "start", "-n", "girder", "--wait", "--flow", "demo"))
+    assert ok(ec("task", "run", "-s", "both", "-d", "5", "--flow", "demo")).strip() == "[2.5, 10]"
+    assert (
+        ok(ec("task", "run", "-s", "safe_ratio", "-d", "1", "--flow", "demo")).strip() == "ZeroDivisionError in divide"
+    )
+    line = refused(ec("task", "run", "-s", "ratio", "-d", "1", "--flow", "demo"), 1)
+    assert "ZeroDivisionError: division by zero (in divide(1, 0), called from ratio(1))" in line
+    sent = data(ec("task", "run", "-s", "half", "-d", "5", "--flow", "demo", "--json"))
+
+    def nested() -> list[dict[str, Any]] | None:
+        roots = client_for(alice).get(f"/api/calls/{sent['id']}/graph").json().get("roots") or []
+        return roots[0]["children"] if roots and roots[0]["children"] else None
+
+    [divide] = runtime.wait_for(nested, 20, "half's call to divide in lineage")
+    assert (divide["socket_name"], divide["input"], divide["args"], divide["output"]) == ("divide", "5", "[2]", "2.5")

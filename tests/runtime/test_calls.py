@@ -195,7 +195,8 @@ def test_a_pure_socket_runs_identical_concurrent_calls_once_and_shows_the_hit(
     hit = runtime.wait_for(
         lambda: Call.objects.filter(trace_id=again["id"], status="cached").first(), 20, "the cached call"
     )
-    assert hit.socket_name == "counted"
+    # What it was given is kept as for a call that ran (found by a newcomer: a hit's input was empty).
+    assert (hit.socket_name, hit.input, hit.output) == ("counted", "7", '{"square":49,"runs":1}')
     # A call from a function is answered from the memo before any message is sent, and drawn as a hit too.
     twice = answer(alice, girder, "square_twice", 7)
     assert twice["results"] == [[{"square": 49, "runs": 1}] * 2]
@@ -285,3 +286,10 @@ def test_a_chaos_failure_takes_the_error_plug_or_becomes_a_dead_letter_as_a_real
     assert errors and all(e["error_type"] == "ChaosError" and e["socket"] == "caught" for e in errors)
     dead = client_for(alice).get(f"/api/queues/{caught.queue_id}/dead-letters?limit=100").json()
     assert dead["count"] == len(errors)
+    # The function did not run, and lineage still keeps what the call was given (it kept nothing before).
+    injected = runtime.wait_for(
+        lambda: list(Call.objects.filter(flow=flow, socket=first, error__startswith="ChaosError")) or None,
+        20,
+        "an injected failure in lineage",
+    )
+    assert all(c.input.isdigit() for c in injected)

@@ -20,7 +20,22 @@ def ratio(n: float) -> float:
     return call("divide", n, 0)
 
 
+def double(n: float) -> float:
+    return 2 * n
+
+
+def half(n: float) -> float:
+    """A call with an extra arg: divide's payload is n, its args (2,); the trace shows both."""
+    return call("divide", n, 2)
+
+
+def both(n: float) -> list[float]:
+    """Two calls at once; their results in order."""
+    return calls([("divide", n, 2), ("double", n)])
+
+
 def safe_ratio(n: float) -> float | str:
+    """A caller may catch a call's failure: CallFailed names the socket where it happened."""
     try:
         return call("divide", n, 0)
     except CallFailed as failure:
