@@ -14,6 +14,10 @@ class CallStatus(models.TextChoices):
     DEAD = "dead", "dead-lettered"
     # A pure socket's result taken from its memo (flows/runtime/memo.py): the function did not run.
     CACHED = "cached", "cached"
+    # A call made from inside a function (elasticcode.call) that failed for good: its error was raised in its caller
+    # as CallFailed, and the caller decides (catch it, or fail with the chain). Neither dead-lettered nor taken by
+    # an error plug: found by a newcomer, who read "failed (handled)" on the divide whose error failed ratio.
+    RAISED = "raised", "raised in its caller"
 
 
 class Call(models.Model):

@@ -270,9 +270,11 @@ def _failed(context: WorkerContext, info: SocketInfo, delivery: Delivery, outcom
             traceback=str(failure["traceback"]),
         )
     if workflows.is_workflow_call(envelope):
-        # The composition ends here: its caller gets the error (not the dead-letter list or the error plugs).
+        # The composition ends here: its caller gets the error (not the dead-letter list or the error plugs). A call
+        # from inside a function is `raised`: the error is raised in that function, which decides what it means.
         answer = workflows.failed(envelope, failure)
-        _finish(context, info, delivery, outcome, started, [], status="failed", answer=answer)
+        status = "raised" if workflows.returns_to_function(envelope) else "failed"
+        _finish(context, info, delivery, outcome, started, [], status=status, answer=answer)
         return
     if info.errors:
         children = [

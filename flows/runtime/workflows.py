@@ -163,6 +163,12 @@ def is_workflow_call(envelope: Envelope) -> bool:
     return "next" in envelope
 
 
+def returns_to_function(envelope: Envelope) -> bool:
+    """Whether this is a call made from inside a function (a `return` frame at the bottom of its stack)."""
+    frames = envelope.get("next") or []
+    return bool(frames) and frames[-1].get("t") == "return"
+
+
 def answer_to(envelope: Envelope) -> tuple[str, str, int]:
     """Where the answer of a workflow call goes: (answer key, notify list, seconds kept). A call made from inside a
     function names its own (a `return` frame at the bottom of its stack); a composition's is its trace's."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 
 from flows.models import Call
 
@@ -51,8 +51,12 @@ RUN_STATUSES = ("succeeded", "handled", "failed", "running")
 # A run failed when a message of it was dead-lettered. An error an error plug took is handled (the call is
 # "failed", and its error went on as a message): found by a designer, who read a handled error as a failed run;
 # the next one read it, listed as succeeded, as a success. So it is neither: `handled`.
+# A call from inside a function that failed is `raised` in its caller: handled when the caller went on (caught it,
+# or a map run took it as a failed parcel's receipt); passed on when the caller failed with it too (dead, or raised
+# further up), and then the caller's own status says it.
 _FAILED = ("dead",)
 _HANDLED = ("failed",)
+_PASSED_ON = ("dead", "raised")
 _OPEN = ("received", "running", "retrying")
 
 
@@ -62,7 +66,7 @@ def flow_runs(*, flow_id: Any, status: str | None = None, limit: int = 50) -> li
     duration in ms (from when the message was sent in), number of calls, of dead-lettered ones and of failed calls
     whose error an error plug took, and a status: `failed` if any message of it was dead-lettered, `running` while
     any call is still in progress (a retry waiting included), `handled` if a call failed and an error plug took its
-    error, else `succeeded`. `status` keeps only runs with that status. Lineage is written about a
+    error (or a function caught the failure of a call it made), else `succeeded`. `status` keeps only runs with that status. Lineage is written about a
     second after each call, so a run shows a moment after it starts. Two queries: the latest roots (at most 4 times
     `limit` of them are looked at when filtering by status), then their traces' calls counted in one GROUP BY."""
     scan = limit * 4 if status else limit
@@ -78,7 +82,11 @@ def flow_runs(*, flow_id: Any, status: str | None = None, limit: int = 50) -> li
         .annotate(
             calls=Count("id"),
             failed=Count("id", filter=Q(status__in=_FAILED)),
-            handled=Count("id", filter=Q(status__in=_HANDLED)),
+            handled=Count(
+                "id",
+                filter=Q(status__in=_HANDLED)
+                | Q(status="raised") & ~Exists(Call.objects.filter(pk=OuterRef("parent_id"), status__in=_PASSED_ON)),
+            ),
             open=Count("id", filter=Q(status__in=_OPEN)),
             finished=Max("finished_at"),
         )

@@ -44,7 +44,8 @@ export const MSG = {
     `the subdirectory is set to "${where}" (save to keep it).`,
   saveFirst: "Save the flow first: the server runs what is saved.",
   // A test message that succeeded only because an error plug took a failure on its way.
-  handledFailure: (socket: string, error: string) => `Handled failure: ${socket} raised ${error} — an error plug took it`,
+  handledFailure: (socket: string, error: string, caught = false) =>
+    `Handled failure: ${socket} raised ${error} — ${caught ? "the function that called it caught it" : "an error plug took it"}`,
   invalidJson: (error: string) => `The message is not valid JSON (${error}). Example: {"n": 1} or "text".`,
   importNotJson: (error: string) => `That file is not a flow export (${error}). Export one from a flow's menu.`,
   pure: {

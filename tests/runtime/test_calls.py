@@ -150,6 +150,31 @@ def test_a_caller_may_catch_the_failure(girder: Flow, alice: Any) -> None:
     assert answer(alice, girder, "forgiving", 1)["results"] == [{"caught": "ZeroDivisionError", "in": "divide"}]
 
 
+def test_a_failed_call_is_raised_in_its_caller_and_the_run_says_who_handled_it(
+    girder: Flow, alice: Any, runtime: Runtime
+) -> None:
+    """Found by a newcomer: the divide whose error failed ratio read "failed (handled)", and ratio's run "(1 handled)",
+    though nothing handled it. A failed call from a function is `raised`; its run is handled only when the caller
+    went on (caught it), and failed when the caller failed with it."""
+    failed = answer(alice, girder, "ratio", 1)
+    caught = answer(alice, girder, "forgiving", 1)
+    for body, caller in ((failed, ("ratio", "dead")), (caught, ("forgiving", "succeeded"))):
+        calls = {c.socket_name: c.status for c in runtime.calls(body["id"], 2)}
+        assert calls == dict([("divide", "raised"), caller])
+    runs = runtime.wait_for(
+        lambda: (
+            (rows := {r["root_id"]: r for r in client_for(alice).get(f"/api/flows/{girder.pk}/runs/").json()["runs"]})
+            and failed["id"] in rows
+            and caught["id"] in rows
+            and rows
+        ),
+        20,
+        "both runs",
+    )
+    assert (runs[failed["id"]]["status"], runs[failed["id"]]["handled_calls"]) == ("failed", 0)
+    assert (runs[caught["id"]]["status"], runs[caught["id"]]["handled_calls"]) == ("handled", 1)
+
+
 def test_a_call_to_a_socket_the_flow_does_not_have_fails_clearly(girder: Flow, alice: Any) -> None:
     error = answer(alice, girder, "no_such", 1)["error"]
     assert error["error_type"] == "LookupError"

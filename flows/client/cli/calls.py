@@ -43,7 +43,10 @@ def trace_calls(call_or_trace: str) -> list[dict[str, Any]]:
 @click.option("--id", "call_id", metavar="ID", help="The calls of this trace (a message id, or any call's id).")
 @click.option("-g", "--graph", is_flag=True, help="With --id: draw the trace as a tree.")
 @click.option("-s", "--socket", help="Only calls of this socket.")
-@click.option("--status", type=click.Choice(["received", "running", "succeeded", "failed", "retrying", "dead"]))
+@click.option(
+    "--status",
+    type=click.Choice(["received", "running", "succeeded", "failed", "retrying", "dead", "cached", "raised"]),
+)
 @flow_option
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @json_option

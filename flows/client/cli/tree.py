@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 GAP = 3  # spaces between sibling subtrees
-FAILED = frozenset({"failed", "dead"})
+FAILED = frozenset({"failed", "dead", "raised"})
 
 
 def call_label(node: dict[str, Any]) -> str:

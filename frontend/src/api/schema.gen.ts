@@ -1412,9 +1412,10 @@ export interface components {
          *     * `retrying` - retrying
          *     * `dead` - dead-lettered
          *     * `cached` - cached
+         *     * `raised` - raised in its caller
          * @enum {string}
          */
-        CallStatusEnum: "received" | "running" | "succeeded" | "failed" | "retrying" | "dead" | "cached";
+        CallStatusEnum: "received" | "running" | "succeeded" | "failed" | "retrying" | "dead" | "cached" | "raised";
         /** @description POST /api/flows/{id}/discover: where a processor's code is, before the processor is saved. */
         DiscoverInputRequest: {
             git_url: string;
@@ -2883,8 +2884,9 @@ export interface operations {
                  *     * `retrying` - retrying
                  *     * `dead` - dead-lettered
                  *     * `cached` - cached
+                 *     * `raised` - raised in its caller
                  */
-                status?: "cached" | "dead" | "failed" | "received" | "retrying" | "running" | "succeeded";
+                status?: "cached" | "dead" | "failed" | "raised" | "received" | "retrying" | "running" | "succeeded";
                 trace_id?: string;
             };
             header?: never;

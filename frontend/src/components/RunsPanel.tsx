@@ -117,7 +117,7 @@ export function RunsPanel({ flowId, onClose }: { flowId: string; onClose: () => 
                   {run.calls}
                   {run.failed_calls > 0 && <span className="field-error"> ({run.failed_calls} failed)</span>}
                   {(run.handled_calls ?? 0) > 0 && (
-                    <span className="run-handled" title="Calls that failed and whose error an error plug took">
+                    <span className="run-handled" title="Calls that failed and whose error an error plug took, or the function that called them caught">
                       {" "}({run.handled_calls} handled)
                     </span>
                   )}

@@ -87,7 +87,7 @@ function HandledFailure({ call }: { call: CallNode }) {
   return (
     <div className="handled-failure" data-testid="answer-handled">
       <div className="failure-line">
-        {MSG.handledFailure(call.socket_name, call.error)}
+        {MSG.handledFailure(call.socket_name, call.error, call.status === "raised")}
       </div>
       <ErrorChain chain={call.chain} />
       {call.traceback && (

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { CallNode } from "../api/types";
+import { MSG } from "../messages";
 import { callStatus, chainLines, handledFailures, runTime } from "./runs";
 
 const call = (id: string, status: string, children: CallNode[] = []) =>
@@ -11,6 +12,20 @@ describe("how runs and calls read", () => {
     expect(callStatus("failed").label).toBe("failed (handled)");
     expect(callStatus("succeeded").label).toBe("succeeded");
     expect(callStatus("cached")).toEqual({ label: "cached", title: expect.stringMatching(/memo: the function did not run/) });
+  });
+
+  it("does not call a failed call from a function handled: its error was raised in its caller", () => {
+    // Found by a newcomer: the divide whose error failed ratio read "failed (handled)".
+    const raised = callStatus("raised");
+    expect(raised.label).toBe("failed (raised in caller)");
+    expect(raised.title).toMatch(/CallFailed/);
+    expect(handledFailures({ trace_id: "t", calls: 2, roots: [call("r", "dead", [call("d", "raised")])] })).toEqual([]);
+    // A caller that caught it and went on handled it, as the Runs list counts it.
+    const caught = call("d", "raised");
+    expect(handledFailures({ trace_id: "t", calls: 2, roots: [call("r", "succeeded", [caught])] })).toEqual([caught]);
+    expect(MSG.handledFailure("divide", "ZeroDivisionError: division by zero", true)).toBe(
+      "Handled failure: divide raised ZeroDivisionError: division by zero — the function that called it caught it",
+    );
   });
 
   it("reads an error's chain of calls innermost first, a link without its call by its socket", () => {

@@ -15,6 +15,11 @@ export function callStatus(status: string): { label: string; title: string } {
       return { label: "failed (dead-lettered)", title: "Failed for good: the message is in the socket's dead letters." };
     case "failed":
       return { label: "failed (handled)", title: "Failed, and an error plug took its error on as a message." };
+    case "raised":
+      return {
+        label: "failed (raised in caller)",
+        title: "Failed, and its error was raised in the function that called it (CallFailed): the caller decides.",
+      };
     case "cached":
       return { label: "cached", title: "A pure socket's result taken from its memo: the function did not run." };
     default:
@@ -36,16 +41,19 @@ export function runTime(run: Pick<Run, "status" | "started_at" | "duration_ms">,
   return run.duration_ms === null ? "–" : `took ${seconds(run.duration_ms)}`;
 }
 
-/** The calls of a trace that failed and whose error an error plug took (status "failed"), in tree order. */
+/** The calls of a trace that failed and whose error was handled, in tree order: an error plug took it (status
+ * "failed"), or it was raised in a function that went on (status "raised" under a caller that did not fail with it:
+ * the same rule as the Runs list's, flows/selectors/calls.py). */
 export function handledFailures(tree: CallTree): CallNode[] {
   const found: CallNode[] = [];
-  const walk = (calls: CallNode[]) => {
+  const walk = (calls: CallNode[], parent: CallNode | null) => {
     for (const call of calls) {
-      if (call.status === "failed") found.push(call);
-      walk(call.children);
+      const passedOn = parent !== null && (parent.status === "dead" || parent.status === "raised");
+      if (call.status === "failed" || (call.status === "raised" && !passedOn)) found.push(call);
+      walk(call.children, call);
     }
   };
-  walk(tree.roots);
+  walk(tree.roots, null);
   return found;
 }
 
