@@ -1,4 +1,5 @@
-"""The call-graph drawing of `ec ls call --id … -g`: a pure layout, tested without a server."""
+"""The call-graph drawing of `ec ls call --id … -g`, and how a call's duration reads: pure layout, tested without a
+server."""
 
 from __future__ import annotations
 
@@ -76,3 +77,12 @@ def test_failed_calls_are_marked() -> None:
 
 def test_several_roots_are_drawn_one_after_the_other() -> None:
     assert draw([node("a"), node("b", node("c"))]) == ["a", "", "b", "│", "c"]
+
+
+def test_a_calls_duration_reads_as_milliseconds_not_a_float_dump() -> None:
+    """Found by a newcomer: `ec ls calls` printed 0.002444001438561827."""
+    from flows.client.cli.output import milliseconds
+
+    read = milliseconds("duration_ms")
+    assert [read({"duration_ms": v}) for v in (0.002444001438561827, 3.456, 1234.5)] == ["0.002", "3.5", "1234"]
+    assert read({"duration_ms": None}) is None and read({}) is None

@@ -8,13 +8,13 @@ import click
 
 from flows.client import lookup
 from flows.client.cli import output, resolve, tree
-from flows.client.cli.output import Column, field
+from flows.client.cli.output import Column, field, milliseconds
 from flows.client.cli.state import Failure, flow_option, json_option, state
 
 CALL_COLUMNS: list[Column] = [
     ("Socket", field("socket_name")),
     ("Status", field("status")),
-    ("Duration (ms)", field("duration_ms")),
+    ("Duration (ms)", milliseconds("duration_ms")),
     ("Started", field("started_at")),
     ("Error", field("error")),
     ("ID", field("id")),

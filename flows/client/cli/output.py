@@ -25,6 +25,19 @@ def field(name: str) -> Callable[[dict[str, Any]], Any]:
     return lambda item: item.get(name)
 
 
+def milliseconds(name: str) -> Callable[[dict[str, Any]], Any]:
+    """A duration in ms as read: three decimals under 1 ms (a no-op's 0.002), one under 100, none above (found by a
+    newcomer reading 0.002444001438561827)."""
+
+    def read(item: dict[str, Any]) -> str | None:
+        value = item.get(name)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return None
+        return f"{value:.3f}" if value < 1 else f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+    return read
+
+
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 

@@ -8,8 +8,13 @@ import { ErrorChain } from "./ErrorChain";
 import { JsonTree } from "./JsonTree";
 import { callStatus } from "./runs";
 
-/** A kept payload preview: a tree when it is whole JSON, else the text as cut (it ends with "…"). */
-function Payload({ label, text, testId }: { label: string; text: string; testId: string }) {
+/** Up to this many characters, a call's args read on one line as they were kept (args [0, 2, 5, 223] took six lines
+ * as a tree, found by a newcomer). */
+const INLINE_CHARS = 80;
+
+/** A kept payload preview: a tree when it is whole JSON, else the text as cut (it ends with "…"); `inline`: on one
+ * line when short. */
+function Payload({ label, text, testId, inline = false }: { label: string; text: string; testId: string; inline?: boolean }) {
   let parsed: { ok: true; value: unknown } | { ok: false } = { ok: false };
   try {
     parsed = { ok: true, value: JSON.parse(text) };
@@ -19,7 +24,13 @@ function Payload({ label, text, testId }: { label: string; text: string; testId:
   return (
     <div className="call-data" data-testid={testId}>
       <span className="muted">{label}</span>
-      {parsed.ok ? <JsonTree value={parsed.value} /> : <pre className="payload-cut">{text}</pre>}
+      {parsed.ok && inline && text.length <= INLINE_CHARS ? (
+        <code className="payload-inline">{text}</code>
+      ) : parsed.ok ? (
+        <JsonTree value={parsed.value} />
+      ) : (
+        <pre className="payload-cut">{text}</pre>
+      )}
     </div>
   );
 }
@@ -57,7 +68,7 @@ function CallItem({ call }: { call: CallNode }) {
         )}
       </div>
       {data && call.input && <Payload label="input" text={call.input} testId="call-input" />}
-      {data && call.args && <Payload label="args" text={call.args} testId="call-args" />}
+      {data && call.args && <Payload label="args" text={call.args} testId="call-args" inline />}
       {data && call.output && <Payload label="output" text={call.output} testId="call-output" />}
       {call.error && <div className="call-error">{call.error}</div>}
       <ErrorChain chain={call.chain} />
