@@ -85,7 +85,7 @@ def flow_runs(*, flow_id: Any, status: str | None = None, limit: int = 50) -> li
             handled=Count(
                 "id",
                 filter=Q(status__in=_HANDLED)
-                | Q(status="raised") & ~Exists(Call.objects.filter(pk=OuterRef("parent_id"), status__in=_PASSED_ON)),
+                | Q(Q(status="raised"), ~Exists(Call.objects.filter(pk=OuterRef("parent_id"), status__in=_PASSED_ON))),
             ),
             open=Count("id", filter=Q(status__in=_OPEN)),
             finished=Max("finished_at"),
