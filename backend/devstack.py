@@ -370,6 +370,11 @@ class Stop(Exception):
 
 
 def _raise_stop(signum: int, _frame: object) -> None:
+    # One stop is enough: a second signal (make passes one on to its child while the group gets its own) raised
+    # Stop again inside the shutdown path and skipped it (found by a newcomer: no "everything stopped", make said
+    # Error 1).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise Stop(signal.Signals(signum).name)
 
 

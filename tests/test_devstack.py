@@ -101,7 +101,9 @@ def test_it_serves_recovers_from_kill_9_and_stops_cleanly(tmp_path: Path) -> Non
     pids = server_pids(tmp_path)
 
     proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGTERM)  # as make and the process group both pass one on
     assert proc.wait(60) == 0
+    assert proc.stdout is not None and "everything stopped" in proc.stdout.read()
     assert wait_gone(pids) == []
     assert not port_open(port)
     assert not (tmp_path / "run" / "web.pid").exists()
@@ -139,3 +141,17 @@ def test_a_second_run_on_the_same_data_refuses_clearly(tmp_path: Path) -> Any:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
+
+
+def test_a_second_signal_while_stopping_is_ignored() -> None:
+    """The first SIGTERM or SIGINT starts the shutdown; one arriving during it must not raise into it again."""
+    from backend.devstack import Stop, _raise_stop
+
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(Stop):
+            _raise_stop(signal.SIGTERM, None)
+        assert signal.getsignal(signal.SIGTERM) == signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, before[0])
+        signal.signal(signal.SIGINT, before[1])

@@ -35,11 +35,11 @@ function Payload({ label, text, testId, inline = false }: { label: string; text:
   );
 }
 
-function CallItem({ call }: { call: CallNode }) {
+function CallItem({ call, callerStatus }: { call: CallNode; callerStatus?: string }) {
   const [open, setOpen] = useState(false);
   const [data, setData] = useState(call.status === "dead" || call.status === "failed");
   const hasData = Boolean(call.input || call.args || call.output);
-  const status = callStatus(call.status);
+  const status = callStatus(call.status, callerStatus);
   return (
     <li className={`call call-${call.status}`} data-testid="trace-call">
       <div className="call-line">
@@ -76,7 +76,7 @@ function CallItem({ call }: { call: CallNode }) {
       {call.children.length > 0 && (
         <ul>
           {call.children.map((child) => (
-            <CallItem key={child.id} call={child} />
+            <CallItem key={child.id} call={child} callerStatus={call.status} />
           ))}
         </ul>
       )}

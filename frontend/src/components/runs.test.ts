@@ -16,8 +16,10 @@ describe("how runs and calls read", () => {
 
   it("does not call a failed call from a function handled: its error was raised in its caller", () => {
     // Found by a newcomer: the divide whose error failed ratio read "failed (handled)".
-    const raised = callStatus("raised");
+    const raised = callStatus("raised", "dead");
     expect(raised.label).toBe("failed (raised in caller)");
+    expect(callStatus("raised", "succeeded").label).toBe("failed (caught by caller)");
+    expect(callStatus("raised", "running").label).toBe("failed (raised in caller)"); // the caller has not decided yet
     expect(raised.title).toMatch(/CallFailed/);
     expect(handledFailures({ trace_id: "t", calls: 2, roots: [call("r", "dead", [call("d", "raised")])] })).toEqual([]);
     // A caller that caught it and went on handled it, as the Runs list counts it.

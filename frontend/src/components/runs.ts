@@ -8,14 +8,26 @@ export type Run = RunRow;
 
 export const RUN_FILTERS = ["all", "failed", "handled", "running", "succeeded"] as const;
 
-/** A call's status as a badge says it, and what it means. */
-export function callStatus(status: string): { label: string; title: string } {
+/** Whether a caller in this status went on after a call it made failed: it caught the CallFailed (finished without
+ * failing itself). One rule for badges, handled failures and the Runs list (flows/selectors/calls.py). */
+function wentOn(callerStatus: string | undefined): boolean {
+  return callerStatus !== undefined && !["dead", "raised", "received", "running", "retrying"].includes(callerStatus);
+}
+
+/** A call's status as a badge says it, and what it means; `callerStatus`: its parent's, when it has one. */
+export function callStatus(status: string, callerStatus?: string): { label: string; title: string } {
   switch (status) {
     case "dead":
       return { label: "failed (dead-lettered)", title: "Failed for good: the message is in the socket's dead letters." };
     case "failed":
       return { label: "failed (handled)", title: "Failed, and an error plug took its error on as a message." };
     case "raised":
+      if (wentOn(callerStatus)) {
+        return {
+          label: "failed (caught by caller)",
+          title: "Failed, and the function that called it caught the CallFailed and went on.",
+        };
+      }
       return {
         label: "failed (raised in caller)",
         title: "Failed, and its error was raised in the function that called it (CallFailed): the caller decides.",
@@ -48,8 +60,7 @@ export function handledFailures(tree: CallTree): CallNode[] {
   const found: CallNode[] = [];
   const walk = (calls: CallNode[], parent: CallNode | null) => {
     for (const call of calls) {
-      const passedOn = parent !== null && (parent.status === "dead" || parent.status === "raised");
-      if (call.status === "failed" || (call.status === "raised" && !passedOn)) found.push(call);
+      if (call.status === "failed" || (call.status === "raised" && wentOn(parent?.status))) found.push(call);
       walk(call.children, call);
     }
   };
