@@ -24,7 +24,7 @@ from django.conf import settings
 
 from backend.db.safe import storable_text
 from backend.metrics.events import CallError
-from flows.runtime import archive, calls, memo, taps, traces, workflows
+from flows.runtime import archive, calls, memo, previews, traces, workflows
 from flows.runtime.context import WorkerContext
 from flows.runtime.envelope import Envelope, child
 from flows.runtime.executor import Outcome
@@ -349,7 +349,7 @@ def _tap_event(kind: str, target: str, name: str, envelope: Envelope, *, to: str
         "trace_id": envelope["trace_id"],
         "attempt": int(envelope.get("attempt") or 1),
         "at": time.time(),
-        "payload": taps.preview(envelope["payload"]),
+        "payload": previews.of(envelope["payload"], settings.ELASTICCODE_TAP_PREVIEW_BYTES),
     }
 
 
@@ -394,26 +394,12 @@ def _lineage(
     if limit > 0:
         # An outcome the executor did not produce (a memo hit, a chaos failure, an executor that could not start)
         # has no encoded payload: the input is the message's all the same.
-        record["input"] = preview(outcome.payload_json or _json_bytes(envelope["payload"]), limit)
+        record["input"] = previews.cut(outcome.payload_json or previews.encoded(envelope["payload"]), limit)
         if args := envelope.get("args"):
-            record["args"] = preview(_json_bytes(args), limit)
+            record["args"] = previews.of(args, limit)
         if outcome.ok:
             record["output"] = _values_preview(outcome, limit)
     return record
-
-
-def _json_bytes(value: Any) -> bytes:
-    try:
-        return json.dumps(value, ensure_ascii=False).encode("utf-8", "replace")
-    except (TypeError, ValueError, RecursionError):
-        return b""
-
-
-def preview(raw: bytes, limit: int) -> str:
-    """JSON text cut at `limit` bytes (on a character boundary), ending with "…" when cut."""
-    if len(raw) <= limit:
-        return raw.decode("utf-8", "replace")
-    return raw[:limit].decode("utf-8", "ignore") + "…"
 
 
 def _values_preview(outcome: Outcome, limit: int) -> str:
@@ -429,7 +415,7 @@ def _values_preview(outcome: Outcome, limit: int) -> str:
         return ""
     if len(outcome.values) > limit and len(raw) <= limit:  # values were left out: say it is cut
         return raw.decode("utf-8") + "…"
-    return preview(raw, limit)
+    return previews.cut(raw, limit)
 
 
 def retry_entry(queue_id: str, envelope: Envelope) -> str:

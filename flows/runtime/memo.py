@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 
-from flows.runtime import broker, keys
+from flows.runtime import broker, keys, previews
 from flows.runtime.broker import client, patient
 from flows.runtime.envelope import Envelope
 from flows.runtime.topology import SocketInfo
@@ -119,10 +119,8 @@ def hit_record(
         "attempt": 1,
     }
     if limit > 0:
-        from flows.runtime.handler import preview  # the handler imports this module
-
-        record["input"] = preview(json.dumps(payload, ensure_ascii=False).encode(), limit)
+        record["input"] = previews.of(payload, limit)
         if args:
-            record["args"] = preview(json.dumps(args, ensure_ascii=False).encode(), limit)
-        record["output"] = preview(json.dumps(result, ensure_ascii=False).encode(), limit)
+            record["args"] = previews.of(args, limit)
+        record["output"] = previews.of(result, limit)
     return record

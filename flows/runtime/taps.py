@@ -12,8 +12,9 @@ event to the target's Redis stream (XADD, capped at STREAM_LENGTH, kept STREAM_T
 A watcher asks for a `sample` (the share of messages, 0 < s ≤ 1) and a `rate` (events per second, at most
 MAX_RATE); with several watchers the largest of each wins. Each worker samples, and keeps a token bucket of `rate`
 so that a busy worker does not send Redis events it would drop; the rate itself holds for the whole cluster: the
-XADD goes through a script that counts the target's events in the current second (a key of the target and the
-second, shared by every worker and node) and adds the event only while that count is within `rate`. Readers take
+XADD goes through a script that counts the target's events in the current window (one second, longer for a rate
+under one a second; a key of the target and the window, shared by every worker and node) and adds the event only
+while that count is within the window's share of `rate`. Readers take
 events from the stream after their cursor (XREAD), so a slow reader misses old events, never blocks a worker.
 """
 
@@ -27,8 +28,6 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any
-
-from django.conf import settings
 
 from flows.runtime import keys
 from flows.runtime.broker import client, patient, script
@@ -159,8 +158,8 @@ class TapCache:
 
     def emit(self, events: list[tuple[str, dict[str, Any]]], taps: dict[str, Tap]) -> None:
         """Add admitted events (target id, event) to their streams, each only while its target's cluster-wide count
-        for this second is within the tap's rate (`taps`: the active taps, as `active` gave them); one round trip;
-        never raises."""
+        in the current window (`window`) is within the tap's rate (`taps`: the active taps, as `active` gave them);
+        one round trip; never raises."""
         if not events:
             return
         now = time.time()
@@ -186,15 +185,3 @@ def window(rate: float) -> tuple[int, int]:
         return int(rate), 1
     seconds = math.ceil(1.0 / max(rate, 0.001))
     return max(1, round(rate * seconds)), seconds
-
-
-def preview(payload: Any) -> str:
-    """The payload as JSON text, cut at ELASTICCODE_TAP_PREVIEW_BYTES (taps carry previews, never whole data)."""
-    limit = settings.ELASTICCODE_TAP_PREVIEW_BYTES
-    try:
-        raw = json.dumps(payload, ensure_ascii=False).encode("utf-8", "replace")
-    except (TypeError, ValueError, RecursionError):
-        return ""
-    if len(raw) <= limit:
-        return raw.decode("utf-8", "replace")
-    return raw[:limit].decode("utf-8", "ignore") + "…"

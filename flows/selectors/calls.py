@@ -51,13 +51,13 @@ RUN_STATUSES = ("succeeded", "handled", "failed", "running")
 # A run failed when a message of it was dead-lettered. An error an error plug took is handled (the call is
 # "failed", and its error went on as a message): found by a designer, who read a handled error as a failed run;
 # the next one read it, listed as succeeded, as a success. So it is neither: `handled`.
-# A call from inside a function that failed is `raised` in its caller: handled when the caller went on (caught it,
-# or a map run took it as a failed parcel's receipt); passed on when the caller failed with it too (dead, or raised
-# further up), and then the caller's own status says it.
+# A call from inside a function that failed is `raised` in its caller: handled once the caller went on (caught it
+# and finished, or a map run took it as a failed parcel's receipt); not while the caller failed with it too (dead,
+# or raised further up) or has not finished. The designer reads it by the same rule (frontend runs.ts, wentOn).
 _FAILED = ("dead",)
 _HANDLED = ("failed",)
-_PASSED_ON = ("dead", "raised")
 _OPEN = ("received", "running", "retrying")
+_NOT_GONE_ON = ("dead", "raised", *_OPEN)
 
 
 def flow_runs(*, flow_id: Any, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
@@ -66,9 +66,10 @@ def flow_runs(*, flow_id: Any, status: str | None = None, limit: int = 50) -> li
     duration in ms (from when the message was sent in), number of calls, of dead-lettered ones and of failed calls
     whose error an error plug took, and a status: `failed` if any message of it was dead-lettered, `running` while
     any call is still in progress (a retry waiting included), `handled` if a call failed and an error plug took its
-    error (or a function caught the failure of a call it made), else `succeeded`. `status` keeps only runs with that status. Lineage is written about a
-    second after each call, so a run shows a moment after it starts. Two queries: the latest roots (at most 4 times
-    `limit` of them are looked at when filtering by status), then their traces' calls counted in one GROUP BY."""
+    error (or a function caught the failure of a call it made), else `succeeded`. `status` keeps only runs with that
+    status. Lineage is written about a second after each call, so a run shows a moment after it starts. Two queries:
+    the latest roots (at most 4 times `limit` of them are looked at when filtering by status), then their traces'
+    calls counted in one GROUP BY."""
     scan = limit * 4 if status else limit
     roots = list(
         Call.objects.filter(flow_id=flow_id, parent_id__isnull=True)
@@ -85,7 +86,10 @@ def flow_runs(*, flow_id: Any, status: str | None = None, limit: int = 50) -> li
             handled=Count(
                 "id",
                 filter=Q(status__in=_HANDLED)
-                | Q(Q(status="raised"), ~Exists(Call.objects.filter(pk=OuterRef("parent_id"), status__in=_PASSED_ON))),
+                | Q(
+                    Q(status="raised"),
+                    Exists(Call.objects.filter(pk=OuterRef("parent_id")).exclude(status__in=_NOT_GONE_ON)),
+                ),
             ),
             open=Count("id", filter=Q(status__in=_OPEN)),
             finished=Max("finished_at"),

@@ -6,7 +6,8 @@ queue whose `return` frame names the parcel's answer key, so its result (or its 
 comes back to the run instead of following the socket's plugs; the answer is the parcel's receipt, and the run
 aggregates the answers (selectors/maps.py). A parcel's id is derived from (run, parcel, attempt): a redelivered
 parcel is the same call, a retried parcel a new one. The run's trace id is its own id, so every parcel's calls are
-one trace in lineage, under the run's own root call (one run in the flow's runs, not one per parcel). Answers are kept keys.DONE_TTL (7 days): a run's status can be read, and retried, that long.
+one trace in lineage, under the run's own root call (one run in the flow's runs, not one per parcel). Answers are
+kept keys.DONE_TTL (7 days): a run's status can be read, and retried, that long.
 """
 
 from __future__ import annotations
